@@ -1,0 +1,1 @@
+"""ChartVault archive core: the package every other one stands on."""

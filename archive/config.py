@@ -1,0 +1,100 @@
+"""Configuration, read only from ``CHARTVAULT_*`` environment variables.
+
+Every setting the app reads is declared in ``SETTINGS`` so that tooling (and a test of
+docker-compose.yml) can tell a real variable from a typo.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "CHARTVAULT_"
+SECRET_KEY_FILENAME = "secret_key"  # noqa: S105 - a file name
+
+# name -> help text; the single list of variables the app understands.
+SETTINGS: dict[str, str] = {
+    "DATA_DIR": "directory for the embedded database, object store and index (default ./data)",
+    "DATABASE_URL": "SQLAlchemy URL; default sqlite:///<DATA_DIR>/chartvault.db",
+    "STORAGE": "object store backend: filesystem (default) or s3",
+    "S3_ENDPOINT": "host:port of the S3/MinIO endpoint",
+    "S3_ACCESS_KEY": "S3 access key",
+    "S3_SECRET_KEY": "S3 secret key",
+    "S3_BUCKET": "bucket for originals and derivatives (created with object lock)",
+    "S3_SECURE": "1 to use https to the S3 endpoint (default 0)",
+    "S3_REGION": "S3 region (default us-east-1)",
+    "REPLICA_STORAGE": "replica store backend: filesystem or s3",
+    "REPLICA_DIR": "directory of the filesystem replica store",
+    "REPLICA_S3_ENDPOINT": "host:port of the replica S3 endpoint",
+    "REPLICA_S3_ACCESS_KEY": "replica S3 access key",
+    "REPLICA_S3_SECRET_KEY": "replica S3 secret key",
+    "REPLICA_S3_BUCKET": "replica bucket",
+    "SEARCH": "full-text backend: tantivy (default) or whoosh",
+    "SECRET_KEY": "session signing key; required outside testing",
+    "SECRET_KEY_FILE": "file holding the session signing key (alternative to SECRET_KEY)",
+    "ADMIN_PASSWORD": "password for the first admin created by `chartvault init`",
+    "OCR_WORKERS": "OCR processes (default: number of cores)",
+    "HOT_FOLDER": "scanner hot folder watched by the worker",
+    "IDLE_TIMEOUT_MINUTES": "web session idle timeout (default 15)",
+    "LOCKOUT_THRESHOLD": "failed logins before an account locks (default 5)",
+    "LOCKOUT_MINUTES": "how long a locked account stays locked (default 15)",
+    "MAX_UPLOAD_MB": "largest accepted upload in MiB (default 512)",
+    "SECURE_COOKIES": "1 to mark cookies Secure (set behind HTTPS; default 0)",
+}
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(PREFIX + name, default)
+
+
+@dataclass
+class Settings:
+    data_dir: Path
+    database_url: str
+    storage: str = "filesystem"
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_bucket: str = "chartvault"
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    secret_key: str | None = None
+    admin_password: str | None = None
+    idle_timeout_minutes: int = 15
+    lockout_threshold: int = 5
+    lockout_minutes: int = 15
+    max_upload_mb: int = 512
+    secure_cookies: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(_env("DATA_DIR", "data")).resolve()
+        secret = _env("SECRET_KEY")
+        # `chartvault init` writes a key into the data directory for the embedded default.
+        secret_file = Path(_env("SECRET_KEY_FILE") or data_dir / SECRET_KEY_FILENAME)
+        if not secret and secret_file.is_file():
+            secret = secret_file.read_text().strip()
+        return cls(
+            data_dir=data_dir,
+            database_url=_env("DATABASE_URL") or f"sqlite:///{data_dir / 'chartvault.db'}",
+            storage=_env("STORAGE", "filesystem"),
+            s3_endpoint=_env("S3_ENDPOINT"),
+            s3_access_key=_env("S3_ACCESS_KEY"),
+            s3_secret_key=_env("S3_SECRET_KEY"),
+            s3_bucket=_env("S3_BUCKET", "chartvault"),
+            s3_secure=_env("S3_SECURE", "0") == "1",
+            s3_region=_env("S3_REGION", "us-east-1"),
+            secret_key=secret,
+            admin_password=_env("ADMIN_PASSWORD"),
+            idle_timeout_minutes=int(_env("IDLE_TIMEOUT_MINUTES", "15")),
+            lockout_threshold=int(_env("LOCKOUT_THRESHOLD", "5")),
+            lockout_minutes=int(_env("LOCKOUT_MINUTES", "15")),
+            max_upload_mb=int(_env("MAX_UPLOAD_MB", "512")),
+            secure_cookies=_env("SECURE_COOKIES", "0") == "1",
+        )

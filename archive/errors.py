@@ -1,0 +1,99 @@
+"""The one exception tree. Each class carries the HTTP status and a stable code; the
+message is written for the person who has to act on it (a clerk, not a developer)."""
+
+from __future__ import annotations
+
+
+class ArchiveError(Exception):
+    http_status = 500
+    code = "archive_error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ArchiveError):
+    http_status = 400
+    code = "bad_request"
+
+
+class EmptyFile(BadRequest):
+    code = "empty_file"
+
+
+class MissingFile(BadRequest):
+    code = "missing_file"
+
+
+class UnsupportedMediaType(ArchiveError):
+    http_status = 415
+    code = "unsupported_media_type"
+
+
+class NotFound(ArchiveError):
+    http_status = 404
+    code = "not_found"
+
+
+class UnknownPatient(ArchiveError):
+    http_status = 422
+    code = "unknown_mrn"
+
+
+class Conflict(ArchiveError):
+    http_status = 409
+    code = "conflict"
+
+
+class DuplicateMRN(Conflict):
+    code = "duplicate_mrn"
+
+
+class AuthenticationRequired(ArchiveError):
+    http_status = 401
+    code = "authentication_required"
+
+
+class PermissionDenied(ArchiveError):
+    http_status = 403
+    code = "permission_denied"
+
+
+class AccountLocked(ArchiveError):
+    http_status = 423
+    code = "account_locked"
+
+
+class PayloadTooLarge(ArchiveError):
+    http_status = 413
+    code = "payload_too_large"
+
+
+# --- object storage -------------------------------------------------------------------
+
+
+class StorageError(ArchiveError):
+    code = "storage_error"
+
+
+class ObjectNotFound(StorageError):
+    http_status = 404
+    code = "object_not_found"
+
+
+class StorageUnavailable(StorageError):
+    http_status = 503
+    code = "storage_unavailable"
+
+
+class ObjectLocked(StorageError):
+    http_status = 409
+    code = "object_locked"
+
+
+class IntegrityError(StorageError):
+    """Stored bytes no longer match their recorded SHA-256."""
+
+    http_status = 500
+    code = "integrity_error"

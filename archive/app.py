@@ -1,0 +1,78 @@
+"""The application factory. Other packages plug in through ``init_app(app)``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+
+from flask import Flask, current_app
+from flask_wtf.csrf import CSRFProtect
+
+from archive.config import Settings
+from archive.db import Database
+from archive.interfaces import ObjectStore
+from archive.storage import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+
+
+class Archive:
+    """What every request, command and job needs: settings, database, object store."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db = Database(settings.database_url)
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        # Opened on first use, so the app starts (and /health can say what is wrong)
+        # even while the object store is down.
+        return open_store(self.settings)
+
+
+def archive() -> Archive:
+    return current_app.extensions["chartvault"]
+
+
+def create_app(
+    settings: Settings | None = None, *, testing: bool = False, cli: bool = False
+) -> Flask:
+    settings = settings or Settings.from_env()
+    if not (testing or cli) and not settings.secret_key:
+        raise RuntimeError(
+            "CHARTVAULT_SECRET_KEY (or CHARTVAULT_SECRET_KEY_FILE) is not set. Run "
+            "`chartvault init`, which writes a key into the data directory, or set one."
+        )
+    app = Flask(
+        "chartvault",
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(
+        TESTING=testing,
+        SECRET_KEY=settings.secret_key or ("testing-only-key" if testing else None),
+        MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_NAME="chartvault_session",
+        REMEMBER_COOKIE_DURATION=timedelta(0),
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.idle_timeout_minutes),
+        SESSION_REFRESH_EACH_REQUEST=True,
+        WTF_CSRF_TIME_LIMIT=None,  # the session's idle timeout already bounds a form's life
+    )
+    app.extensions["chartvault"] = Archive(settings)
+    csrf.init_app(app)
+
+    from archive import auth, records, web
+    from archive.cli import init_app as init_cli
+
+    web.init_app(app)
+    auth.init_app(app)
+    records.init_app(app)
+    init_cli(app)
+    return app

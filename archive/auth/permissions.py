@@ -1,0 +1,57 @@
+"""Who may do what: the one permission check used by web, API and CLI alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archive.audit import Actor
+from archive.errors import PermissionDenied
+
+# permission -> roles that hold it. Least privilege: clerks file scans and see document
+# metadata but not clinical content; administrators manage accounts, not charts.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "session": frozenset({"clerk", "staff", "compliance", "admin"}),
+    "patient.view": frozenset({"clerk", "staff", "compliance"}),
+    "patient.create": frozenset({"clerk", "admin"}),
+    "document.view": frozenset({"clerk", "staff", "compliance"}),
+    "document.read": frozenset({"staff", "compliance"}),
+    "document.upload": frozenset({"clerk"}),
+    "audit.view": frozenset({"compliance"}),
+    "user.manage": frozenset({"admin"}),
+}
+
+# The operator at the server's shell (the CLI) already holds the data directory and the
+# database credentials; it acts as this role, and its actions are audited as "cli:<name>".
+SYSTEM_ROLE = "system"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated party behind a request or command."""
+
+    username: str
+    role: str
+    user_id: int | None = None
+    source: str = ""
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.username, self.source)
+
+
+def can(role: str, permission: str) -> bool:
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    return role == SYSTEM_ROLE or role in PERMISSIONS[permission]
+
+
+def require(principal: Principal, permission: str) -> None:
+    if not can(principal.role, permission):
+        raise PermissionDenied(
+            f"Your role ({principal.role}) does not allow this ({permission}). Ask an "
+            "administrator if your work needs it."
+        )
+
+
+def roles_with(permission: str) -> frozenset[str]:
+    return PERMISSIONS[permission]

@@ -1,0 +1,104 @@
+"""Login, logout, password change and the idle-timeout keep-alive."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+
+from archive import audit
+from archive.app import archive
+from archive.auth import LoginUser
+from archive.auth.accounts import authenticate, change_password
+from archive.auth.guards import client_address, current_principal, public, requires
+from archive.errors import AccountLocked, AuthenticationRequired, BadRequest
+from archive.models import User
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an attacker must not turn the login page into a redirector.
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("records.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    if request.method == "POST":
+        settings = archive().settings
+        username = request.form.get("username", "").strip()
+        # Commit whatever the outcome: a failed attempt must keep its counter and audit event.
+        with archive().db.sessionmaker() as db_session:
+            try:
+                user = authenticate(
+                    db_session,
+                    username,
+                    request.form.get("password", ""),
+                    client_address(),
+                    lockout_threshold=settings.lockout_threshold,
+                    lockout_minutes=settings.lockout_minutes,
+                )
+            except (AuthenticationRequired, AccountLocked) as err:
+                return render_template("auth/login.html", error=err.message), err.http_status
+            finally:
+                db_session.commit()
+        session.clear()
+        login_user(LoginUser(user))
+        if user.must_change_password:
+            flash("Choose your own password before you go on.", "info")
+            return redirect(url_for("auth.password"))
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/login.html", error=None)
+
+
+@bp.route("/logout", methods=["POST"])
+@requires("session")
+def logout():
+    audit.record_now(archive().db, current_principal().actor, "auth.logout")
+    logout_user()
+    session.clear()
+    flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@requires("session")
+def password():
+    error = None
+    if request.method == "POST":
+        new = request.form.get("new_password", "")
+        if new != request.form.get("confirm_password", ""):
+            error = "The two new passwords differ."
+        else:
+            with archive().db.sessionmaker() as db_session:
+                user = db_session.get(User, current_user.user.id)
+                try:
+                    change_password(
+                        db_session,
+                        user,
+                        request.form.get("current_password", ""),
+                        new,
+                        client_address(),
+                    )
+                except BadRequest as err:
+                    error = err.message
+                finally:
+                    db_session.commit()  # the audit event of a failed attempt is kept too
+            if error is None:
+                flash("Your password was changed.", "info")
+                return redirect(url_for("records.home"))
+    status = 400 if error else 200
+    return render_template("auth/password.html", error=error), status
+
+
+@bp.route("/session/keepalive", methods=["POST"])
+@requires("session")
+def keepalive():
+    # The idle-timeout hook has already renewed the session by the time we get here.
+    return {"ok": True}

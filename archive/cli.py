@@ -1,0 +1,217 @@
+"""The ``chartvault`` command. A Flask ``FlaskGroup``, so ``routes`` and ``shell`` work too;
+each package adds its own commands in its ``init_app``."""
+
+from __future__ import annotations
+
+import getpass
+import secrets
+import sys
+from collections.abc import Callable
+from functools import wraps
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import func, select
+
+from archive import audit, migrate
+from archive.auth.accounts import create_token, create_user
+from archive.auth.permissions import SYSTEM_ROLE, Principal
+from archive.config import SECRET_KEY_FILENAME
+from archive.errors import ArchiveError
+from archive.models import ROLES, User
+from archive.records.service import parse_date, register_patient
+
+
+def _create_cli_app() -> Flask:
+    from archive.app import create_app
+
+    return create_app(cli=True)
+
+
+cli = FlaskGroup(
+    create_app=_create_cli_app,
+    add_version_option=False,
+    help="ChartVault: the medical records archive.",
+)
+
+
+def cli_principal() -> Principal:
+    return Principal(username=f"cli:{getpass.getuser()}", role=SYSTEM_ROLE, source="cli")
+
+
+def friendly_errors(command: Callable) -> Callable:
+    """Render the project's errors as one clear line and a non-zero exit."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ArchiveError as err:
+            raise click.ClickException(err.message) from err
+
+    return wrapper
+
+
+def _archive():
+    return current_app.extensions["chartvault"]
+
+
+def _require_current_schema() -> None:
+    if migrate.pending(_archive().db.engine):
+        raise click.ClickException("The database schema is not current. Run `chartvault init`.")
+
+
+@click.command("init")
+@with_appcontext
+@friendly_errors
+def init_command():
+    """Create the data directory, apply pending migrations, create the first admin."""
+    settings = _archive().settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _ensure_secret_key(settings.data_dir / SECRET_KEY_FILENAME)
+    migrate.upgrade(_archive().db.engine)
+    click.echo(f"Database is at the newest schema ({_archive().db.engine.url.render_as_string()}).")
+    with _archive().db.transaction() as session:
+        if session.scalar(select(func.count(User.id))):
+            return
+        _user, one_time = create_user(
+            session, cli_principal().actor, "admin", "admin", password=settings.admin_password
+        )
+    if one_time:
+        click.echo(
+            f"Created the first administrator 'admin' with the one-time password: "
+            f"{one_time}\nIt is shown only now; you will choose a new one at first login."
+        )
+    else:
+        click.echo("Created the first administrator 'admin' with CHARTVAULT_ADMIN_PASSWORD.")
+
+
+def _ensure_secret_key(path) -> None:
+    if path.exists():
+        return
+    path.write_text(secrets.token_hex(32))
+    path.chmod(0o600)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@with_appcontext
+def serve_command(host: str, port: int, threads: int):
+    """Serve the web app and API (waitress)."""
+    from waitress import serve
+
+    if not _archive().settings.secret_key:
+        raise click.ClickException("No secret key: run `chartvault init` first.")
+    _require_current_schema()
+    click.echo(f"ChartVault serving on http://{host}:{port}")
+    serve(
+        current_app._get_current_object(), host=host, port=port, threads=threads, ident="ChartVault"
+    )
+
+
+@click.group("user")
+def user_group():
+    """Manage user accounts."""
+
+
+@user_group.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--full-name", default="")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input instead of generating one.",
+)
+@with_appcontext
+@friendly_errors
+def user_add(username: str, role: str, full_name: str, password_stdin: bool):
+    """Create a user; prints a one-time password unless --password-stdin."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    with _archive().db.transaction() as session:
+        _user, one_time = create_user(
+            session, cli_principal().actor, username, role, password=password, full_name=full_name
+        )
+    click.echo(f"Created {role} {username!r}.")
+    if one_time:
+        click.echo(f"One-time password (must be changed at first login): {one_time}")
+
+
+@click.group("token")
+def token_group():
+    """Manage API tokens."""
+
+
+@token_group.command("create")
+@click.argument("username")
+@click.option("--name", "label", default="cli", show_default=True, help="What the token is for.")
+@with_appcontext
+@friendly_errors
+def token_create(username: str, label: str):
+    """Print a new API token for USERNAME (shown once; only its hash is stored)."""
+    with _archive().db.transaction() as session:
+        token = create_token(session, cli_principal().actor, username, label)
+    click.echo(token)
+
+
+@click.group("patient")
+def patient_group():
+    """Manage patients."""
+
+
+@patient_group.command("add")
+@click.argument("mrn")
+@click.option("--name", required=True, help='As on the chart, e.g. "DOE, JANE".')
+@click.option("--dob", required=True, help="Date of birth, YYYY-MM-DD.")
+@click.option("--date-of-death", default=None, help="YYYY-MM-DD, if deceased.")
+@click.option("--restricted", is_flag=True, help="Chart needs break-the-glass to read.")
+@with_appcontext
+@friendly_errors
+def patient_add(mrn: str, name: str, dob: str, date_of_death: str | None, restricted: bool):
+    """Register a patient."""
+    with _archive().db.transaction() as session:
+        register_patient(
+            session,
+            cli_principal(),
+            mrn=mrn,
+            name=name,
+            dob=parse_date(dob, "--dob"),
+            date_of_death=parse_date(date_of_death, "--date-of-death"),
+            restricted=restricted,
+        )
+    click.echo(f"Registered patient {mrn}.")
+
+
+@click.group("audit")
+def audit_group():
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify():
+    """Check the audit hash chain; name the first broken event."""
+    with _archive().db.transaction() as session:
+        report = audit.verify_chain(session)
+    if report.ok:
+        click.echo(f"Audit chain intact: {report.events_checked} events verified.")
+        return
+    raise click.ClickException(
+        f"Audit chain broken at event {report.first_broken_seq}: {report.problem} "
+        f"({report.events_checked} events before it verified)."
+    )
+
+
+def init_app(app: Flask) -> None:
+    for command in (
+        init_command,
+        serve_command,
+        user_group,
+        token_group,
+        patient_group,
+        audit_group,
+    ):
+        app.cli.add_command(command)

@@ -1,0 +1,19 @@
+"""Records: patients, documents, versions and downloads, on the web and the REST API."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from archive import audit_views
+    from archive.records import api, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(audit_views.bp)
+    app.register_blueprint(audit_views.api_bp)
+    from archive.app import csrf
+
+    csrf.exempt(api.bp)  # Bearer tokens, no cookies: nothing for a forged form to ride on.
+    csrf.exempt(audit_views.api_bp)

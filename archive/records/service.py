@@ -1,0 +1,375 @@
+"""Business rules of the records core, shared by the web views, the REST API and the CLI.
+
+Order of writes: an object is stored first, then the rows that point at it are committed
+in one transaction with their audit event. A failed store leaves no row; a failed commit
+leaves at worst an unreferenced object (found by the integrity scrub), never a row
+pointing at nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from archive import audit
+from archive.auth.permissions import Principal, require
+from archive.db import Database
+from archive.errors import (
+    BadRequest,
+    Conflict,
+    DuplicateMRN,
+    EmptyFile,
+    IntegrityError,
+    NotFound,
+    UnknownPatient,
+    UnsupportedMediaType,
+)
+from archive.interfaces import ObjectStore
+from archive.models import Document, DocumentVersion, Patient
+
+MRN_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+DOC_TYPE_PATTERN = re.compile(r"^[a-z0-9_]{2,64}$")
+
+# Magic numbers of the scan formats the archive accepts; the name a file was given
+# says nothing reliable about what it is.
+MAGIC = [
+    (b"%PDF-", "application/pdf"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+]
+
+
+def sniff_media_type(head: bytes) -> str:
+    for magic, media_type in MAGIC:
+        if head.startswith(magic):
+            return media_type
+    raise UnsupportedMediaType(
+        "This file is not a PDF, TIFF, PNG or JPEG scan. Export the scan in one of those "
+        "formats and upload it again."
+    )
+
+
+def parse_date(value: str | None, field: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{field} must be a date written YYYY-MM-DD, not {value!r}.") from None
+
+
+# --- patients ---------------------------------------------------------------------------
+
+
+def register_patient(
+    session: Session,
+    principal: Principal,
+    *,
+    mrn: str,
+    name: str,
+    dob: date | None,
+    date_of_death: date | None = None,
+    restricted: bool = False,
+) -> Patient:
+    require(principal, "patient.create")
+    mrn = (mrn or "").strip()
+    if not MRN_PATTERN.match(mrn):
+        raise BadRequest("An MRN is 1-32 letters, digits or dashes.")
+    if not (name or "").strip():
+        raise BadRequest("Give the patient's name as on the chart, e.g. 'DOE, JANE'.")
+    if dob is None:
+        raise BadRequest("Give the patient's date of birth (YYYY-MM-DD).")
+    if dob > date.today():
+        raise BadRequest("The date of birth is in the future; check it and try again.")
+    if date_of_death and date_of_death < dob:
+        raise BadRequest("The date of death is before the date of birth; check both.")
+    if session.scalar(select(Patient.id).where(Patient.mrn == mrn)):
+        raise DuplicateMRN(f"A patient with MRN {mrn} is already registered.")
+    patient = Patient(
+        mrn=mrn,
+        name=name.strip(),
+        dob=dob,
+        date_of_death=date_of_death,
+        restricted=restricted,
+    )
+    session.add(patient)
+    try:
+        session.flush()
+    except DBIntegrityError:
+        # Lost a race with another registration of the same MRN.
+        raise DuplicateMRN(f"A patient with MRN {mrn} is already registered.") from None
+    audit.record(
+        session,
+        principal.actor,
+        "patient.create",
+        patient_mrn=mrn,
+        details={"restricted": restricted},
+    )
+    return patient
+
+
+def find_patient(session: Session, mrn: str) -> Patient:
+    patient = session.scalar(select(Patient).where(Patient.mrn == mrn))
+    if patient is None:
+        raise NotFound(f"No patient with MRN {mrn} is registered.")
+    return patient
+
+
+def view_patient(session: Session, principal: Principal, mrn: str) -> Patient:
+    """The patient with their documents (latest version loaded); the view is audited."""
+    require(principal, "patient.view")
+    patient = session.scalar(
+        select(Patient)
+        .where(Patient.mrn == mrn)
+        .options(selectinload(Patient.documents).selectinload(Document.versions))
+    )
+    if patient is None:
+        raise NotFound(f"No patient with MRN {mrn} is registered.")
+    audit.record(session, principal.actor, "patient.view", patient_mrn=mrn)
+    return patient
+
+
+# --- documents --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file offered to the archive: a seekable binary stream and its client name."""
+
+    stream: BinaryIO
+    filename: str = ""
+
+
+def _inspect(upload: Upload) -> str:
+    head = upload.stream.read(16)
+    upload.stream.seek(0)
+    if not head:
+        raise EmptyFile(
+            f"The file {upload.filename or ''} is empty (0 bytes). Scan the page again and "
+            "upload the new file."
+        )
+    return sniff_media_type(head)
+
+
+def _object_key(document_uid: str) -> str:
+    return f"documents/{document_uid}/original"
+
+
+def add_document(
+    db: Database,
+    store: ObjectStore,
+    principal: Principal,
+    *,
+    mrn: str,
+    doc_type: str,
+    upload: Upload,
+    date_of_service: date | None = None,
+    department: str | None = None,
+) -> DocumentVersion:
+    """File a new document for a patient: store the original, then commit the rows."""
+    require(principal, "document.upload")
+    doc_type = (doc_type or "").strip().lower()
+    if not DOC_TYPE_PATTERN.match(doc_type):
+        raise BadRequest(
+            "Give a document type of 2-64 lowercase letters, digits or underscores, "
+            "e.g. discharge_summary."
+        )
+    with db.transaction() as session:
+        if not session.scalar(select(Patient.id).where(Patient.mrn == mrn)):
+            raise UnknownPatient(
+                f"No patient with MRN {mrn} is registered. Register the patient first "
+                "(chartvault patient add, or POST /api/v1/patients) and upload again."
+            )
+    media_type = _inspect(upload)
+    document = Document(
+        doc_type=doc_type,
+        date_of_service=date_of_service,
+        department=department or None,
+        status="queued",
+    )
+    stored = store.put(_object_key(document.uid), upload.stream, media_type=media_type)
+    with db.transaction() as session:
+        patient = find_patient(session, mrn)
+        document.patient_id = patient.id
+        document.created_by_id = principal.user_id
+        session.add(document)
+        session.flush()
+        version = _new_version(document, 1, stored, media_type, upload, principal, reason="")
+        session.add(version)
+        session.flush()
+        audit.record(
+            session,
+            principal.actor,
+            "document.create",
+            patient_mrn=mrn,
+            document_id=document.id,
+            version_number=1,
+            details={"sha256": stored.sha256, "size": stored.size, "type": doc_type},
+        )
+        return version
+
+
+def add_version(
+    db: Database,
+    store: ObjectStore,
+    principal: Principal,
+    *,
+    document_id: int,
+    upload: Upload,
+    reason: str,
+) -> DocumentVersion:
+    """A correction, rescan or amendment: a new version; every earlier one stays."""
+    require(principal, "document.upload")
+    if not (reason or "").strip():
+        raise BadRequest("Say why this new version replaces the current one (the reason).")
+    with db.transaction() as session:
+        document = _get_document(session, document_id)
+        key = document.latest_version.object_key
+    media_type = _inspect(upload)
+    stored = store.put(key, upload.stream, media_type=media_type)
+    try:
+        with db.transaction() as session:
+            document = _get_document(session, document_id)
+            number = (
+                session.scalar(
+                    select(func.max(DocumentVersion.number)).where(
+                        DocumentVersion.document_id == document_id
+                    )
+                )
+                or 0
+            ) + 1
+            version = _new_version(
+                document, number, stored, media_type, upload, principal, reason=reason.strip()
+            )
+            session.add(version)
+            document.status = "queued"
+            session.flush()
+            audit.record(
+                session,
+                principal.actor,
+                "document.version",
+                patient_mrn=document.patient.mrn,
+                document_id=document_id,
+                version_number=number,
+                reason=reason.strip(),
+                details={"sha256": stored.sha256, "size": stored.size},
+            )
+            return version
+    except DBIntegrityError:
+        raise Conflict(
+            "Another version of this document was filed at the same moment. Reload the "
+            "document and try again."
+        ) from None
+
+
+def _new_version(document, number, stored, media_type, upload, principal, *, reason):
+    return DocumentVersion(
+        document=document,
+        number=number,
+        object_key=stored.key,
+        store_version_id=stored.version_id,
+        sha256=stored.sha256,
+        size=stored.size,
+        media_type=media_type,
+        original_filename=(upload.filename or "")[:255],
+        created_by_id=principal.user_id,
+        created_by_name=principal.username,
+        reason=reason,
+    )
+
+
+def _get_document(session: Session, document_id: int) -> Document:
+    document = session.scalar(
+        select(Document)
+        .where(Document.id == document_id)
+        .options(selectinload(Document.versions), selectinload(Document.patient))
+    )
+    if document is None:
+        raise NotFound(f"No document with id {document_id}.")
+    return document
+
+
+def view_document(session: Session, principal: Principal, document_id: int) -> Document:
+    require(principal, "document.view")
+    document = _get_document(session, document_id)
+    audit.record(
+        session,
+        principal.actor,
+        "document.view",
+        patient_mrn=document.patient.mrn,
+        document_id=document_id,
+    )
+    return document
+
+
+def get_version(document: Document, number: int) -> DocumentVersion:
+    for version in document.versions:
+        if version.number == number:
+            return version
+    raise NotFound(f"Document {document.id} has no version {number}.")
+
+
+def open_original(
+    db: Database, store: ObjectStore, principal: Principal, document_id: int, number: int
+) -> tuple[DocumentVersion, Iterator[bytes]]:
+    """Start a download of a version's original.
+
+    The bytes are verified as they stream: the first chunk is read here (so a small
+    corrupt file fails before any response starts) and an integrity failure at any
+    point is audited before it propagates.
+    """
+    require(principal, "document.read")
+    with db.transaction() as session:
+        document = _get_document(session, document_id)
+        version = get_version(document, number)
+        mrn = document.patient.mrn
+        audit.record(
+            session,
+            principal.actor,
+            "document.download",
+            patient_mrn=mrn,
+            document_id=document_id,
+            version_number=number,
+            details={"sha256": version.sha256},
+        )
+    chunks = store.open(
+        version.object_key, version.store_version_id, expected_sha256=version.sha256
+    )
+
+    def audited(first: bytes | None) -> Iterator[bytes]:
+        if first is not None:
+            yield first
+        try:
+            yield from chunks
+        except IntegrityError as err:
+            _audit_integrity_failure(db, principal, mrn, document_id, number, err)
+            raise
+
+    try:
+        first = next(chunks, None)
+    except IntegrityError as err:
+        _audit_integrity_failure(db, principal, mrn, document_id, number, err)
+        raise
+    return version, audited(first)
+
+
+def _audit_integrity_failure(db, principal, mrn, document_id, number, err) -> None:
+    audit.record_now(
+        db,
+        principal.actor,
+        "document.download",
+        outcome="integrity_failure",
+        patient_mrn=mrn,
+        document_id=document_id,
+        version_number=number,
+        details={"error": err.message},
+    )

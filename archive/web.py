@@ -1,0 +1,111 @@
+"""Cross-cutting web behaviour: error rendering, security headers, idle timeout."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from archive.auth.guards import is_api_request, public
+from archive.errors import ArchiveError
+
+log = logging.getLogger(__name__)
+
+# Pages carry patient data: no caching anywhere, no framing, no third-party anything.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def render_error(status: int, code: str, message: str):
+    if is_api_request():
+        return jsonify({"error": {"code": code, "message": message}}), status
+    return render_template("archive/error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    serve_static = app.view_functions["static"]
+
+    @public  # the stylesheet and script hold no patient data
+    def static(filename: str):
+        return serve_static(filename=filename)
+
+    app.view_functions["static"] = static
+
+    @app.errorhandler(ArchiveError)
+    def archive_error(err: ArchiveError):
+        return render_error(err.http_status, err.code, err.message)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(err: CSRFError):
+        return render_error(
+            400,
+            "csrf_failed",
+            "This form expired or did not come from ChartVault. Reload the page and try again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException):
+        messages = {
+            404: "There is no such page or record.",
+            405: "This address does not accept that kind of request.",
+            413: "The file is larger than the archive accepts "
+            f"({app.extensions['chartvault'].settings.max_upload_mb} MiB). Split the scan "
+            "into smaller files and upload them separately.",
+        }
+        message = messages.get(err.code, err.description or "The request could not be handled.")
+        return render_error(
+            err.code or 500, (err.name or "error").lower().replace(" ", "_"), message
+        )
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(
+            500,
+            "internal_error",
+            "Something went wrong on the server; nothing was changed. Try again, and tell the "
+            "archive administrator if it keeps happening.",
+        )
+
+    @app.before_request
+    def enforce_idle_timeout():
+        if is_api_request() or not current_user.is_authenticated:
+            return None
+        timeout = app.permanent_session_lifetime.total_seconds()
+        now = time.time()
+        last_seen = session.get("last_seen", now)
+        if now - last_seen > timeout:
+            logout_user()
+            session.clear()
+            flash("You were logged out after a period of inactivity. Log in again.", "info")
+            return redirect(url_for("auth.login", next=request.full_path))
+        session["last_seen"] = now
+        session.permanent = True
+        if current_user.user.must_change_password and request.endpoint not in (
+            "auth.password",
+            "auth.logout",
+            "static",
+        ):
+            return redirect(url_for("auth.password"))
+        return None
+
+    @app.after_request
+    def security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.context_processor
+    def idle_timeout_seconds():
+        return {"idle_timeout_seconds": int(app.permanent_session_lifetime.total_seconds())}

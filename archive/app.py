@@ -23,9 +23,9 @@ csrf = CSRFProtect()
 class Archive:
     """What every request, command and job needs: settings, database, object store."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, pooled: bool = True):
         self.settings = settings
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, pooled=pooled)
 
     @cached_property
     def store(self) -> ObjectStore:
@@ -65,7 +65,7 @@ def create_app(
         SESSION_REFRESH_EACH_REQUEST=True,
         WTF_CSRF_TIME_LIMIT=None,  # the session's idle timeout already bounds a form's life
     )
-    app.extensions["chartvault"] = Archive(settings)
+    app.extensions["chartvault"] = Archive(settings, pooled=not cli)
     csrf.init_app(app)
 
     from archive import auth, records, web

@@ -103,13 +103,14 @@ def serve_command(host: str, port: int, threads: int):
     """Serve the web app and API (waitress)."""
     from waitress import serve
 
+    from archive.app import create_app
+
     if not _archive().settings.secret_key:
         raise click.ClickException("No secret key: run `chartvault init` first.")
     _require_current_schema()
+    app = create_app()  # the long-running app, with its own connection pool
     click.echo(f"ChartVault serving on http://{host}:{port}")
-    serve(
-        current_app._get_current_object(), host=host, port=port, threads=threads, ident="ChartVault"
-    )
+    serve(app, host=host, port=port, threads=threads, ident="ChartVault")
 
 
 @click.group("user")

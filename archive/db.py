@@ -7,14 +7,17 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pooled: bool = True) -> Engine:
+    # A short-lived command has no use for a pool and must not leave connections open.
+    pool = {} if pooled else {"poolclass": NullPool}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -29,9 +32,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 class Database:
     """One engine and session factory per app (or CLI invocation)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, pooled: bool = True):
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pooled=pooled)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -125,8 +125,9 @@ class People:
 
 def add_user(ext: Archive, username: str, role: str, **fields) -> None:
     with ext.db.transaction() as session:
+        defaults = {"active": True, "failed_logins": 0, "must_change_password": False}
         session.add(User(username=username, role=role, password_hash=_password_hash(),
-                         active=True, failed_logins=0, must_change_password=False, **fields))
+                         **{**defaults, **fields}))
 
 
 @pytest.fixture

@@ -70,3 +70,10 @@ def test_wrong_role_is_refused_on_every_guarded_route(app, people, role):
         assert response.status_code == 403, (role, endpoint, method, response.status_code)
         refused += 1
     assert refused > 0
+
+
+def test_no_route_deletes_anything(app):
+    # Records are destroyed only through the disposition workflow (retention package).
+    deleting = [rule.rule for rule in app.url_map.iter_rules()
+                if {"DELETE", "PUT", "PATCH"} & rule.methods]
+    assert deleting == []

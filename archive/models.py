@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 
 from sqlalchemy import (
@@ -118,7 +117,7 @@ class Document(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Object keys use this uid rather than the row id, so the object can be stored
     # before the row exists (no row may ever point at a missing object).
-    uid: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: uuid.uuid4().hex)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     doc_type: Mapped[str] = mapped_column(String(64), index=True)
     date_of_service: Mapped[date | None] = mapped_column(Date, nullable=True)

@@ -9,6 +9,7 @@ pointing at nothing.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -190,7 +191,9 @@ def add_document(
                 "(chartvault patient add, or POST /api/v1/patients) and upload again."
             )
     media_type = _inspect(upload)
+    # The uid names the object key, so it must exist before the row is flushed.
     document = Document(
+        uid=uuid.uuid4().hex,
         doc_type=doc_type,
         date_of_service=date_of_service,
         department=department or None,

@@ -16,8 +16,9 @@ def upload(client, headers, mrn="MRN-1001", data=None, **fields):
     body = {"mrn": mrn, "type": "discharge_summary", **fields}
     if data is not None:
         body["file"] = (io.BytesIO(data), "scan.pdf")
-    return client.post("/api/v1/documents", data=body, headers=headers,
-                       content_type="multipart/form-data")
+    return client.post(
+        "/api/v1/documents", data=body, headers=headers, content_type="multipart/form-data"
+    )
 
 
 def count(ext, model) -> int:
@@ -27,8 +28,10 @@ def count(ext, model) -> int:
 
 def audit_actions(ext) -> list[tuple[str, str]]:
     with ext.db.transaction() as session:
-        return [(e.action, e.outcome) for e in session.scalars(
-            select(AuditEvent).order_by(AuditEvent.seq))]
+        return [
+            (e.action, e.outcome)
+            for e in session.scalars(select(AuditEvent).order_by(AuditEvent.seq))
+        ]
 
 
 def test_health_answers_when_database_and_store_answer(client):
@@ -38,8 +41,11 @@ def test_health_answers_when_database_and_store_answer(client):
 
 
 def test_register_and_read_patient(client, people):
-    response = client.post("/api/v1/patients", headers=people.headers("clerk"), json={
-        "mrn": "MRN-2002", "name": "ROE, RICHARD", "dob": "1955-03-04", "restricted": True})
+    response = client.post(
+        "/api/v1/patients",
+        headers=people.headers("clerk"),
+        json={"mrn": "MRN-2002", "name": "ROE, RICHARD", "dob": "1955-03-04", "restricted": True},
+    )
     assert response.status_code == 201
     got = client.get("/api/v1/patients/MRN-2002", headers=people.headers("staff"))
     assert got.status_code == 200
@@ -49,8 +55,11 @@ def test_register_and_read_patient(client, people):
 
 
 def test_duplicate_mrn_is_refused_and_first_patient_kept(client, people, patient, ext):
-    response = client.post("/api/v1/patients", headers=people.headers("clerk"), json={
-        "mrn": patient, "name": "SOMEONE, ELSE", "dob": "1980-01-01"})
+    response = client.post(
+        "/api/v1/patients",
+        headers=people.headers("clerk"),
+        json={"mrn": patient, "name": "SOMEONE, ELSE", "dob": "1980-01-01"},
+    )
     assert response.status_code == 409
     assert response.json["error"]["code"] == "duplicate_mrn"
     assert patient in response.json["error"]["message"]
@@ -59,8 +68,11 @@ def test_duplicate_mrn_is_refused_and_first_patient_kept(client, people, patient
 
 
 def test_patient_with_bad_date_gets_a_clear_400(client, people):
-    response = client.post("/api/v1/patients", headers=people.headers("clerk"), json={
-        "mrn": "MRN-3", "name": "X, Y", "dob": "03/04/1955"})
+    response = client.post(
+        "/api/v1/patients",
+        headers=people.headers("clerk"),
+        json={"mrn": "MRN-3", "name": "X, Y", "dob": "03/04/1955"},
+    )
     assert response.status_code == 400
     assert "YYYY-MM-DD" in response.json["error"]["message"]
 
@@ -85,8 +97,9 @@ def test_upload_then_read_metadata_and_download_with_digest(client, people, pati
     assert [v["sha256"] for v in meta["versions"]] == [body["sha256"]]
     assert meta["versions"][0]["created_by"] == "clerk1"
 
-    download = client.get(f"/api/v1/documents/{body['id']}/versions/1/original",
-                          headers=people.headers("staff"))
+    download = client.get(
+        f"/api/v1/documents/{body['id']}/versions/1/original", headers=people.headers("staff")
+    )
     assert download.status_code == 200
     assert download.data == data
     expected = base64.b64encode(hashlib.sha256(data).digest()).decode()
@@ -98,26 +111,33 @@ def test_upload_then_read_metadata_and_download_with_digest(client, people, pati
 def test_new_version_keeps_the_old_one_readable(client, people, patient):
     first, second = pdf_bytes(["FIRST SCAN"]), png_bytes(["RESCAN"])
     document_id = upload(client, people.headers("clerk"), data=first).json["id"]
-    response = client.post(f"/api/v1/documents/{document_id}/versions",
-                           data={"file": (io.BytesIO(second), "rescan.png"),
-                                 "reason": "page 2 was cut off"},
-                           headers=people.headers("clerk"), content_type="multipart/form-data")
+    response = client.post(
+        f"/api/v1/documents/{document_id}/versions",
+        data={"file": (io.BytesIO(second), "rescan.png"), "reason": "page 2 was cut off"},
+        headers=people.headers("clerk"),
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 202
     assert response.json["version"] == 2
     meta = client.get(f"/api/v1/documents/{document_id}", headers=people.headers("staff")).json
     assert [v["number"] for v in meta["versions"]] == [1, 2]
     assert meta["versions"][1]["reason"] == "page 2 was cut off"
     for number, data in ((1, first), (2, second)):
-        got = client.get(f"/api/v1/documents/{document_id}/versions/{number}/original",
-                         headers=people.headers("staff"))
+        got = client.get(
+            f"/api/v1/documents/{document_id}/versions/{number}/original",
+            headers=people.headers("staff"),
+        )
         assert got.data == data
 
 
 def test_new_version_needs_a_reason(client, people, patient, ext):
     document_id = upload(client, people.headers("clerk"), data=pdf_bytes()).json["id"]
-    response = client.post(f"/api/v1/documents/{document_id}/versions",
-                           data={"file": (io.BytesIO(png_bytes()), "x.png")},
-                           headers=people.headers("clerk"), content_type="multipart/form-data")
+    response = client.post(
+        f"/api/v1/documents/{document_id}/versions",
+        data={"file": (io.BytesIO(png_bytes()), "x.png")},
+        headers=people.headers("clerk"),
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 400
     assert "reason" in response.json["error"]["message"]
     assert count(ext, DocumentVersion) == 1
@@ -154,8 +174,12 @@ def test_file_that_is_not_a_scan_is_415(client, people, patient, ext):
 
 
 def test_bad_json_body_is_400_not_500(client, people):
-    response = client.post("/api/v1/patients", headers=people.headers("clerk"), data="not json",
-                           content_type="text/plain")
+    response = client.post(
+        "/api/v1/patients",
+        headers=people.headers("clerk"),
+        data="not json",
+        content_type="text/plain",
+    )
     assert response.status_code == 400
     assert "JSON" in response.json["error"]["message"]
 
@@ -163,16 +187,32 @@ def test_bad_json_body_is_400_not_500(client, people):
 def test_download_of_bytes_changed_on_disk_fails_and_is_audited(client, people, patient, ext):
     data = pdf_bytes(["LAB REPORT"])
     document_id = upload(client, people.headers("clerk"), data=data).json["id"]
-    stored = [p for p in ext.settings.objects_dir.rglob("*") if p.is_file()
-              and p.read_bytes() == data]
+    stored = [
+        p for p in ext.settings.objects_dir.rglob("*") if p.is_file() and p.read_bytes() == data
+    ]
     assert len(stored) == 1
     stored[0].chmod(0o644)
     corrupted = bytearray(data)
     corrupted[len(corrupted) // 2] ^= 0xFF
     stored[0].write_bytes(bytes(corrupted))
 
-    response = client.get(f"/api/v1/documents/{document_id}/versions/1/original",
-                          headers=people.headers("staff"))
+    response = client.get(
+        f"/api/v1/documents/{document_id}/versions/1/original", headers=people.headers("staff")
+    )
     assert response.status_code == 500
     assert response.json["error"]["code"] == "integrity_error"
     assert ("document.download", "integrity_failure") in audit_actions(ext)
+
+
+def test_every_document_gets_its_own_object_key(client, people, patient, ext):
+    for n in range(2):
+        assert (
+            upload(client, people.headers("clerk"), data=pdf_bytes([f"SCAN {n}"])).status_code
+            == 202
+        )
+    with ext.db.transaction() as session:
+        rows = session.execute(
+            select(Document.uid, DocumentVersion.object_key).join(DocumentVersion)
+        ).all()
+    assert len({key for _uid, key in rows}) == 2
+    assert all(uid and uid in key for uid, key in rows)

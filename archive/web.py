@@ -87,6 +87,8 @@ def init_app(app: Flask) -> None:
             logout_user()
             session.clear()
             flash("You were logged out after a period of inactivity. Log in again.", "info")
+            if request.endpoint == "auth.login":
+                return None  # already on its way to the login form
             return redirect(url_for("auth.login", next=request.full_path))
         session["last_seen"] = now
         session.permanent = True

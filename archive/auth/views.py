@@ -30,6 +30,8 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
     if request.method == "POST":
         settings = archive().settings
         username = request.form.get("username", "").strip()

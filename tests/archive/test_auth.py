@@ -132,3 +132,16 @@ def test_pages_carry_security_headers(client, people):
     assert response.headers["Cache-Control"] == "no-store"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_login_page_after_idle_logout_lands_at_home_after_logging_in(client, people, app):
+    login(client, "staff1")
+    client.get("/")
+    with client.session_transaction() as session:
+        session["last_seen"] -= app.permanent_session_lifetime.total_seconds() + 1
+    page = client.get("/login")
+    assert page.status_code == 200  # the form, not a redirect loop
+    response = client.post("/login", data={"username": "staff1", "password": PASSWORD,
+                                           "csrf_token": csrf_token_of(page.get_data(True))})
+    assert response.headers["Location"] == "/"
+    assert client.get("/login").headers["Location"] == "/"

@@ -1,0 +1,138 @@
+"""A live ChartVault (SQLite + filesystem store) on 127.0.0.1 and Debian's Chromium, for the
+browser journeys. One server and one browser per module; every test gets a fresh context."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from archive import migrate
+from archive.app import create_app
+from archive.audit import Actor
+from archive.auth.accounts import create_user
+from archive.auth.permissions import Principal
+from archive.config import Settings
+from archive.records.service import Upload, add_document, register_patient
+from tests.live import serving
+from tests.samples import pdf_bytes
+
+CHROMIUM = Path("/usr/bin/chromium")
+NURSE = "nurse"
+NURSE_PASSWORD = "correct horse battery"
+MRN = "MRN-1001"
+
+
+@dataclass
+class Seeded:
+    """What the fixture put into the archive, for the tests to check against."""
+
+    base_url: str
+    app: Flask
+    data_dir: Path
+    document_id: int
+    sha256: str
+
+
+def _require_chromium() -> None:
+    # Never a skip: a suite without its browser test is a failing suite.
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"{CHROMIUM} is missing; scripts/test.sh installs Debian's chromium.")
+
+
+@pytest.fixture(scope="module")
+def live_archive() -> Iterator[Seeded]:
+    tmp = Path(tempfile.mkdtemp(prefix="chartvault-e2e-"))
+    try:
+        settings = Settings(
+            data_dir=tmp, database_url=f"sqlite:///{tmp}/cv.db", storage="filesystem"
+        )
+        app = create_app(settings, testing=True)
+        ext = app.extensions["chartvault"]
+        migrate.upgrade(ext.db.engine)
+        with ext.db.transaction() as session:
+            create_user(session, Actor("test"), NURSE, "staff", password=NURSE_PASSWORD)
+            register_patient(
+                session,
+                Principal("test", "system"),
+                mrn=MRN,
+                name="DOE, JANE",
+                dob=date(1970, 1, 2),
+            )
+        pdf = tmp / "scan.pdf"
+        pdf.write_bytes(pdf_bytes(["DISCHARGE SUMMARY - DOE, JANE - MRN-1001"]))
+        with pdf.open("rb") as stream:
+            version = add_document(
+                ext.db,
+                ext.store,
+                Principal("clerk1", "clerk", user_id=None),
+                mrn=MRN,
+                doc_type="discharge_summary",
+                upload=Upload(stream=stream, filename="scan.pdf"),
+            )
+        assert version.sha256 == hashlib.sha256(pdf.read_bytes()).hexdigest()
+
+        with serving(app) as base_url:
+            yield Seeded(
+                base_url=base_url,
+                app=app,
+                data_dir=tmp,
+                document_id=version.document_id,
+                sha256=version.sha256,
+            )
+        ext.db.dispose()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def csp_violations() -> list[str]:
+    """Console reports of Content-Security-Policy violations seen by ``page``."""
+    return []
+
+
+@pytest.fixture
+def page(browser, live_archive: Seeded, csp_violations: list[str]):
+    context = browser.new_context(
+        base_url=live_archive.base_url,
+        accept_downloads=True,
+        viewport={"width": 1280, "height": 900},
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    # Everything must work under the app's CSP (no inline scripts, styles or handlers).
+    page.on(
+        "console",
+        lambda message: (
+            csp_violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    try:
+        yield page
+    finally:
+        context.close()

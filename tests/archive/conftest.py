@@ -1,0 +1,1 @@
+from tests.storefixtures import moto_endpoint, store  # noqa: F401  (fixtures)

@@ -48,6 +48,10 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(PREFIX + name, default)
 
 
+def _path(value: str | None) -> Path | None:
+    return Path(value).resolve() if value else None
+
+
 @dataclass
 class Settings:
     data_dir: Path
@@ -66,7 +70,15 @@ class Settings:
     lockout_minutes: int = 15
     max_upload_mb: int = 512
     secure_cookies: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
+    replica_storage: str | None = None
+    replica_dir: Path | None = None
+    replica_s3_endpoint: str | None = None
+    replica_s3_access_key: str | None = None
+    replica_s3_secret_key: str | None = None
+    replica_s3_bucket: str = "chartvault-replica"
+    search: str = "tantivy"
+    ocr_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    hot_folder: Path | None = None
 
     @property
     def objects_dir(self) -> Path:
@@ -97,4 +109,13 @@ class Settings:
             lockout_minutes=int(_env("LOCKOUT_MINUTES", "15")),
             max_upload_mb=int(_env("MAX_UPLOAD_MB", "512")),
             secure_cookies=_env("SECURE_COOKIES", "0") == "1",
+            replica_storage=_env("REPLICA_STORAGE"),
+            replica_dir=_path(_env("REPLICA_DIR")),
+            replica_s3_endpoint=_env("REPLICA_S3_ENDPOINT"),
+            replica_s3_access_key=_env("REPLICA_S3_ACCESS_KEY"),
+            replica_s3_secret_key=_env("REPLICA_S3_SECRET_KEY"),
+            replica_s3_bucket=_env("REPLICA_S3_BUCKET", "chartvault-replica"),
+            search=_env("SEARCH", "tantivy"),
+            ocr_workers=int(_env("OCR_WORKERS") or os.cpu_count() or 1),
+            hot_folder=_path(_env("HOT_FOLDER")),
         )

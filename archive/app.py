@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 from flask_wtf.csrf import CSRFProtect
@@ -15,17 +18,30 @@ from archive.db import Database
 from archive.interfaces import ObjectStore
 from archive.storage import open_store
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from archive.models import DocumentVersion
+    from archive.records.service import Upload
+
+PACKAGES_ENTRY_POINT = "chartvault.packages"
+
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 
 
 class Archive:
-    """What every request, command and job needs: settings, database, object store."""
+    """What every request, command and job needs: settings, database, object store, and
+    the hooks through which other packages take part in filing a record."""
 
     def __init__(self, settings: Settings, *, pooled: bool = True):
         self.settings = settings
         self.db = Database(settings.database_url, pooled=pooled)
+        # Called with an Upload before anything is stored; may raise an ArchiveError.
+        self.intake_checks: list[Callable[[Upload], None]] = []
+        # Called with (session, version) in the transaction that files a new version.
+        self.version_listeners: list[Callable[[Session, DocumentVersion], None]] = []
 
     @cached_property
     def store(self) -> ObjectStore:
@@ -75,4 +91,7 @@ def create_app(
     auth.init_app(app)
     records.init_app(app)
     init_cli(app)
+    # ingest, search and retention plug themselves in; archive never imports them.
+    for package in sorted(entry_points(group=PACKAGES_ENTRY_POINT), key=lambda e: e.name):
+        package.load()(app)
     return app

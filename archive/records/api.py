@@ -11,6 +11,7 @@ from archive.errors import ArchiveError, BadRequest, MissingFile
 from archive.models import Document, DocumentVersion, Patient
 from archive.records.downloads import original_response
 from archive.records.service import (
+    Filing,
     Upload,
     add_document,
     add_version,
@@ -94,13 +95,18 @@ def _upload_from_request() -> Upload:
     return Upload(stream=file.stream, filename=file.filename or "")
 
 
-def _accepted(version: DocumentVersion):
+def _filed(filing: Filing):
+    version = filing.version
     body = {
         "id": version.document_id,
         "version": version.number,
         "sha256": version.sha256,
         "status": "queued",
     }
+    if filing.duplicate:
+        # The same bytes were already filed for this patient: nothing new stored or queued.
+        body.update(status=version.document.status, duplicate_of=version.document_id)
+        return jsonify(body), 200
     return jsonify(body), 202
 
 
@@ -157,9 +163,8 @@ def get_patient(mrn: str):
 @requires("document.upload")
 def create_document():
     form = request.form
-    version = add_document(
-        archive().db,
-        archive().store,
+    filing = add_document(
+        archive(),
         current_principal(),
         mrn=form.get("mrn", "").strip(),
         doc_type=form.get("type", ""),
@@ -167,21 +172,20 @@ def create_document():
         date_of_service=parse_date(form.get("date_of_service"), "date_of_service"),
         department=form.get("department"),
     )
-    return _accepted(version)
+    return _filed(filing)
 
 
 @bp.route("/documents/<int:document_id>/versions", methods=["POST"])
 @requires("document.upload")
 def create_version(document_id: int):
-    version = add_version(
-        archive().db,
-        archive().store,
+    filing = add_version(
+        archive(),
         current_principal(),
         document_id=document_id,
         upload=_upload_from_request(),
         reason=request.form.get("reason", ""),
     )
-    return _accepted(version)
+    return _filed(filing)
 
 
 @bp.route("/documents/<int:document_id>")

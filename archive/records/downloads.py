@@ -19,7 +19,7 @@ EXTENSIONS = {
 
 
 def original_response(principal: Principal, document_id: int, number: int) -> Response:
-    version, chunks = open_original(archive().db, archive().store, principal, document_id, number)
+    version, chunks = open_original(archive(), principal, document_id, number)
     digest = base64.b64encode(bytes.fromhex(version.sha256)).decode()
     filename = f"document-{document_id}-v{number}.{EXTENSIONS.get(version.media_type, 'bin')}"
     return Response(

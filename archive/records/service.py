@@ -8,21 +8,22 @@ pointing at nothing.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from archive import audit
 from archive.auth.permissions import Principal, require
-from archive.db import Database
 from archive.errors import (
+    ArchiveError,
     BadRequest,
     Conflict,
     DuplicateMRN,
@@ -32,8 +33,11 @@ from archive.errors import (
     UnknownPatient,
     UnsupportedMediaType,
 )
-from archive.interfaces import ObjectStore
 from archive.models import Document, DocumentVersion, Patient
+from archive.storage.hashing import read_chunks
+
+if TYPE_CHECKING:
+    from archive.app import Archive
 
 MRN_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 DOC_TYPE_PATTERN = re.compile(r"^[a-z0-9_]{2,64}$")
@@ -150,24 +154,69 @@ class Upload:
     filename: str = ""
 
 
-def _inspect(upload: Upload) -> str:
-    head = upload.stream.read(16)
-    upload.stream.seek(0)
-    if not head:
-        raise EmptyFile(
-            f"The file {upload.filename or ''} is empty (0 bytes). Scan the page again and "
-            "upload the new file."
-        )
-    return sniff_media_type(head)
+@dataclass(frozen=True)
+class Filing:
+    """The outcome of filing a scan: the version it became, or the identical one the
+    patient already had (``duplicate``), in which case nothing new was stored."""
+
+    version: DocumentVersion
+    duplicate: bool = False
+
+
+def _sha256_of(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for chunk in read_chunks(stream):
+        digest.update(chunk)
+    stream.seek(0)
+    return digest.hexdigest()
 
 
 def _object_key(document_uid: str) -> str:
     return f"documents/{document_uid}/original"
 
 
+def _check_upload(ext: Archive, principal: Principal, upload: Upload, mrn: str) -> str:
+    """Everything a scan must pass before a byte is stored; each refusal is audited."""
+    try:
+        head = upload.stream.read(16)
+        upload.stream.seek(0)
+        if not head:
+            raise EmptyFile(
+                f"The file {upload.filename or ''} is empty (0 bytes). Scan the page again "
+                "and upload the new file."
+            )
+        media_type = sniff_media_type(head)
+        for check in ext.intake_checks:
+            check(upload)
+            upload.stream.seek(0)
+        return media_type
+    except ArchiveError as err:
+        audit.record_now(
+            ext.db,
+            principal.actor,
+            "document.reject",
+            outcome="refused",
+            patient_mrn=mrn,
+            reason=err.message,
+            details={"code": err.code, "filename": upload.filename},
+        )
+        raise
+
+
+def _same_scan_for_patient(session: Session, mrn: str, sha256: str) -> DocumentVersion | None:
+    return session.scalar(
+        select(DocumentVersion)
+        .join(Document)
+        .join(Patient)
+        .where(Patient.mrn == mrn, DocumentVersion.sha256 == sha256)
+        .options(contains_eager(DocumentVersion.document))
+        .order_by(DocumentVersion.id)
+        .limit(1)
+    )
+
+
 def add_document(
-    db: Database,
-    store: ObjectStore,
+    ext: Archive,
     principal: Principal,
     *,
     mrn: str,
@@ -175,8 +224,9 @@ def add_document(
     upload: Upload,
     date_of_service: date | None = None,
     department: str | None = None,
-) -> DocumentVersion:
-    """File a new document for a patient: store the original, then commit the rows."""
+) -> Filing:
+    """File a new document for a patient: check the scan, store the original, then commit
+    the rows (and whatever the listening packages add, e.g. the OCR job) together."""
     require(principal, "document.upload")
     doc_type = (doc_type or "").strip().lower()
     if not DOC_TYPE_PATTERN.match(doc_type):
@@ -184,13 +234,26 @@ def add_document(
             "Give a document type of 2-64 lowercase letters, digits or underscores, "
             "e.g. discharge_summary."
         )
-    with db.transaction() as session:
+    with ext.db.transaction() as session:
         if not session.scalar(select(Patient.id).where(Patient.mrn == mrn)):
             raise UnknownPatient(
                 f"No patient with MRN {mrn} is registered. Register the patient first "
                 "(chartvault patient add, or POST /api/v1/patients) and upload again."
             )
-    media_type = _inspect(upload)
+    media_type = _check_upload(ext, principal, upload, mrn)
+    with ext.db.transaction() as session:
+        existing = _same_scan_for_patient(session, mrn, _sha256_of(upload.stream))
+        if existing is not None:
+            audit.record(
+                session,
+                principal.actor,
+                "document.duplicate",
+                patient_mrn=mrn,
+                document_id=existing.document_id,
+                version_number=existing.number,
+                details={"sha256": existing.sha256, "filename": upload.filename},
+            )
+            return Filing(existing, duplicate=True)
     # The uid names the object key, so it must exist before the row is flushed.
     document = Document(
         uid=uuid.uuid4().hex,
@@ -199,8 +262,8 @@ def add_document(
         department=department or None,
         status="queued",
     )
-    stored = store.put(_object_key(document.uid), upload.stream, media_type=media_type)
-    with db.transaction() as session:
+    stored = ext.store.put(_object_key(document.uid), upload.stream, media_type=media_type)
+    with ext.db.transaction() as session:
         patient = find_patient(session, mrn)
         document.patient_id = patient.id
         document.created_by_id = principal.user_id
@@ -218,38 +281,31 @@ def add_document(
             version_number=1,
             details={"sha256": stored.sha256, "size": stored.size, "type": doc_type},
         )
-        return version
+        _notify(ext, session, version)
+        return Filing(version)
 
 
 def add_version(
-    db: Database,
-    store: ObjectStore,
+    ext: Archive,
     principal: Principal,
     *,
     document_id: int,
     upload: Upload,
     reason: str,
-) -> DocumentVersion:
+) -> Filing:
     """A correction, rescan or amendment: a new version; every earlier one stays."""
     require(principal, "document.upload")
     if not (reason or "").strip():
         raise BadRequest("Say why this new version replaces the current one (the reason).")
-    with db.transaction() as session:
+    with ext.db.transaction() as session:
         document = _get_document(session, document_id)
-        key = document.latest_version.object_key
-    media_type = _inspect(upload)
-    stored = store.put(key, upload.stream, media_type=media_type)
+        key, mrn = document.latest_version.object_key, document.patient.mrn
+    media_type = _check_upload(ext, principal, upload, mrn)
+    stored = ext.store.put(key, upload.stream, media_type=media_type)
     try:
-        with db.transaction() as session:
+        with ext.db.transaction() as session:
             document = _get_document(session, document_id)
-            number = (
-                session.scalar(
-                    select(func.max(DocumentVersion.number)).where(
-                        DocumentVersion.document_id == document_id
-                    )
-                )
-                or 0
-            ) + 1
+            number = document.latest_version.number + 1
             version = _new_version(
                 document, number, stored, media_type, upload, principal, reason=reason.strip()
             )
@@ -260,18 +316,24 @@ def add_version(
                 session,
                 principal.actor,
                 "document.version",
-                patient_mrn=document.patient.mrn,
+                patient_mrn=mrn,
                 document_id=document_id,
                 version_number=number,
                 reason=reason.strip(),
                 details={"sha256": stored.sha256, "size": stored.size},
             )
-            return version
+            _notify(ext, session, version)
+            return Filing(version)
     except DBIntegrityError:
         raise Conflict(
             "Another version of this document was filed at the same moment. Reload the "
             "document and try again."
         ) from None
+
+
+def _notify(ext: Archive, session: Session, version: DocumentVersion) -> None:
+    for listener in ext.version_listeners:
+        listener(session, version)
 
 
 def _new_version(document, number, stored, media_type, upload, principal, *, reason):
@@ -322,7 +384,7 @@ def get_version(document: Document, number: int) -> DocumentVersion:
 
 
 def open_original(
-    db: Database, store: ObjectStore, principal: Principal, document_id: int, number: int
+    ext: Archive, principal: Principal, document_id: int, number: int
 ) -> tuple[DocumentVersion, Iterator[bytes]]:
     """Start a download of a version's original.
 
@@ -331,7 +393,7 @@ def open_original(
     point is audited before it propagates.
     """
     require(principal, "document.read")
-    with db.transaction() as session:
+    with ext.db.transaction() as session:
         document = _get_document(session, document_id)
         version = get_version(document, number)
         mrn = document.patient.mrn
@@ -344,7 +406,7 @@ def open_original(
             version_number=number,
             details={"sha256": version.sha256},
         )
-    chunks = store.open(
+    chunks = ext.store.open(
         version.object_key, version.store_version_id, expected_sha256=version.sha256
     )
 
@@ -354,13 +416,13 @@ def open_original(
         try:
             yield from chunks
         except IntegrityError as err:
-            _audit_integrity_failure(db, principal, mrn, document_id, number, err)
+            _audit_integrity_failure(ext.db, principal, mrn, document_id, number, err)
             raise
 
     try:
         first = next(chunks, None)
     except IntegrityError as err:
-        _audit_integrity_failure(db, principal, mrn, document_id, number, err)
+        _audit_integrity_failure(ext.db, principal, mrn, document_id, number, err)
         raise
     return version, audited(first)
 

@@ -216,3 +216,31 @@ def test_every_document_gets_its_own_object_key(client, people, patient, ext):
         ).all()
     assert len({key for _uid, key in rows}) == 2
     assert all(uid and uid in key for uid, key in rows)
+
+
+def test_same_bytes_for_same_patient_return_the_existing_document(client, people, patient, ext):
+    data = pdf_bytes(["CONSULTATION"])
+    first = upload(client, people.headers("clerk"), data=data)
+    again = upload(client, people.headers("clerk"), data=data)
+    assert again.status_code == 200
+    assert again.json["duplicate_of"] == first.json["id"] == again.json["id"]
+    assert count(ext, Document) == 1 and count(ext, DocumentVersion) == 1
+    assert ("document.duplicate", "success") in audit_actions(ext)
+
+
+def test_same_bytes_for_another_patient_are_filed_for_both(client, people, patient, ext):
+    client.post("/api/v1/patients", headers=people.headers("clerk"),
+                json={"mrn": "MRN-2002", "name": "ROE, R", "dob": "1960-01-01"})
+    data = pdf_bytes(["CONSULTATION"])
+    assert upload(client, people.headers("clerk"), data=data).status_code == 202
+    assert upload(client, people.headers("clerk"), mrn="MRN-2002", data=data).status_code == 202
+    assert count(ext, Document) == 2
+
+
+def test_refused_upload_is_audited_with_its_reason(client, people, patient, ext):
+    upload(client, people.headers("clerk"), data=b"")
+    with ext.db.transaction() as session:
+        event = session.scalar(select(AuditEvent).where(AuditEvent.action == "document.reject"))
+    assert (event.outcome, event.patient_mrn, event.details["code"]) == (
+        "refused", patient, "empty_file")
+    assert "empty" in event.reason

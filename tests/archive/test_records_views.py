@@ -23,9 +23,9 @@ def document(ext, people, patient, tmp_path):
     path = tmp_path / "scan.pdf"
     path.write_bytes(data)
     with path.open("rb") as stream:
-        version = add_document(ext.db, ext.store, people.principal("clerk"), mrn=patient,
+        version = add_document(ext, people.principal("clerk"), mrn=patient,
                                doc_type="operative_report", upload=Upload(stream, "op <1>.pdf"),
-                               date_of_service=date(2024, 2, 3))
+                               date_of_service=date(2024, 2, 3)).version
     return version.document_id, data
 
 

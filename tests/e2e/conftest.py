@@ -70,13 +70,12 @@ def live_archive() -> Iterator[Seeded]:
         pdf.write_bytes(pdf_bytes(["DISCHARGE SUMMARY - DOE, JANE - MRN-1001"]))
         with pdf.open("rb") as stream:
             version = add_document(
-                ext.db,
-                ext.store,
+                ext,
                 Principal("clerk1", "clerk", user_id=None),
                 mrn=MRN,
                 doc_type="discharge_summary",
                 upload=Upload(stream=stream, filename="scan.pdf"),
-            )
+            ).version
         assert version.sha256 == hashlib.sha256(pdf.read_bytes()).hexdigest()
 
         with serving(app) as base_url:

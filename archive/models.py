@@ -154,6 +154,8 @@ class DocumentVersion(Base):
     created_by_name: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str] = mapped_column(Text, default="")
+    # What OCR read off the pages (MRNs, names, dates, ICD-10 codes, suggested type).
+    extracted: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
     document: Mapped[Document] = relationship(back_populates="versions")
     pages: Mapped[list[Page]] = relationship(back_populates="version", order_by="Page.number")
@@ -169,6 +171,13 @@ class Page(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     blank: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Degrees the scan was turned to read it; the page image is stored turned.
+    rotation: Mapped[int] = mapped_column(Integer, default=0)
+    had_text_layer: Mapped[bool] = mapped_column(Boolean, default=False)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # [[text, conf, left, top, width, height], ...] in page-image pixels, for highlighting.
+    words: Mapped[list] = mapped_column(JSON, default=list)
 
     version: Mapped[DocumentVersion] = relationship(back_populates="pages")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
@@ -21,7 +22,7 @@ from archive.storage import open_store
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from archive.models import DocumentVersion
+    from archive.models import Document, DocumentVersion
     from archive.records.service import Upload
 
 PACKAGES_ENTRY_POINT = "chartvault.packages"
@@ -42,6 +43,11 @@ class Archive:
         self.intake_checks: list[Callable[[Upload], None]] = []
         # Called with (session, version) in the transaction that files a new version.
         self.version_listeners: list[Callable[[Session, DocumentVersion], None]] = []
+        # Called with (session, document) when a document's patient or metadata changed.
+        self.document_listeners: list[Callable[[Session, Document], None]] = []
+        # Long-running loops (the ingestion worker, the scheduler) that `chartvault serve`
+        # runs beside the web app; each returns when the event is set.
+        self.background_tasks: list[Callable[[threading.Event], None]] = []
 
     @cached_property
     def store(self) -> ObjectStore:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import secrets
 import sys
+import threading
 from collections.abc import Callable
 from functools import wraps
 
@@ -109,8 +110,14 @@ def serve_command(host: str, port: int, threads: int):
         raise click.ClickException("No secret key: run `chartvault init` first.")
     _require_current_schema()
     app = create_app()  # the long-running app, with its own connection pool
+    stop = threading.Event()
+    for task in app.extensions["chartvault"].background_tasks:
+        threading.Thread(target=task, args=(stop,), daemon=True).start()
     click.echo(f"ChartVault serving on http://{host}:{port}")
-    serve(app, host=host, port=port, threads=threads, ident="ChartVault")
+    try:
+        serve(app, host=host, port=port, threads=threads, ident="ChartVault")
+    finally:
+        stop.set()
 
 
 @click.group("user")

@@ -3,8 +3,79 @@ pipeline, searchable PDFs, metadata extraction, the QC queue, and the job queue 
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive.app import Archive
+from archive.models import Document, DocumentVersion, Patient
+from archive.records.service import Upload
 
 
 def init_app(app: Flask) -> None:
     """Plug ingestion into the app (called through the chartvault.packages entry point)."""
+    from ingest import cli
+
+    ext: Archive = app.extensions["chartvault"]
+    ext.intake_checks.append(_validator(ext))
+    ext.version_listeners.append(_on_version_filed)
+    ext.background_tasks.append(lambda stop: _run_worker(ext, stop))
+    cli.init_app(app)
+
+
+def _validator(ext: Archive):
+    from ingest.validation import ScanLimits, inspect_scan
+
+    limits = ScanLimits.from_settings(ext.settings)
+
+    def check(upload: Upload) -> None:
+        inspect_scan(upload.stream, limits, upload.filename)
+
+    return check
+
+
+def _on_version_filed(session: Session, version: DocumentVersion) -> None:
+    """In the filing transaction: queue the OCR job, and flag a file that is also filed
+    under another patient (on both documents: one of them is probably misfiled)."""
+    from ingest import qc, queue
+    from ingest.models import QcFlag
+
+    queue.enqueue(session, "ocr", version)
+    document = session.get(Document, version.document_id)
+    elsewhere = session.execute(
+        select(Document.id, Patient.mrn)
+        .join(DocumentVersion, DocumentVersion.document_id == Document.id)
+        .join(Patient)
+        .where(DocumentVersion.sha256 == version.sha256, Document.patient_id != document.patient_id)
+        .distinct()
+    ).all()
+    for other_id, other_mrn in elsewhere:
+        session.add_all(
+            [
+                QcFlag(
+                    document_id=document.id,
+                    version_number=version.number,
+                    kind=qc.OTHER_PATIENT,
+                    status="open",
+                    comment="",
+                    detail=f"The same file is also filed as document {other_id} under MRN "
+                    f"{other_mrn}.",
+                ),
+                QcFlag(
+                    document_id=other_id,
+                    kind=qc.OTHER_PATIENT,
+                    status="open",
+                    comment="",
+                    detail=f"The same file was filed again as document {document.id} under "
+                    f"MRN {document.patient.mrn}.",
+                ),
+            ]
+        )
+
+
+def _run_worker(ext: Archive, stop: threading.Event) -> None:
+    from ingest.worker import Worker
+
+    Worker(ext).run(stop)

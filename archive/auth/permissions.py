@@ -16,6 +16,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "document.view": frozenset({"clerk", "staff", "compliance"}),
     "document.read": frozenset({"staff", "compliance"}),
     "document.upload": frozenset({"clerk"}),
+    "document.edit": frozenset({"clerk"}),
     "audit.view": frozenset({"compliance"}),
     "user.manage": frozenset({"admin"}),
 }

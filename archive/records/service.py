@@ -163,6 +163,16 @@ class Filing:
     duplicate: bool = False
 
 
+def _checked_doc_type(doc_type: str | None) -> str:
+    doc_type = (doc_type or "").strip().lower()
+    if not DOC_TYPE_PATTERN.match(doc_type):
+        raise BadRequest(
+            "Give a document type of 2-64 lowercase letters, digits or underscores, "
+            "e.g. discharge_summary."
+        )
+    return doc_type
+
+
 def _sha256_of(stream: BinaryIO) -> str:
     digest = hashlib.sha256()
     for chunk in read_chunks(stream):
@@ -228,12 +238,7 @@ def add_document(
     """File a new document for a patient: check the scan, store the original, then commit
     the rows (and whatever the listening packages add, e.g. the OCR job) together."""
     require(principal, "document.upload")
-    doc_type = (doc_type or "").strip().lower()
-    if not DOC_TYPE_PATTERN.match(doc_type):
-        raise BadRequest(
-            "Give a document type of 2-64 lowercase letters, digits or underscores, "
-            "e.g. discharge_summary."
-        )
+    doc_type = _checked_doc_type(doc_type)
     with ext.db.transaction() as session:
         if not session.scalar(select(Patient.id).where(Patient.mrn == mrn)):
             raise UnknownPatient(
@@ -438,3 +443,93 @@ def _audit_integrity_failure(db, principal, mrn, document_id, number, err) -> No
         version_number=number,
         details={"error": err.message},
     )
+
+
+def reassign_patient(
+    ext: Archive, principal: Principal, document_id: int, *, mrn: str, reason: str
+) -> Document:
+    """Move a misfiled document to the right patient. Every version moves with it."""
+    require(principal, "document.edit")
+    reason = _required_reason(reason)
+    with ext.db.transaction() as session:
+        document = _get_document(session, document_id)
+        old_mrn = document.patient.mrn
+        if mrn == old_mrn:
+            raise BadRequest(f"Document {document_id} is already filed under {mrn}.")
+        try:
+            target = find_patient(session, mrn)
+        except NotFound:
+            raise UnknownPatient(
+                f"No patient with MRN {mrn} is registered; check the number or register "
+                "the patient first."
+            ) from None
+        document.patient = target
+        audit.record(
+            session,
+            principal.actor,
+            "document.reassign",
+            patient_mrn=mrn,
+            document_id=document_id,
+            reason=reason,
+            details={"from": old_mrn, "to": mrn},
+        )
+        _document_changed(ext, session, document)
+        return document
+
+
+def correct_metadata(
+    ext: Archive,
+    principal: Principal,
+    document_id: int,
+    *,
+    doc_type: str,
+    date_of_service: date | None,
+    department: str | None,
+    reason: str,
+) -> Document:
+    """Correct what was typed at filing (type, date of service, department)."""
+    require(principal, "document.edit")
+    reason = _required_reason(reason)
+    doc_type = _checked_doc_type(doc_type)
+    with ext.db.transaction() as session:
+        document = _get_document(session, document_id)
+        before = _metadata_of(document)
+        document.doc_type = doc_type
+        document.date_of_service = date_of_service
+        document.department = (department or "").strip() or None
+        after = _metadata_of(document)
+        if before == after:
+            raise BadRequest("Nothing was changed; edit a field before saving.")
+        audit.record(
+            session,
+            principal.actor,
+            "document.metadata",
+            patient_mrn=document.patient.mrn,
+            document_id=document_id,
+            reason=reason,
+            details={"before": before, "after": after},
+        )
+        _document_changed(ext, session, document)
+        return document
+
+
+def _metadata_of(document: Document) -> dict:
+    return {
+        "type": document.doc_type,
+        "date_of_service": document.date_of_service.isoformat()
+        if document.date_of_service
+        else None,
+        "department": document.department,
+    }
+
+
+def _required_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise BadRequest("Give the reason for this change; it is kept in the audit trail.")
+    return reason
+
+
+def _document_changed(ext: Archive, session: Session, document: Document) -> None:
+    for listener in ext.document_listeners:
+        listener(session, document)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 from flask_wtf.csrf import CSRFProtect
@@ -32,6 +33,17 @@ log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 
 
+@dataclass(frozen=True)
+class DocumentSection:
+    """Something a package adds to a document's page and to its API representation:
+    ``load(session, document)`` gives a JSON-able value under ``key``; ``template`` (if
+    any) is included on the document page with that value as ``section``."""
+
+    key: str
+    load: Callable[[Session, Document], Any]
+    template: str | None = None
+
+
 class Archive:
     """What every request, command and job needs: settings, database, object store, and
     the hooks through which other packages take part in filing a record."""
@@ -45,6 +57,7 @@ class Archive:
         self.version_listeners: list[Callable[[Session, DocumentVersion], None]] = []
         # Called with (session, document) when a document's patient or metadata changed.
         self.document_listeners: list[Callable[[Session, Document], None]] = []
+        self.document_sections: list[DocumentSection] = []
         # Long-running loops (the ingestion worker, the scheduler) that `chartvault serve`
         # runs beside the web app; each returns when the event is set.
         self.background_tasks: list[Callable[[threading.Event], None]] = []

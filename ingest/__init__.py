@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archive.app import Archive
+from archive.app import Archive, DocumentSection
 from archive.models import Document, DocumentVersion, Patient
 from archive.records.service import Upload
 
@@ -21,6 +21,11 @@ def init_app(app: Flask) -> None:
     ext: Archive = app.extensions["chartvault"]
     ext.intake_checks.append(_validator(ext))
     ext.version_listeners.append(_on_version_filed)
+    ext.document_listeners.append(_reindex_document)
+    ext.document_sections += [
+        DocumentSection("processing", _processing_section, "ingest/_processing.html"),
+        DocumentSection("qc_flags", _qc_section, "ingest/_qc_flags.html"),
+    ]
     ext.background_tasks.append(lambda stop: _run_worker(ext, stop))
     cli.init_app(app)
 
@@ -73,6 +78,49 @@ def _on_version_filed(session: Session, version: DocumentVersion) -> None:
                 ),
             ]
         )
+
+
+def _reindex_document(session: Session, document: Document) -> None:
+    """The patient or metadata of a document changed: its pages must be indexed again."""
+    from archive.models import Page
+    from ingest.models import IndexOutbox
+
+    pages = session.execute(
+        select(DocumentVersion.id, Page.number)
+        .join(Page, Page.version_id == DocumentVersion.id)
+        .where(DocumentVersion.document_id == document.id)
+    ).all()
+    session.add_all(
+        IndexOutbox(document_id=document.id, version_id=version_id, page_number=number, op="upsert")
+        for version_id, number in pages
+    )
+
+
+def _processing_section(session: Session, document: Document) -> dict:
+    from ingest.services import processing_status
+
+    return processing_status(session, document.id).as_json()
+
+
+def _qc_section(session: Session, document: Document) -> list[dict]:
+    from ingest.qc import KIND_LABELS
+    from ingest.services import flags_of
+
+    return [
+        {
+            "id": f.id,
+            "kind": f.kind,
+            "label": KIND_LABELS.get(f.kind, f.kind),
+            "detail": f.detail,
+            "page": f.page_number,
+            "version": f.version_number,
+            "status": f.status,
+            "comment": f.comment,
+            "reviewed_by": f.reviewed_by,
+            "created_at": f.created_at.isoformat(),
+        }
+        for f in flags_of(session, document.id)
+    ]
 
 
 def _run_worker(ext: Archive, stop: threading.Event) -> None:

@@ -17,6 +17,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "document.read": frozenset({"staff", "compliance"}),
     "document.upload": frozenset({"clerk"}),
     "document.edit": frozenset({"clerk"}),
+    "qc.review": frozenset({"clerk"}),
     "audit.view": frozenset({"compliance"}),
     "user.manage": frozenset({"admin"}),
 }

@@ -62,9 +62,9 @@ def version_json(version: DocumentVersion) -> dict:
     }
 
 
-def document_json(document: Document) -> dict:
+def document_json(session, document: Document) -> dict:
     latest = document.latest_version
-    return {
+    body = {
         "id": document.id,
         "mrn": document.patient.mrn,
         "type": document.doc_type,
@@ -75,10 +75,13 @@ def document_json(document: Document) -> dict:
         "pages": [
             {"page": p.number, "blank": p.blank, "confidence": p.confidence} for p in latest.pages
         ],
-        # Filled in by the ingestion and retention packages as they arrive.
+        # True until the packages that keep them say otherwise (document_sections).
         "qc_flags": [],
         "holds": [],
     }
+    for section in archive().document_sections:
+        body[section.key] = section.load(session, document)
+    return body
 
 
 def _json_body() -> dict:
@@ -193,7 +196,7 @@ def create_version(document_id: int):
 def get_document(document_id: int):
     with archive().db.transaction() as session:
         document = view_document(session, current_principal(), document_id)
-        return jsonify(document_json(document))
+        return jsonify(document_json(session, document))
 
 
 @bp.route("/documents/<int:document_id>/versions/<int:number>/original")

@@ -51,8 +51,11 @@ def document(document_id: int):
     principal = current_principal()
     with archive().db.transaction() as session:
         found = view_document(session, principal, document_id)
+        sections = [(section, section.load(session, found))
+                    for section in archive().document_sections if section.template]
         return render_template(
             "archive/document.html",
+            sections=sections,
             document=found,
             patient=found.patient,
             may_download=can(principal.role, "document.read"),

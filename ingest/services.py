@@ -1,0 +1,165 @@
+"""What the ingestion pages and API ask of the database: processing status, the QC queue,
+reviewing a flag, retrying a failed document. One function per business rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from archive import audit
+from archive.auth.permissions import Principal, require
+from archive.errors import BadRequest, Conflict, NotFound
+from archive.models import Document, Patient, utcnow
+from ingest import queue
+from ingest.models import Job, QcFlag
+from ingest.qc import KIND_LABELS
+
+QC_PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class Processing:
+    """Where a document is in the pipeline, for the live progress display."""
+
+    document_id: int
+    status: str  # the document's: queued, processing, ready, failed
+    pages_done: int
+    pages_total: int | None
+    error: str
+    job_id: int | None
+
+    def as_json(self) -> dict:
+        return {
+            "id": self.document_id,
+            "status": self.status,
+            "pages_done": self.pages_done,
+            "pages_total": self.pages_total,
+            "error": self.error,
+            "job_id": self.job_id,
+        }
+
+
+def processing_status(session: Session, document_id: int) -> Processing:
+    document = session.get(Document, document_id)
+    if document is None:
+        raise NotFound(f"No document with id {document_id}.")
+    job = session.scalars(
+        select(Job).where(Job.document_id == document_id).order_by(Job.id.desc()).limit(1)
+    ).first()
+    return Processing(
+        document_id=document_id,
+        status=document.status,
+        pages_done=job.progress_done if job else 0,
+        pages_total=job.progress_total if job else None,
+        error=job.last_error if job and document.status == "failed" else "",
+        job_id=job.id if job else None,
+    )
+
+
+def retry_document(session: Session, principal: Principal, document_id: int) -> Job:
+    """Give a failed document's newest job a fresh set of attempts."""
+    require(principal, "document.upload")
+    status = processing_status(session, document_id)
+    if status.status != "failed" or status.job_id is None:
+        raise Conflict(f"Document {document_id} has not failed; there is nothing to retry.")
+    job = queue.requeue(session, status.job_id)
+    document = session.get(Document, document_id)
+    document.status = "queued"
+    audit.record(
+        session,
+        principal.actor,
+        "document.retry",
+        patient_mrn=document.patient.mrn,
+        document_id=document_id,
+        details={"job": job.id},
+    )
+    return job
+
+
+@dataclass(frozen=True)
+class FlagRow:
+    id: int
+    document_id: int
+    version_number: int | None
+    kind: str
+    label: str
+    detail: str
+    page_number: int | None
+    created_at: datetime
+    mrn: str
+    patient_name: str
+    doc_type: str
+
+
+def open_flags(session: Session, principal: Principal, page: int = 1) -> tuple[int, list[FlagRow]]:
+    """The QC queue, oldest first, a page at a time: (total, rows)."""
+    require(principal, "qc.review")
+    total = session.scalar(select(func.count(QcFlag.id)).where(QcFlag.status == "open"))
+    rows = session.execute(
+        select(QcFlag, Document, Patient)
+        .join(Document, Document.id == QcFlag.document_id)
+        .join(Patient, Patient.id == Document.patient_id)
+        .where(QcFlag.status == "open")
+        .order_by(QcFlag.created_at, QcFlag.id)
+        .offset((max(page, 1) - 1) * QC_PAGE_SIZE)
+        .limit(QC_PAGE_SIZE)
+    ).all()
+    return total, [_flag_row(flag, document, patient) for flag, document, patient in rows]
+
+
+def flags_of(session: Session, document_id: int) -> list[QcFlag]:
+    return list(
+        session.scalars(
+            select(QcFlag)
+            .where(QcFlag.document_id == document_id)
+            .order_by(QcFlag.created_at, QcFlag.id)
+        )
+    )
+
+
+def _flag_row(flag: QcFlag, document: Document, patient: Patient) -> FlagRow:
+    return FlagRow(
+        id=flag.id,
+        document_id=document.id,
+        version_number=flag.version_number,
+        kind=flag.kind,
+        label=KIND_LABELS.get(flag.kind, flag.kind),
+        detail=flag.detail,
+        page_number=flag.page_number,
+        created_at=flag.created_at,
+        mrn=patient.mrn,
+        patient_name=patient.name,
+        doc_type=document.doc_type,
+    )
+
+
+def review_flag(session: Session, principal: Principal, flag_id: int, comment: str) -> QcFlag:
+    """A clerk has looked at the flag and says what was done about it."""
+    require(principal, "qc.review")
+    comment = (comment or "").strip()
+    if not comment:
+        raise BadRequest("Say what you checked or fixed; the comment is kept with the flag.")
+    flag = session.get(QcFlag, flag_id)
+    if flag is None:
+        raise NotFound(f"No QC flag with id {flag_id}.")
+    if flag.status != "open":
+        raise Conflict(f"This flag was already reviewed by {flag.reviewed_by}.")
+    flag.status = "reviewed"
+    flag.reviewed_by = principal.username
+    flag.reviewed_at = utcnow()
+    flag.comment = comment
+    document = session.get(Document, flag.document_id)
+    audit.record(
+        session,
+        principal.actor,
+        "qc.review",
+        patient_mrn=document.patient.mrn,
+        document_id=document.id,
+        version_number=flag.version_number,
+        reason=comment,
+        details={"flag": flag.id, "kind": flag.kind},
+    )
+    return flag

@@ -1,0 +1,471 @@
+"""The OCR pipeline on generated scanned charts, with the real tesseract and poppler.
+
+Each document is processed once per module (OCR is the slow part) and many things are
+asserted on that one result."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import random
+import subprocess
+from collections import Counter
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from statistics import median
+
+import pytesseract
+import pytest
+from pdf2image.exceptions import PDFPageCountError
+from PIL import Image
+from pypdf import PdfReader, PdfWriter
+
+from archive.errors import UnsupportedMediaType
+from ingest.ocr import programs, steps
+from ingest.ocr.errors import OcrError
+from ingest.ocr.executor import map_pages
+from ingest.ocr.pipeline import DocumentResult, PageResult, process_document
+from tests.ingest import scans
+from tests.ingest.scans import ScannedChart
+
+PDF, TIFF, PNG = steps.PDF, steps.TIFF, steps.PNG
+MIN_RECALL = 0.97
+REFERRAL = [
+    "Referral letter from the community clinic to the medical records office.",
+    "Please attach the enclosed results to the chart of the patient named below.",
+]
+
+
+def pdftotext(pdf: Path, page: int | None = None, *extra: str) -> str:
+    pages = ["-f", str(page), "-l", str(page)] if page else []
+    return subprocess.run(
+        ["pdftotext", *extra, *pages, str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@dataclass
+class Run:
+    result: DocumentResult
+    progress: list[tuple[int, int, int]] = field(default_factory=list)  # number, total, pid
+    tesseract_calls: Counter[tuple[int, str]] = field(default_factory=Counter)
+
+    def page(self, number: int) -> PageResult:
+        return self.result.pages[number - 1]
+
+
+def run(original: Path, media_type: str, workdir: Path, workers: int) -> Run:
+    progress: list[tuple[int, int, int]] = []
+    result = process_document(
+        original,
+        media_type,
+        workdir,
+        workers=workers,
+        on_page=lambda page, total: progress.append((page.number, total, os.getpid())),
+    )
+    return Run(result, progress)
+
+
+# --- generated documents, shared by the module ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("scans")
+
+
+@pytest.fixture(scope="module")
+def chart() -> ScannedChart:
+    return scans.scanned_chart()
+
+
+@pytest.fixture(scope="module")
+def chart_pdf(chart, files) -> Path:
+    return chart.save_pdf(files / "chart.pdf")
+
+
+@pytest.fixture(scope="module")
+def two_workers(chart_pdf, files) -> Run:
+    return run(chart_pdf, PDF, files / "two-workers", workers=2)
+
+
+@pytest.fixture(scope="module")
+def one_worker(chart_pdf, files) -> Run:
+    """In-process (workers=1), which lets the test see every tesseract run."""
+    calls: Counter[tuple[int, str]] = Counter()
+
+    def counted(kind, real):
+        def call(image, *args, **kwargs):
+            calls[(int(Path(image).name[1:5]), kind)] += 1  # files are named pNNNN-...
+            return real(image, *args, **kwargs)
+
+        return call
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            programs, "tesseract_recognise", counted("recognise", programs.tesseract_recognise)
+        )
+        patch.setattr(
+            programs,
+            "tesseract_orientation",
+            counted("orientation", programs.tesseract_orientation),
+        )
+        outcome = run(chart_pdf, PDF, files / "one-worker", workers=1)
+    outcome.tesseract_calls = calls
+    return outcome
+
+
+@pytest.fixture(scope="module")
+def tiff(chart, files) -> Run:
+    return run(chart.save_tiff(files / "chart.tif"), TIFF, files / "tiff", workers=2)
+
+
+@pytest.fixture(scope="module")
+def mixed_pdf(files) -> Path:
+    """Page 1 carries its own text (an EHR printout); page 2 is a scan of a note that
+    went through the scanner sideways (landscape)."""
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(scans.text_pdf(REFERRAL))))
+    scanned = io.BytesIO()
+    scans.sideways_note().save(scanned, "PDF", resolution=scans.DPI)
+    writer.append(PdfReader(scanned))
+    path = files / "mixed.pdf"
+    writer.write(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def mixed(mixed_pdf, files) -> Run:
+    return run(mixed_pdf, PDF, files / "mixed", workers=2)
+
+
+# --- the scanned PDF -------------------------------------------------------------------------
+
+
+def test_every_printed_page_is_read(two_workers, chart):
+    pages = two_workers.result.pages
+    assert [page.number for page in pages] == [1, 2, 3, 4]
+    for page in pages:
+        if page.number == ScannedChart.BLANK:
+            continue
+        assert scans.recall(chart.texts[page.number - 1], page.text) >= MIN_RECALL
+        assert page.confidence is not None and page.confidence > 80
+        assert not page.blank and not page.had_text_layer
+        assert "\n" in page.text  # lines, not one run-on string
+
+
+def test_upside_down_page_is_turned_and_read(two_workers, chart):
+    page = two_workers.page(ScannedChart.UPSIDE_DOWN)
+    assert page.rotation == 180
+    assert scans.recall(chart.texts[page.number - 1], page.text) >= MIN_RECALL
+    assert page.text.startswith("DISCHARGE SUMMARY (continued)")
+    assert [p.rotation for p in two_workers.result.pages] == [0, 180, 0, 0]
+
+
+def test_blank_back_is_kept_and_not_read(two_workers):
+    page = two_workers.page(ScannedChart.BLANK)
+    assert page.blank
+    assert (page.text, page.words, page.confidence, page.rotation) == ("", (), None, 0)
+    assert page.image_path.is_file() and page.thumbnail_path.is_file()
+
+
+def test_tesseract_runs_once_per_page_and_never_on_a_blank_one(one_worker):
+    assert one_worker.tesseract_calls == Counter(
+        {
+            (1, "recognise"): 1,
+            # read as scanned (garbage), orientation asked, read again turned
+            (2, "recognise"): 2,
+            (2, "orientation"): 1,
+            (4, "recognise"): 1,
+        }
+    )
+
+
+def test_word_boxes_lie_on_the_page(two_workers):
+    for page in two_workers.result.pages:
+        assert (page.width, page.height) == scans.LETTER
+        for word in page.words:
+            assert word.text and 0 <= word.conf <= 100
+            assert word.left >= 0 and word.left + word.width <= page.width
+            assert word.top >= 0 and word.top + word.height <= page.height
+    # "DISCHARGE" heads the turned page: near the top left once it is right way up
+    heading = two_workers.page(ScannedChart.UPSIDE_DOWN).words[0]
+    assert heading.text == "DISCHARGE" and heading.left < 400 and heading.top < 400
+
+
+def test_viewing_images_and_thumbnails(two_workers):
+    for page in two_workers.result.pages:
+        with Image.open(page.image_path) as viewing:
+            assert viewing.size == (1236, 1600) and viewing.mode == "L"
+        with Image.open(page.thumbnail_path) as thumbnail:
+            assert thumbnail.size == (200, 259)
+
+
+def test_progress_is_reported_in_the_calling_process_for_every_page(two_workers):
+    assert sorted(number for number, _, _ in two_workers.progress) == [1, 2, 3, 4]
+    assert {(total, pid) for _, total, pid in two_workers.progress} == {(4, os.getpid())}
+
+
+def test_one_worker_and_two_workers_agree(one_worker, two_workers):
+    def essence(page: PageResult):
+        return (
+            page.text,
+            page.confidence,
+            page.words,
+            page.blank,
+            page.rotation,
+            page.had_text_layer,
+            page.width,
+            page.height,
+        )
+
+    assert [essence(p) for p in one_worker.result.pages] == [
+        essence(p) for p in two_workers.result.pages
+    ]
+    assert one_worker.progress == [(n, 4, os.getpid()) for n in (1, 2, 3, 4)]
+
+
+def test_searchable_pdf_carries_the_ocr_text_over_the_original_pages(two_workers, chart, chart_pdf):
+    searchable = two_workers.result.searchable_pdf
+    assert searchable.parent == two_workers.page(1).image_path.parent
+    for number, printed in enumerate(chart.texts, start=1):
+        text = pdftotext(searchable, number)
+        if printed:
+            assert scans.recall(printed, text) >= MIN_RECALL
+        else:
+            assert text.strip() == ""
+    assert scans.recall("\n".join(chart.texts), pdftotext(searchable)) >= MIN_RECALL
+
+    original, output = PdfReader(chart_pdf), PdfReader(searchable)
+    assert len(output.pages) == len(original.pages)
+    for before, after in zip(original.pages, output.pages, strict=True):
+        assert after.mediabox == before.mediabox
+        # the scan itself is carried over untouched: same image bytes
+        assert _image_bytes(after) == _image_bytes(before)
+    assert [page.rotation for page in output.pages] == [0, 180, 0, 0]
+    assert sorted(os.listdir(searchable.parent)) == sorted(
+        ["searchable.pdf"]
+        + [f"p{n:04d}-{kind}.jpg" for n in range(1, 5) for kind in ("view", "thumb")]
+    )
+
+
+def test_text_layer_sits_on_the_words_as_shown(two_workers):
+    """The invisible words of the turned page are where the visible ones are shown."""
+    for number in (1, ScannedChart.UPSIDE_DOWN):
+        offsets = _layer_offsets(two_workers.result.searchable_pdf, two_workers.page(number))
+        _assert_aligned(offsets)
+
+
+# --- other kinds of input ---------------------------------------------------------------------
+
+
+def test_black_and_white_tiff(tiff, chart):
+    assert [page.rotation for page in tiff.result.pages] == [0, 180, 0, 0]
+    assert [page.blank for page in tiff.result.pages] == [False, False, True, False]
+    for page in tiff.result.pages:
+        assert (page.width, page.height) == scans.LETTER
+        if not page.blank:
+            assert scans.recall(chart.texts[page.number - 1], page.text) >= MIN_RECALL
+    searchable = tiff.result.searchable_pdf
+    assert scans.recall("\n".join(chart.texts), pdftotext(searchable)) >= MIN_RECALL
+    output = PdfReader(searchable)
+    assert [tuple(map(float, page.mediabox[2:])) for page in output.pages] == [(612, 792)] * 4
+    # the pages are the scan's own black-and-white pixels, not a re-encoded copy
+    image = output.pages[0].images[0].image
+    assert image.mode == "1" and image.size == scans.LETTER
+
+
+def test_pdf_pages_with_their_own_text_are_not_ocrd(mixed, mixed_pdf):
+    printed, scanned = mixed.result.pages
+    assert printed.had_text_layer and not scanned.had_text_layer
+    assert printed.text == pdftotext(mixed_pdf, 1).rstrip()
+    assert printed.confidence is None and printed.rotation == 0 and not printed.blank
+    assert [word.text for word in printed.words[:3]] == ["Referral", "letter", "from"]
+    first = printed.words[0]  # 12-pt Helvetica set at x = 72 pt, baseline 704 pt
+    assert abs(first.left - 300) <= 3 and abs(first.top - (792 - 704 - 9) * 300 / 72) < 15
+    assert not scanned.blank and scanned.confidence is not None
+    assert pdftotext(mixed.result.searchable_pdf, 1) == pdftotext(mixed_pdf, 1)
+    assert PdfReader(mixed.result.searchable_pdf).pages[0].rotation == 0
+
+
+def test_sideways_page_is_turned_and_read(mixed, mixed_pdf):
+    page = mixed.page(2)
+    note = "\n".join(scans.SHORT_NOTE)
+    assert page.rotation == 90
+    assert (page.width, page.height) == scans.LETTER  # portrait once turned
+    assert scans.recall(note, page.text) >= MIN_RECALL
+    shown = PdfReader(mixed.result.searchable_pdf).pages[1]
+    assert shown.rotation == 90
+    assert shown.mediabox == PdfReader(mixed_pdf).pages[1].mediabox  # landscape, as scanned
+    assert scans.recall(note, pdftotext(mixed.result.searchable_pdf, 2)) >= MIN_RECALL
+    _assert_aligned(_layer_offsets(mixed.result.searchable_pdf, page))
+
+
+def test_phone_photo_jpeg_is_turned_by_its_exif_orientation(files):
+    """A colour JPEG whose pixels lie sideways with an EXIF tag saying so: Pillow's
+    exif_transpose puts it upright before anything else looks at it (no OSD needed)."""
+    path = files / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display turned 90 degrees clockwise
+    scans.sideways_note().convert("RGB").save(path, "JPEG", dpi=(300, 300), exif=exif)
+    photo = run(path, steps.JPEG, files / "photo", workers=1)
+    (page,) = photo.result.pages
+    assert page.rotation == 0 and (page.width, page.height) == scans.LETTER
+    assert scans.recall("\n".join(scans.SHORT_NOTE), page.text) >= MIN_RECALL
+    (shown,) = PdfReader(photo.result.searchable_pdf).pages
+    assert shown.rotation == 0 and float(shown.mediabox.height) == 792
+    assert shown.images[0].image.mode == "RGB"  # the colour scan itself, losslessly
+    text = pdftotext(photo.result.searchable_pdf)
+    assert scans.recall("\n".join(scans.SHORT_NOTE), text) >= MIN_RECALL
+
+
+# --- single steps -------------------------------------------------------------------------
+
+
+def test_blank_check_tells_a_dusty_back_from_a_page_with_one_line(chart, tmp_path):
+    rng = random.Random(3)
+    one_line = scans.scan(scans.render_page(["", "Signed: J. Doe"]), rng, skew=0.4)
+    one_line.save(tmp_path / "line.pgm")
+    chart.images[ScannedChart.BLANK - 1].save(tmp_path / "back.pgm")
+    assert not steps.is_blank(tmp_path / "line.pgm")
+    assert steps.is_blank(tmp_path / "back.pgm")
+
+
+def test_orientation_of_a_sparse_page_is_left_alone(tmp_path):
+    scans.render_page(["", "Seen."]).save(tmp_path / "sparse.pgm")
+    assert steps.detect_rotation(tmp_path / "sparse.pgm") == 0
+
+
+def test_text_only_pdf_of_one_page_image(chart, tmp_path):
+    strip = chart.images[0].crop((0, 250, 2550, 700))
+    strip.save(tmp_path / "strip.pgm")
+    layer = steps.text_only_pdf(tmp_path / "strip.pgm", tmp_path / "strip.pdf", dpi=300)
+    (page,) = PdfReader(layer).pages
+    assert (float(page.mediabox.width), float(page.mediabox.height)) == (612, 108)
+    assert not page.images  # text only: the image stays the original's
+    assert "HOLLOWAY" in pdftotext(layer)
+
+
+# --- failures -----------------------------------------------------------------------------
+
+
+def test_damaged_pdf_is_an_ocr_error(tmp_path):
+    damaged = tmp_path / "damaged.pdf"
+    damaged.write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Cat")
+    with pytest.raises(OcrError) as caught:
+        process_document(damaged, PDF, tmp_path / "work", workers=1)
+    assert (caught.value.code, caught.value.http_status) == ("ocr_failed", 500)
+    assert isinstance(caught.value.__cause__, PDFPageCountError)
+
+
+def test_missing_tesseract_is_an_ocr_error(chart, tmp_path, monkeypatch):
+    chart.images[0].crop((0, 250, 2550, 700)).save(tmp_path / "strip.pgm")
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    with pytest.raises(OcrError, match="not installed") as caught:
+        steps.recognise(tmp_path / "strip.pgm", 300)
+    assert isinstance(caught.value.__cause__, pytesseract.TesseractNotFoundError)
+
+
+def test_tesseract_timeout_is_an_ocr_error(chart, tmp_path, monkeypatch):
+    chart.images[0].save(tmp_path / "page.pgm")
+    monkeypatch.setattr(programs, "RECOGNISE_TIMEOUT", 0.01)
+    with pytest.raises(OcrError, match="longer than") as caught:
+        steps.recognise(tmp_path / "page.pgm", 300)
+    assert type(caught.value.__cause__) is RuntimeError
+
+
+def test_page_errors_name_the_page(chart, tmp_path, monkeypatch):
+    path = tmp_path / "page.png"
+    chart.images[0].save(path, dpi=(300, 300))
+    monkeypatch.setattr(programs, "RECOGNISE_TIMEOUT", 0.01)
+    with pytest.raises(OcrError, match=r"^Page 1: .*longer than"):
+        process_document(path, PNG, tmp_path / "work", workers=1)
+
+
+def test_unsupported_media_type(tmp_path):
+    with pytest.raises(UnsupportedMediaType):
+        process_document(tmp_path / "x.docx", "application/msword", tmp_path, workers=1)
+
+
+def test_executor_yields_every_page_with_its_number():
+    squares = dict(map_pages(math.sqrt, [(n, float(n * n)) for n in range(1, 7)], workers=2))
+    assert squares == {n: float(n) for n in range(1, 7)}
+
+
+def test_executor_stops_cleanly_when_the_caller_stops_early():
+    pages = map_pages(math.sqrt, [(n, float(n)) for n in range(1, 50)], workers=2)
+    next(pages)
+    pages.close()  # e.g. on_page failed: the pending pages are cancelled, nothing hangs
+
+
+def test_a_failing_progress_callback_stops_the_document(chart, tmp_path):
+    blank = chart.images[ScannedChart.BLANK - 1]
+    blank.save(
+        tmp_path / "backs.pdf",
+        "PDF",
+        resolution=300,
+        save_all=True,
+        append_images=[blank.copy() for _ in range(5)],
+    )
+
+    def on_page(page, total):
+        raise LookupError("the database went away")
+
+    with pytest.raises(LookupError):
+        process_document(tmp_path / "backs.pdf", PDF, tmp_path / "work", workers=2, on_page=on_page)
+
+
+def test_a_worker_that_dies_is_an_ocr_error():
+    with pytest.raises(OcrError, match="stopped unexpectedly"):
+        list(map_pages(os._exit, [(1, 3), (2, 3)], workers=2))
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _image_bytes(page) -> list[bytes]:
+    return [image.data for image in page.images]
+
+
+class _Words(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.words: list[tuple[str, float, float]] = []
+        self._box: tuple[float, float] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "word":
+            found = dict(attrs)
+            self._box = (float(found["xmin"]), float(found["ymin"]))
+
+    def handle_data(self, data):
+        if self._box is not None:
+            self.words.append((data.strip(), *self._box))
+            self._box = None
+
+
+def _assert_aligned(offsets: list[tuple[float, float]]) -> None:
+    # Left edges agree to the pixel. Tops differ by the font (pdftotext puts a word's top
+    # at its font's ascent, OCR at the top of the ink: about 10 px) and by the levelling of
+    # skewed lines (up to half a line's rise: 25 px for a full line at 1.5 degrees). Lines
+    # are 66 px apart, so no word lands on a neighbouring line.
+    assert len(offsets) > 20
+    assert median(dx for dx, _ in offsets) < 4
+    assert median(dy for _, dy in offsets) < 20
+    assert max(dy for _, dy in offsets) < 45
+
+
+def _layer_offsets(searchable: Path, page: PageResult) -> list[tuple[float, float]]:
+    """Pixel distance between where pdftotext finds each word in the searchable PDF (as
+    shown) and where OCR saw it, for words that occur once on the page."""
+    parser = _Words()
+    parser.feed(pdftotext(searchable, page.number, "-bbox"))
+    scale = scans.DPI / 72
+    in_pdf = {text: (x * scale, y * scale) for text, x, y in parser.words}
+    counts = Counter(word.text for word in page.words)
+    return [
+        (abs(in_pdf[word.text][0] - word.left), abs(in_pdf[word.text][1] - word.top))
+        for word in page.words
+        if counts[word.text] == 1 and word.text in in_pdf and len(word.text) >= 4
+    ]

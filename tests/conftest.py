@@ -22,8 +22,9 @@ from archive.auth.passwords import hash_password
 from archive.auth.permissions import SYSTEM_ROLE, Principal
 from archive.config import Settings
 from archive.models import ROLES, Base, User
-from archive.records.service import register_patient
+from archive.records.service import Upload, add_document, register_patient
 from tests.pg import ThrowawayPostgres
+from tests.samples import pdf_bytes
 
 PASSWORD = "correct horse battery staple"
 # Tables whose rows the migration itself seeds; everything else is wiped between tests.
@@ -159,3 +160,17 @@ def csrf_token_of(html: str) -> str:
     marker = 'name="csrf_token" value="'
     start = html.index(marker) + len(marker)
     return html[start:html.index('"', start)]
+
+
+@pytest.fixture
+def filed(ext, people, patient, tmp_path):
+    """File a one-page scan through the real service; returns its DocumentVersion."""
+
+    def file(lines=("DISCHARGE SUMMARY",), mrn=None, doc_type="discharge_summary", data=None):
+        path = tmp_path / f"scan-{len(list(tmp_path.iterdir()))}.pdf"
+        path.write_bytes(data if data is not None else pdf_bytes(list(lines)))
+        with path.open("rb") as stream:
+            return add_document(ext, people.principal("clerk"), mrn=mrn or patient,
+                                doc_type=doc_type, upload=Upload(stream, path.name)).version
+
+    return file

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from archive.app import create_app
 from archive.config import Settings
@@ -26,7 +27,7 @@ def recording_handler(log_path: str, seconds: float = 0.05):
 
 def drain(database_url: str, data_dir: str, log_path: str, worker_id: str) -> None:
     """Entry point of a worker process: run 'record' jobs until none are left."""
-    app = create_app(Settings(data_dir=data_dir, database_url=database_url), testing=True)
+    app = create_app(Settings(data_dir=Path(data_dir), database_url=database_url), testing=True)
     HANDLERS["record"] = recording_handler(log_path)
     worker = Worker(app.extensions["chartvault"], worker_id=f"{worker_id}-{os.getpid()}")
     idle_rounds = 0
@@ -34,3 +35,16 @@ def drain(database_url: str, data_dir: str, log_path: str, worker_id: str) -> No
         idle_rounds = 0 if worker.run_once() else idle_rounds + 1
         time.sleep(0.01)
     app.extensions["chartvault"].db.dispose()
+
+
+def work_until_killed(database_url: str, data_dir: str, worker_id: str, lease_seconds: int) -> None:
+    """Entry point of a worker process that a test kills with SIGKILL mid-job."""
+    import threading
+
+    app = create_app(Settings(data_dir=Path(data_dir), database_url=database_url), testing=True)
+    Worker(
+        app.extensions["chartvault"],
+        worker_id=worker_id,
+        lease_seconds=lease_seconds,
+        poll_seconds=0.1,
+    ).run(threading.Event())

@@ -16,7 +16,7 @@ from archive.records.service import Upload
 
 def init_app(app: Flask) -> None:
     """Plug ingestion into the app (called through the chartvault.packages entry point)."""
-    from ingest import cli
+    from ingest import cli, views
 
     ext: Archive = app.extensions["chartvault"]
     ext.intake_checks.append(_validator(ext))
@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     ]
     ext.background_tasks.append(lambda stop: _run_worker(ext, stop))
     cli.init_app(app)
+    app.register_blueprint(views.bp)
 
 
 def _validator(ext: Archive):

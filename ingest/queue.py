@@ -172,4 +172,5 @@ def requeue(session: Session, job_id: int) -> Job:
     job.attempts = 0
     job.finished_at = None
     job.progress_done = 0
+    job.progress_total = None
     return job

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 from flask import Flask
 
 from archive import migrate
-from archive.app import create_app
+from archive.app import Archive, create_app
 from archive.audit import Actor
 from archive.auth.accounts import create_user
 from archive.auth.permissions import Principal
@@ -27,6 +29,8 @@ from tests.samples import pdf_bytes
 CHROMIUM = Path("/usr/bin/chromium")
 NURSE = "nurse"
 NURSE_PASSWORD = "correct horse battery"
+CLERK = "clerk"
+CLERK_PASSWORD = "paper in, records out"
 MRN = "MRN-1001"
 
 
@@ -59,6 +63,7 @@ def live_archive() -> Iterator[Seeded]:
         migrate.upgrade(ext.db.engine)
         with ext.db.transaction() as session:
             create_user(session, Actor("test"), NURSE, "staff", password=NURSE_PASSWORD)
+            create_user(session, Actor("test"), CLERK, "clerk", password=CLERK_PASSWORD)
             register_patient(
                 session,
                 Principal("test", "system"),
@@ -89,6 +94,54 @@ def live_archive() -> Iterator[Seeded]:
         ext.db.dispose()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class BackgroundWorker:
+    """The ingestion worker for the live app, as `chartvault serve` runs it: a background
+    thread taking jobs from the queue and running the real OCR pipeline."""
+
+    def __init__(self, ext: Archive):
+        self.ext = ext
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from ingest.worker import Worker
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=Worker(self.ext, poll_seconds=0.2).run,
+            args=(self._stop,),
+            name="e2e-worker",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def halt(self) -> None:
+        """Stop taking jobs; a job already running is finished first."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            assert not self._thread.is_alive(), "the worker did not stop within 60 s"
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No job is taken inside the block (for tests that stage a job's state by hand)."""
+        self.halt()
+        try:
+            yield
+        finally:
+            self.start()
+
+
+@pytest.fixture(scope="module")
+def worker(live_archive: Seeded) -> Iterator[BackgroundWorker]:
+    background = BackgroundWorker(live_archive.app.extensions["chartvault"])
+    background.start()
+    try:
+        yield background
+    finally:
+        background.halt()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,406 @@
+"""The clerk's pages: upload with live progress, the QC queue, and the corrections made from
+a document's page (reassign, metadata, rescan, retry). Thin: parse, call a service, render."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
+
+from flask import (
+    Blueprint,
+    flash,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from archive import audit
+from archive.app import archive
+from archive.auth.guards import current_principal, requires
+from archive.auth.permissions import can
+from archive.errors import (
+    ArchiveError,
+    BadRequest,
+    MissingFile,
+    NotFound,
+    PayloadTooLarge,
+)
+from archive.models import utcnow
+from archive.records import views as records_views
+from archive.records.service import (
+    Upload,
+    add_version,
+    correct_metadata,
+    find_patient,
+    parse_date,
+    reassign_patient,
+)
+from archive.web import render_error
+from ingest.qc import KIND_LABELS
+from ingest.services import (
+    QC_PAGE_SIZE,
+    open_flags,
+    processing_status,
+    retry_document,
+    review_flag,
+)
+from ingest.uploads import OTHER_TYPE, TYPE_CHOICES, UploadForm, doc_type_from, file_batch
+
+bp = Blueprint("ingest", __name__)
+
+ACCEPTED_FILES = ".pdf,.tif,.tiff,.png,.jpg,.jpeg,application/pdf,image/tiff,image/png,image/jpeg"
+# Links the page header shows to those whose role holds the permission.
+NAVIGATION = (
+    ("ingest.upload", "Upload", "document.upload",
+     "File scanned charts for a patient and watch them being read."),
+    ("ingest.qc_queue", "QC queue", "qc.review",
+     "Review what quality control flagged: missing MRNs, unreadable pages, missing dates."),
+)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _wants_json() -> bool:
+    if request.path.endswith(".json"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def _error_json(err: ArchiveError, **extra):
+    return {"code": err.code, "message": err.message, **extra}
+
+
+@bp.errorhandler(ArchiveError)
+def _archive_error(err: ArchiveError):
+    if _wants_json():
+        return jsonify({"error": _error_json(err)}), err.http_status
+    return render_error(err.http_status, err.code, err.message)
+
+
+@bp.app_context_processor
+def _template_helpers():
+    def permitted(permission: str) -> bool:
+        principal = current_principal()
+        return principal is not None and can(principal.role, permission)
+
+    def ingest_nav() -> list[dict]:
+        return [
+            {"endpoint": endpoint, "label": label, "description": description}
+            for endpoint, label, permission, description in NAVIGATION
+            if permitted(permission)
+        ]
+
+    return {
+        "permitted": permitted,
+        "ingest_nav": ingest_nav,
+        "document_type_choices": TYPE_CHOICES,
+        "other_document_type": OTHER_TYPE,
+    }
+
+
+@bp.app_template_filter("age")
+def _age(moment: datetime | str | None) -> str:
+    """How long ago, in the largest unit that fits: '3 days ago', '5 min ago'."""
+    if not moment:
+        return ""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    seconds = max(0, int((utcnow() - moment).total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("min", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 and unit != 'min' else ''} ago"
+    return "just now"
+
+
+def _local_path(target: str | None) -> str | None:
+    """``target`` if it is a path on this site (never another host: no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _to_document(document_id: int):
+    return redirect(url_for("records.document", document_id=document_id), code=303)
+
+
+def _document_page_with_error(document_id: int, err: ArchiveError, form: str, **values):
+    """Show the document page again with the error, keeping what the clerk typed."""
+    if isinstance(err, NotFound):
+        raise err  # the document itself is gone: the 404 page says so
+    flash(err.message, "error")
+    g.ingest_form = {"name": form, "message": err.message, "values": values}
+    response = make_response(records_views.document(document_id))
+    response.status_code = err.http_status
+    return response
+
+
+# --- upload ---------------------------------------------------------------------------------
+
+
+@bp.route("/upload", methods=["GET", "POST"])
+@requires("document.upload")
+def upload():
+    if request.method == "GET":
+        return _upload_page(UploadForm(mrn=request.args.get("mrn", "").strip()))
+    as_json = _wants_json()
+    try:
+        form = UploadForm.from_form(request.form)
+        files = [f for f in request.files.getlist("files") if f.filename]
+    except RequestEntityTooLarge:
+        err = PayloadTooLarge(
+            f"The upload is larger than the archive accepts "
+            f"({archive().settings.max_upload_mb} MiB at once). Send fewer or smaller files."
+        )
+        if as_json:
+            return jsonify(_refused_json(err)), err.http_status
+        return _upload_page(UploadForm(), {"files": err}, status=err.http_status)
+    with archive().db.transaction() as session:
+        patient, problems = form.check(session)
+    if not files:
+        problems["files"] = MissingFile("Choose at least one scanned file to upload.")
+    elif as_json and len(files) > 1:
+        problems["files"] = BadRequest("Send one file per request when asking for JSON.")
+    if problems:
+        field, err = next(iter(problems.items()))
+        if as_json:
+            return jsonify(_refused_json(err, field=field)), err.http_status
+        return _upload_page(form, problems, status=err.http_status)
+
+    uploads = [Upload(f.stream, f.filename or "") for f in files]
+    outcomes = file_batch(archive(), current_principal(), form, uploads)
+    if as_json:
+        [outcome] = outcomes
+        return jsonify(_outcome_json(outcome)), outcome.http_status
+    filed = [o for o in outcomes if o.status != "refused"]
+    status = 200 if filed else outcomes[0].http_status
+    return (
+        render_template(
+            "ingest/upload_results.html", form=form, patient=patient, outcomes=outcomes
+        ),
+        status,
+    )
+
+
+def _upload_page(form: UploadForm, problems: dict | None = None, status: int = 200):
+    return (
+        render_template(
+            "ingest/upload.html",
+            form=form,
+            problems={name: err.message for name, err in (problems or {}).items()},
+            accepted_files=ACCEPTED_FILES,
+            max_upload_mb=archive().settings.max_upload_mb,
+        ),
+        status,
+    )
+
+
+def _refused_json(err: ArchiveError, **extra) -> dict:
+    return {
+        "id": None,
+        "status": "refused",
+        "duplicate_of": None,
+        "url": None,
+        "status_url": None,
+        "error": _error_json(err, **extra),
+    }
+
+
+def _outcome_json(outcome) -> dict:
+    if outcome.error is not None:
+        body = _refused_json(outcome.error)
+        body["filename"] = outcome.filename
+        return body
+    document_id = outcome.document_id
+    return {
+        "id": document_id,
+        "filename": outcome.filename,
+        "status": outcome.status,
+        "version": outcome.version,
+        "duplicate_of": document_id if outcome.status == "duplicate" else None,
+        "url": url_for("records.document", document_id=document_id),
+        "status_url": url_for("ingest.document_status", document_id=document_id),
+        "error": None,
+    }
+
+
+@bp.route("/patients/<mrn>/summary.json")
+@requires("patient.view")
+def patient_summary(mrn: str):
+    """Name and date of birth, so the clerk can confirm the MRN before filing."""
+    principal = current_principal()
+    with archive().db.transaction() as session:
+        try:
+            patient = find_patient(session, mrn)
+        except NotFound as err:
+            # Looking up an MRN that is not there is recorded too: it may be probing.
+            audit.record(
+                session, principal.actor, "patient.lookup", outcome="failure", patient_mrn=mrn
+            )
+            body, status = {"error": _error_json(err)}, err.http_status
+        else:
+            audit.record(session, principal.actor, "patient.lookup", patient_mrn=mrn)
+            body = {"mrn": patient.mrn, "name": patient.name, "dob": patient.dob.isoformat()}
+            status = 200
+    return jsonify(body), status
+
+
+@bp.route("/documents/<int:document_id>/status.json")
+@requires("document.view")
+def document_status(document_id: int):
+    with archive().db.transaction() as session:
+        return jsonify(processing_status(session, document_id).as_json())
+
+
+# --- corrections from the document page -------------------------------------------------------
+
+
+@bp.route("/documents/<int:document_id>/retry", methods=["POST"])
+@requires("document.upload")
+def retry(document_id: int):
+    try:
+        with archive().db.transaction() as session:
+            retry_document(session, current_principal(), document_id)
+    except ArchiveError as err:
+        return _document_page_with_error(document_id, err, "retry")
+    flash(f"Document #{document_id} is queued to be processed again.", "info")
+    return _to_document(document_id)
+
+
+@bp.route("/documents/<int:document_id>/reassign", methods=["POST"])
+@requires("document.edit")
+def reassign(document_id: int):
+    mrn = request.form.get("mrn", "").strip()
+    reason = request.form.get("reason", "")
+    try:
+        if not mrn:
+            raise BadRequest("Enter the MRN of the patient this document belongs to.")
+        reassign_patient(archive(), current_principal(), document_id, mrn=mrn, reason=reason)
+    except ArchiveError as err:
+        return _document_page_with_error(document_id, err, "reassign", mrn=mrn, reason=reason)
+    flash(f"Document #{document_id} is now filed under MRN {mrn}.", "info")
+    return _to_document(document_id)
+
+
+@bp.route("/documents/<int:document_id>/metadata", methods=["POST"])
+@requires("document.edit")
+def metadata(document_id: int):
+    form = request.form
+    values = {
+        "doc_type": form.get("doc_type", "").strip(),
+        "doc_type_other": form.get("doc_type_other", "").strip(),
+        "date_of_service": form.get("date_of_service", "").strip(),
+        "department": form.get("department", "").strip(),
+        "reason": form.get("reason", ""),
+    }
+    try:
+        correct_metadata(
+            archive(),
+            current_principal(),
+            document_id,
+            doc_type=doc_type_from(values["doc_type"], values["doc_type_other"]),
+            date_of_service=parse_date(values["date_of_service"], "The date of service"),
+            department=values["department"],
+            reason=values["reason"],
+        )
+    except ArchiveError as err:
+        return _document_page_with_error(document_id, err, "metadata", **values)
+    flash(f"The details of document #{document_id} are corrected.", "info")
+    return _to_document(document_id)
+
+
+@bp.route("/documents/<int:document_id>/versions", methods=["POST"])
+@requires("document.upload")
+def new_version(document_id: int):
+    reason = request.form.get("reason", "")
+    file = request.files.get("file")
+    try:
+        if file is None or not file.filename:
+            raise MissingFile("Choose the rescanned file to upload as the new version.")
+        filing = add_version(
+            archive(),
+            current_principal(),
+            document_id=document_id,
+            upload=Upload(file.stream, file.filename),
+            reason=reason,
+        )
+    except ArchiveError as err:
+        return _document_page_with_error(document_id, err, "version", reason=reason)
+    flash(
+        f"Version {filing.version.number} of document #{document_id} is filed and queued "
+        "for OCR. Earlier versions are kept.",
+        "info",
+    )
+    return _to_document(document_id)
+
+
+# --- the QC queue -----------------------------------------------------------------------------
+
+
+@bp.route("/qc")
+@requires("qc.review")
+def qc_queue():
+    page = max(1, request.args.get("page", default=1, type=int) or 1)
+    return _qc_page(page)
+
+
+def _qc_page(page: int, status: int = 200):
+    with archive().db.transaction() as session:
+        total, flags = open_flags(session, current_principal(), page)
+    pages = max(1, math.ceil(total / QC_PAGE_SIZE))
+    if page > pages and status == 200:
+        # Reviewing the last flags of the last page empties it: show the page before.
+        return redirect(url_for("ingest.qc_queue", page=pages), code=303)
+    return (
+        render_template(
+            "ingest/qc.html",
+            flags=flags,
+            total=total,
+            page=page,
+            pages=pages,
+            page_size=QC_PAGE_SIZE,
+        ),
+        status,
+    )
+
+
+@bp.route("/qc/<int:flag_id>/review", methods=["POST"])
+@requires("qc.review")
+def review(flag_id: int):
+    comment = request.form.get("comment", "")
+    back = _local_path(request.form.get("next"))
+    try:
+        with archive().db.transaction() as session:
+            flag = review_flag(session, current_principal(), flag_id, comment)
+            label, document_id = KIND_LABELS.get(flag.kind, flag.kind), flag.document_id
+    except ArchiveError as err:
+        if isinstance(err, NotFound):
+            raise
+        flash(err.message, "error")
+        g.ingest_form = {
+            "name": "review",
+            "flag_id": flag_id,
+            "message": err.message,
+            "values": {"comment": comment},
+        }
+        on_document = re.fullmatch(r"/documents/(\d+)", urlsplit(back or "").path)
+        if on_document:
+            response = make_response(records_views.document(int(on_document.group(1))))
+            response.status_code = err.http_status
+            return response
+        page = parse_qs(urlsplit(back or "").query).get("page", ["1"])[0]
+        return _qc_page(int(page) if page.isdigit() and int(page) > 0 else 1, err.http_status)
+    flash(f"“{label}” on document #{document_id} is marked reviewed.", "info")
+    return redirect(back or url_for("ingest.qc_queue"), code=303)

@@ -16,7 +16,8 @@ from archive.records.service import Upload
 
 def init_app(app: Flask) -> None:
     """Plug ingestion into the app (called through the chartvault.packages entry point)."""
-    from ingest import cli, views
+    from archive.app import csrf
+    from ingest import api, cli, views
 
     ext: Archive = app.extensions["chartvault"]
     ext.intake_checks.append(_validator(ext))
@@ -27,8 +28,12 @@ def init_app(app: Flask) -> None:
         DocumentSection("qc_flags", _qc_section, "ingest/_qc_flags.html"),
     ]
     ext.background_tasks.append(lambda stop: _run_worker(ext, stop))
+    if ext.settings.hot_folder:
+        ext.background_tasks.append(lambda stop: _watch_hot_folder(ext, stop))
     cli.init_app(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)
 
 
 def _validator(ext: Archive):
@@ -122,6 +127,12 @@ def _qc_section(session: Session, document: Document) -> list[dict]:
         }
         for f in flags_of(session, document.id)
     ]
+
+
+def _watch_hot_folder(ext: Archive, stop: threading.Event) -> None:
+    from ingest.hotfolder import HotFolder
+
+    HotFolder(ext, ext.settings.hot_folder).run(stop)
 
 
 def _run_worker(ext: Archive, stop: threading.Event) -> None:

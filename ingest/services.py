@@ -3,6 +3,7 @@ reviewing a flag, retrying a failed document. One function per business rule."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,8 +14,9 @@ from archive import audit
 from archive.auth.permissions import Principal, require
 from archive.errors import BadRequest, Conflict, NotFound
 from archive.models import Document, Patient, utcnow
+from archive.records.service import get_version, read_verified
 from ingest import queue
-from ingest.models import Job, QcFlag
+from ingest.models import Derivative, Job, QcFlag
 from ingest.qc import KIND_LABELS
 
 QC_PAGE_SIZE = 25
@@ -163,3 +165,46 @@ def review_flag(session: Session, principal: Principal, flag_id: int, comment: s
         details={"flag": flag.id, "kind": flag.kind},
     )
     return flag
+
+
+def open_searchable_pdf(
+    ext, principal: Principal, document_id: int, number: int
+) -> tuple[Derivative, Iterator[bytes]]:
+    """Start a download of a version's searchable PDF (audited, verified as it streams)."""
+    require(principal, "document.read")
+    with ext.db.transaction() as session:
+        document = session.get(Document, document_id)
+        if document is None:
+            raise NotFound(f"No document with id {document_id}.")
+        version = get_version(document, number)
+        derivative = session.scalar(
+            select(Derivative).where(
+                Derivative.version_id == version.id, Derivative.kind == "searchable_pdf"
+            )
+        )
+        if derivative is None:
+            raise NotFound(
+                f"Version {number} of document {document_id} has no searchable PDF yet: it "
+                f"is {document.status}. Try again once OCR has finished."
+            )
+        mrn = document.patient.mrn
+        audit.record(
+            session,
+            principal.actor,
+            "document.download",
+            patient_mrn=mrn,
+            document_id=document_id,
+            version_number=number,
+            details={"kind": "searchable_pdf", "sha256": derivative.sha256},
+        )
+    chunks = read_verified(
+        ext,
+        principal,
+        key=derivative.object_key,
+        store_version_id=derivative.store_version_id,
+        sha256=derivative.sha256,
+        mrn=mrn,
+        document_id=document_id,
+        number=number,
+    )
+    return derivative, chunks

@@ -43,6 +43,7 @@ from archive.records.service import (
     reassign_patient,
 )
 from archive.web import render_error
+from ingest.api import searchable_pdf_response
 from ingest.qc import KIND_LABELS
 from ingest.services import (
     QC_PAGE_SIZE,
@@ -404,3 +405,9 @@ def review(flag_id: int):
         return _qc_page(int(page) if page.isdigit() and int(page) > 0 else 1, err.http_status)
     flash(f"“{label}” on document #{document_id} is marked reviewed.", "info")
     return redirect(back or url_for("ingest.qc_queue"), code=303)
+
+
+@bp.route("/documents/<int:document_id>/versions/<int:number>/searchable.pdf")
+@requires("document.read")
+def searchable_pdf(document_id: int, number: int):
+    return searchable_pdf_response(document_id, number)

@@ -1,8 +1,10 @@
-"""Streaming a version's original to a client, with its checksum in a Digest header."""
+"""Streaming stored bytes to a client, verified as they go, with their checksum in a
+``Digest`` header (RFC 3230) so the client can check its copy too."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 
 from flask import Response, stream_with_context
 
@@ -18,16 +20,35 @@ EXTENSIONS = {
 }
 
 
-def original_response(principal: Principal, document_id: int, number: int) -> Response:
-    version, chunks = open_original(archive(), principal, document_id, number)
-    digest = base64.b64encode(bytes.fromhex(version.sha256)).decode()
-    filename = f"document-{document_id}-v{number}.{EXTENSIONS.get(version.media_type, 'bin')}"
+def verified_download(
+    chunks: Iterator[bytes],
+    *,
+    sha256: str,
+    size: int,
+    media_type: str,
+    filename: str,
+    attachment: bool = True,
+) -> Response:
+    digest = base64.b64encode(bytes.fromhex(sha256)).decode()
+    disposition = "attachment" if attachment else "inline"
     return Response(
         stream_with_context(chunks),
-        mimetype=version.media_type,
+        mimetype=media_type,
         headers={
             "Digest": f"sha-256={digest}",
-            "Content-Length": str(version.size),
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Length": str(size),
+            "Content-Disposition": f'{disposition}; filename="{filename}"',
         },
+    )
+
+
+def original_response(principal: Principal, document_id: int, number: int) -> Response:
+    version, chunks = open_original(archive(), principal, document_id, number)
+    extension = EXTENSIONS.get(version.media_type, "bin")
+    return verified_download(
+        chunks,
+        sha256=version.sha256,
+        size=version.size,
+        media_type=version.media_type,
+        filename=f"document-{document_id}-v{number}.{extension}",
     )

@@ -12,6 +12,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, BinaryIO
@@ -185,21 +186,11 @@ def _object_key(document_uid: str) -> str:
     return f"documents/{document_uid}/original"
 
 
-def _check_upload(ext: Archive, principal: Principal, upload: Upload, mrn: str) -> str:
-    """Everything a scan must pass before a byte is stored; each refusal is audited."""
+@contextmanager
+def _refusals_audited(ext: Archive, principal: Principal, upload: Upload, mrn: str):
+    """Every refusal of a scan (bad type, unknown patient, unreadable file) is audited."""
     try:
-        head = upload.stream.read(16)
-        upload.stream.seek(0)
-        if not head:
-            raise EmptyFile(
-                f"The file {upload.filename or ''} is empty (0 bytes). Scan the page again "
-                "and upload the new file."
-            )
-        media_type = sniff_media_type(head)
-        for check in ext.intake_checks:
-            check(upload)
-            upload.stream.seek(0)
-        return media_type
+        yield
     except ArchiveError as err:
         audit.record_now(
             ext.db,
@@ -211,6 +202,31 @@ def _check_upload(ext: Archive, principal: Principal, upload: Upload, mrn: str) 
             details={"code": err.code, "filename": upload.filename},
         )
         raise
+
+
+def _check_upload(ext: Archive, upload: Upload) -> str:
+    """Everything a scan's content must pass before a byte is stored; its media type."""
+    head = upload.stream.read(16)
+    upload.stream.seek(0)
+    if not head:
+        raise EmptyFile(
+            f"The file {upload.filename or ''} is empty (0 bytes). Scan the page again "
+            "and upload the new file."
+        )
+    media_type = sniff_media_type(head)
+    for check in ext.intake_checks:
+        check(upload)
+        upload.stream.seek(0)
+    return media_type
+
+
+def _require_patient(ext: Archive, mrn: str) -> None:
+    with ext.db.transaction() as session:
+        if not session.scalar(select(Patient.id).where(Patient.mrn == mrn)):
+            raise UnknownPatient(
+                f"No patient with MRN {mrn} is registered. Register the patient first "
+                "(chartvault patient add, or POST /api/v1/patients) and upload again."
+            )
 
 
 def _same_scan_for_patient(session: Session, mrn: str, sha256: str) -> DocumentVersion | None:
@@ -238,14 +254,10 @@ def add_document(
     """File a new document for a patient: check the scan, store the original, then commit
     the rows (and whatever the listening packages add, e.g. the OCR job) together."""
     require(principal, "document.upload")
-    doc_type = _checked_doc_type(doc_type)
-    with ext.db.transaction() as session:
-        if not session.scalar(select(Patient.id).where(Patient.mrn == mrn)):
-            raise UnknownPatient(
-                f"No patient with MRN {mrn} is registered. Register the patient first "
-                "(chartvault patient add, or POST /api/v1/patients) and upload again."
-            )
-    media_type = _check_upload(ext, principal, upload, mrn)
+    with _refusals_audited(ext, principal, upload, mrn):
+        doc_type = _checked_doc_type(doc_type)
+        _require_patient(ext, mrn)
+        media_type = _check_upload(ext, upload)
     with ext.db.transaction() as session:
         existing = _same_scan_for_patient(session, mrn, _sha256_of(upload.stream))
         if existing is not None:
@@ -305,7 +317,8 @@ def add_version(
     with ext.db.transaction() as session:
         document = _get_document(session, document_id)
         key, mrn = document.latest_version.object_key, document.patient.mrn
-    media_type = _check_upload(ext, principal, upload, mrn)
+    with _refusals_audited(ext, principal, upload, mrn):
+        media_type = _check_upload(ext, upload)
     stored = ext.store.put(key, upload.stream, media_type=media_type)
     try:
         with ext.db.transaction() as session:
@@ -391,12 +404,7 @@ def get_version(document: Document, number: int) -> DocumentVersion:
 def open_original(
     ext: Archive, principal: Principal, document_id: int, number: int
 ) -> tuple[DocumentVersion, Iterator[bytes]]:
-    """Start a download of a version's original.
-
-    The bytes are verified as they stream: the first chunk is read here (so a small
-    corrupt file fails before any response starts) and an integrity failure at any
-    point is audited before it propagates.
-    """
+    """Start a download of a version's original (audited)."""
     require(principal, "document.read")
     with ext.db.transaction() as session:
         document = _get_document(session, document_id)
@@ -411,9 +419,34 @@ def open_original(
             version_number=number,
             details={"sha256": version.sha256},
         )
-    chunks = ext.store.open(
-        version.object_key, version.store_version_id, expected_sha256=version.sha256
+    chunks = read_verified(
+        ext,
+        principal,
+        key=version.object_key,
+        store_version_id=version.store_version_id,
+        sha256=version.sha256,
+        mrn=mrn,
+        document_id=document_id,
+        number=number,
     )
+    return version, chunks
+
+
+def read_verified(
+    ext: Archive,
+    principal: Principal,
+    *,
+    key: str,
+    store_version_id: str,
+    sha256: str,
+    mrn: str,
+    document_id: int,
+    number: int,
+) -> Iterator[bytes]:
+    """Stored bytes for a reader, verified as they stream. The first chunk is read here,
+    so a small corrupt file fails before any response starts; an integrity failure at any
+    point is audited before it propagates."""
+    chunks = ext.store.open(key, store_version_id, expected_sha256=sha256)
 
     def audited(first: bytes | None) -> Iterator[bytes]:
         if first is not None:
@@ -429,7 +462,7 @@ def open_original(
     except IntegrityError as err:
         _audit_integrity_failure(ext.db, principal, mrn, document_id, number, err)
         raise
-    return version, audited(first)
+    return audited(first)
 
 
 def _audit_integrity_failure(db, principal, mrn, document_id, number, err) -> None:

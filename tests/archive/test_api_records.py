@@ -148,6 +148,7 @@ def test_upload_for_unknown_mrn_is_refused_and_nothing_stored(client, people, ex
     assert response.status_code == 422
     assert response.json["error"]["code"] == "unknown_mrn"
     assert "Register the patient first" in response.json["error"]["message"]
+    assert ("document.reject", "refused") in audit_actions(ext)
     assert count(ext, Document) == 0
     assert not list((ext.settings.objects_dir).rglob("*original*"))
 

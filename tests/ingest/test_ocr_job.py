@@ -76,3 +76,25 @@ def test_running_the_job_twice_leaves_exactly_the_same_rows(ext, filed, chart_pd
         queue.enqueue(session, "ocr", session.get(type(version), version.id))
     assert worker.run_once()
     assert snapshot(ext, version.id) == first
+
+
+def test_searchable_pdf_downloads_verified_and_audited(ext, filed, chart_pdf, client, people):
+    version = filed(data=chart_pdf.read_bytes())
+    not_yet = client.get(f"/api/v1/documents/{version.document_id}/versions/1/searchable.pdf",
+                         headers=people.headers("staff"))
+    assert not_yet.status_code == 404
+    assert "no searchable PDF yet" in not_yet.json["error"]["message"]
+    assert Worker(ext, worker_id="w1").run_once()
+    response = client.get(f"/api/v1/documents/{version.document_id}/versions/1/searchable.pdf",
+                          headers=people.headers("staff"))
+    assert response.status_code == 200 and response.data.startswith(b"%PDF-")
+    text = subprocess.run(["pdftotext", "-", "-"], input=response.data, capture_output=True,
+                          check=True).stdout.decode()
+    assert "HOLLOWAY" in text
+    with ext.db.transaction() as session:
+        kinds = [e.details.get("kind") for e in session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "document.download"))]
+    assert kinds == ["searchable_pdf"]
+    clerk = client.get(f"/api/v1/documents/{version.document_id}/versions/1/searchable.pdf",
+                       headers=people.headers("clerk"))
+    assert clerk.status_code == 403

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import zlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -488,9 +487,6 @@ def concatenate_pdfs(pages: list[Path], out_pdf: Path) -> Path:
     return out_pdf
 
 
-TRAILER_ID = re.compile(rb"/ID\s*\[.*?\]", re.DOTALL)
-
-
 def _derive_document_id(pdf: Path) -> None:
     """pdfunite writes a random /ID, so the same pages would give a different file (and a
     different checksum) every time; a job run twice must store the identical derivative.
@@ -502,8 +498,8 @@ def _derive_document_id(pdf: Path) -> None:
         stream.seek(tail_start)
         tail = stream.read()
         trailer = tail.rfind(b"trailer")
-        found = TRAILER_ID.search(tail, trailer) if trailer >= 0 else None
-        if found is None:
+        span = _id_array_span(tail, trailer) if trailer >= 0 else None
+        if span is None:
             return
         digest = hashlib.md5(usedforsecurity=False)
         stream.seek(0)
@@ -512,11 +508,51 @@ def _derive_document_id(pdf: Path) -> None:
             digest.update(chunk)
             remaining -= len(chunk)
         identity = digest.hexdigest().upper().encode()
-        new_tail = tail[: found.start()] + b"/ID [<" + identity + b"> <" + identity + b">]"
-        new_tail += tail[found.end() :]
+        new_id = b"[<" + identity + b"> <" + identity + b">]"
         stream.seek(tail_start)
-        stream.write(new_tail)
+        stream.write(tail[: span[0]] + new_id + tail[span[1] :])
         stream.truncate()
+
+
+def _id_array_span(data: bytes, start: int) -> tuple[int, int] | None:
+    """Where the ``[...]`` after ``/ID`` begins and ends. Its two strings are random bytes
+    that may contain ``]`` or parentheses, so they are parsed, not pattern-matched."""
+    key = data.find(b"/ID", start)
+    if key < 0:
+        return None
+    position = key + 3
+    while position < len(data) and data[position] in b" \t\r\n":
+        position += 1
+    if position >= len(data) or data[position : position + 1] != b"[":
+        return None
+    begin, position = position, position + 1
+    while position < len(data):
+        byte = data[position : position + 1]
+        if byte == b"]":
+            return begin, position + 1
+        if byte == b"<":
+            position = data.index(b">", position) + 1
+        elif byte == b"(":
+            position = _end_of_literal_string(data, position)
+        else:
+            position += 1
+    return None
+
+
+def _end_of_literal_string(data: bytes, position: int) -> int:
+    depth = 0
+    while True:
+        byte = data[position : position + 1]
+        if byte == b"\\":
+            position += 2
+            continue
+        if byte == b"(":
+            depth += 1
+        elif byte == b")":
+            depth -= 1
+            if depth == 0:
+                return position + 1
+        position += 1
 
 
 # --- reading the source image --------------------------------------------------------------

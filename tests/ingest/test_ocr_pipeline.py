@@ -469,3 +469,24 @@ def _layer_offsets(searchable: Path, page: PageResult) -> list[tuple[float, floa
         for word in page.words
         if counts[word.text] == 1 and word.text in in_pdf and len(word.text) >= 4
     ]
+
+
+def test_document_id_of_the_joined_pdf_is_derived_even_from_awkward_random_bytes(tmp_path):
+    # pdfunite's random /ID strings may hold "]", ")" or escapes; the rewrite must parse them.
+    parts = []
+    for number in (1, 2):
+        image = Image.new("L", (200, 200), 255)
+        parts.append(tmp_path / f"p{number}.pdf")
+        image.save(parts[-1], "PDF")
+    joined = steps.concatenate_pdfs(parts, tmp_path / "joined.pdf")
+    data = joined.read_bytes()
+    trailer = data.rfind(b"trailer")
+    awkward = b"[(a]b\\)c(d)) (x]y)]"
+    start, end = steps._id_array_span(data, trailer)
+    joined.write_bytes(data[:start] + awkward + data[end:])
+    steps._derive_document_id(joined)
+    fixed = joined.read_bytes()
+    assert awkward not in fixed and fixed.count(b"/ID [<") == 1
+    assert subprocess.run(["pdfinfo", str(joined)], capture_output=True).returncode == 0
+    steps._derive_document_id(joined)
+    assert joined.read_bytes() == fixed  # derived from content: stable

@@ -14,7 +14,7 @@ from archive import audit
 from archive.auth.permissions import Principal, require
 from archive.errors import BadRequest, Conflict, NotFound
 from archive.models import Document, Patient, utcnow
-from archive.records.service import get_version, read_verified
+from archive.records.service import audited_download, get_version
 from ingest import queue
 from ingest.models import Derivative, Job, QcFlag
 from ingest.qc import KIND_LABELS
@@ -188,23 +188,15 @@ def open_searchable_pdf(
                 f"is {document.status}. Try again once OCR has finished."
             )
         mrn = document.patient.mrn
-        audit.record(
-            session,
-            principal.actor,
-            "document.download",
-            patient_mrn=mrn,
-            document_id=document_id,
-            version_number=number,
-            details={"kind": "searchable_pdf", "sha256": derivative.sha256},
-        )
-    chunks = read_verified(
+    chunks = audited_download(
         ext,
         principal,
-        key=derivative.object_key,
-        store_version_id=derivative.store_version_id,
-        sha256=derivative.sha256,
         mrn=mrn,
         document_id=document_id,
         number=number,
+        key=derivative.object_key,
+        store_version_id=derivative.store_version_id,
+        sha256=derivative.sha256,
+        details={"kind": "searchable_pdf"},
     )
     return derivative, chunks

@@ -404,32 +404,58 @@ def get_version(document: Document, number: int) -> DocumentVersion:
 def open_original(
     ext: Archive, principal: Principal, document_id: int, number: int
 ) -> tuple[DocumentVersion, Iterator[bytes]]:
-    """Start a download of a version's original (audited)."""
+    """Start a download of a version's original (audited, verified as it streams)."""
     require(principal, "document.read")
     with ext.db.transaction() as session:
         document = _get_document(session, document_id)
         version = get_version(document, number)
         mrn = document.patient.mrn
-        audit.record(
-            session,
-            principal.actor,
-            "document.download",
-            patient_mrn=mrn,
-            document_id=document_id,
-            version_number=number,
-            details={"sha256": version.sha256},
-        )
-    chunks = read_verified(
+    chunks = audited_download(
         ext,
         principal,
+        mrn=mrn,
+        document_id=document_id,
+        number=number,
         key=version.object_key,
         store_version_id=version.store_version_id,
         sha256=version.sha256,
+        details={},
+    )
+    return version, chunks
+
+
+def audited_download(
+    ext: Archive,
+    principal: Principal,
+    *,
+    mrn: str,
+    document_id: int,
+    number: int,
+    key: str,
+    store_version_id: str,
+    sha256: str,
+    details: dict,
+) -> Iterator[bytes]:
+    """Record the download in the audit trail, then hand out the verified bytes."""
+    audit.record_now(
+        ext.db,
+        principal.actor,
+        "document.download",
+        patient_mrn=mrn,
+        document_id=document_id,
+        version_number=number,
+        details={**details, "sha256": sha256},
+    )
+    return read_verified(
+        ext,
+        principal,
+        key=key,
+        store_version_id=store_version_id,
+        sha256=sha256,
         mrn=mrn,
         document_id=document_id,
         number=number,
     )
-    return version, chunks
 
 
 def read_verified(

@@ -119,43 +119,20 @@ def render_pdf_page(pdf: Path, page_number: int, dpi: int, out_path: Path) -> Pa
 
 def pdf_page_text(pdf: Path, page_number: int) -> str:
     """The text layer of one page, as pdftotext reads it (reading order, no layout)."""
-    output = _run_poppler(
-        [
-            "pdftotext",
-            "-q",
-            "-enc",
-            "UTF-8",
-            "-f",
-            str(page_number),
-            "-l",
-            str(page_number),
-            str(pdf),
-            "-",
-        ],
-        what="Reading the text of the page",
-        timeout=PDFTOTEXT_TIMEOUT,
-    )
-    return output.decode("utf-8", errors="replace")
+    return _pdftotext(pdf, page_number, what="Reading the text of the page")
 
 
 def pdf_page_words_xhtml(pdf: Path, page_number: int) -> str:
     """pdftotext's -bbox XHTML for one page: every word with its box in points, in the
     page's displayed orientation (its /Rotate applied), origin top left."""
+    return _pdftotext(pdf, page_number, "-bbox", what="Reading the word positions on the page")
+
+
+def _pdftotext(pdf: Path, page_number: int, *options: str, what: str) -> str:
+    page = str(page_number)
     output = _run_poppler(
-        [
-            "pdftotext",
-            "-q",
-            "-bbox",
-            "-enc",
-            "UTF-8",
-            "-f",
-            str(page_number),
-            "-l",
-            str(page_number),
-            str(pdf),
-            "-",
-        ],
-        what="Reading the word positions on the page",
+        ["pdftotext", "-q", *options, "-enc", "UTF-8", "-f", page, "-l", page, str(pdf), "-"],
+        what=what,
         timeout=PDFTOTEXT_TIMEOUT,
     )
     return output.decode("utf-8", errors="replace")

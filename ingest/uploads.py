@@ -23,7 +23,7 @@ from archive.records.service import (
     find_patient,
     parse_date,
 )
-from ingest.metadata import DOCUMENT_TYPES
+from ingest.doctypes import DOCUMENT_TYPES
 
 OTHER_TYPE = "other"
 # Most common types first would be guesswork; the list keeps the rules' order, which

@@ -2,7 +2,7 @@
 
     process_document            (parent: counts pages, collects, assembles)
       └─ _process_page × N      (worker processes, through executor.map_pages)
-           rasterize one page
+           the page's own scanned image, or else rasterize the page
            its own text layer?  → keep that text, no OCR
            blank?               → keep the page, marked blank, no OCR
            recognise            (tesseract once: words, boxes, text-only PDF layer)
@@ -163,14 +163,21 @@ def _process_page(task: _PageTask) -> _PageOutcome:
 
 def _read_page(task: _PageTask, files: _PageFiles) -> _PageOutcome:
     is_pdf = task.media_type == steps.PDF
-    dpi = steps.rasterize_page(task.source, task.media_type, task.number, task.dpi, files.raster)
+    # A page that is just a scanned JPEG is decoded, not rendered, and has no text layer.
+    scan_dpi = None
+    if is_pdf:
+        scan_dpi = steps.extract_scan(task.source, task.number, task.dpi, files.raster)
+    dpi = scan_dpi or steps.rasterize_page(
+        task.source, task.media_type, task.number, task.dpi, files.raster
+    )
     if is_pdf:
         base_pdf, base_page = task.source, task.number
     else:
         base_pdf = steps.image_page_pdf(task.source, task.media_type, task.number, dpi, files.base)
         base_page = 1
 
-    existing_text = steps.page_text_layer(task.source, task.number) if is_pdf else None
+    has_text = is_pdf and scan_dpi is None
+    existing_text = steps.page_text_layer(task.source, task.number) if has_text else None
     blank = existing_text is None and steps.is_blank(files.raster)
     if existing_text is not None:
         text, confidence, rotation = existing_text, None, 0

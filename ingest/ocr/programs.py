@@ -1,5 +1,5 @@
 """The one place that runs external programs: poppler (pdfinfo and pdftoppm through
-pdf2image, pdftotext, pdfunite) and tesseract (through pytesseract).
+pdf2image, pdftotext) and tesseract (through pytesseract).
 
 Every call has a timeout, and every failure leaves here as an `OcrError` raised from its
 cause, classified by exception type or exit status (never by the wording of stderr)."""
@@ -7,9 +7,8 @@ cause, classified by exception type or exit status (never by the wording of stde
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,14 +31,10 @@ LANGUAGE = "eng"
 PDFINFO_TIMEOUT = 60
 RENDER_TIMEOUT = 120
 PDFTOTEXT_TIMEOUT = 60
-PDFUNITE_TIMEOUT = 600
 OSD_TIMEOUT = 60
 RECOGNISE_TIMEOUT = 300
 
-# pdfunite keeps every input open at once; stay far below the usual 1024 descriptors.
-UNITE_BATCH = 200
-
-# poppler's documented exit codes (pdftotext(1), pdfunite(1)).
+# poppler's documented exit codes (pdftotext(1)).
 _POPPLER_EXIT_REASONS = {
     1: "the PDF could not be opened (it may be damaged)",
     2: "an output file could not be written (is the disk full?)",
@@ -136,35 +131,6 @@ def _pdftotext(pdf: Path, page_number: int, *options: str, what: str) -> str:
         timeout=PDFTOTEXT_TIMEOUT,
     )
     return output.decode("utf-8", errors="replace")
-
-
-def unite_pdfs(parts: Sequence[Path], out_pdf: Path) -> Path:
-    """Concatenate PDFs page by page. pdfunite copies objects from the inputs to the output
-    as it goes, so memory stays near 12 MB whatever the document (pypdf's writer would hold
-    every page's image until the end: the size of the whole PDF, twice). The price is
-    speed: it copies streams at about 20 MB/s, so 10-15 ms for a typical 300 KB scanned
-    page, 80 ms for a 1.7 MB one."""
-    if not parts:
-        raise ValueError("unite_pdfs needs at least one part")
-    if len(parts) == 1:
-        shutil.copyfile(parts[0], out_pdf)
-        return out_pdf
-    if len(parts) > UNITE_BATCH:
-        batches = [parts[i : i + UNITE_BATCH] for i in range(0, len(parts), UNITE_BATCH)]
-        partials = []
-        for index, batch in enumerate(batches):
-            partial = out_pdf.with_name(f"{out_pdf.stem}.part{index:04d}.pdf")
-            partials.append(unite_pdfs(batch, partial))
-        unite_pdfs(partials, out_pdf)
-        for partial in partials:
-            partial.unlink()
-        return out_pdf
-    _run_poppler(
-        ["pdfunite", *(str(part) for part in parts), str(out_pdf)],
-        what="Assembling the searchable PDF",
-        timeout=PDFUNITE_TIMEOUT,
-    )
-    return out_pdf
 
 
 # Messages name no page: the pipeline prefixes "Page N: " to whatever a page raises.

@@ -11,16 +11,18 @@ from datetime import date
 
 import pytest
 
-from ingest.metadata import (
-    DEFAULT_MRN_PATTERN,
+from ingest.doctypes import (
     DOCUMENT_TYPE_RULES,
     DOCUMENT_TYPES,
+    score_document_types,
+    suggest_document_type,
+)
+from ingest.metadata import (
+    DEFAULT_MRN_PATTERN,
     ExtractedMetadata,
     IcdCode,
     check_icd10_code,
     extract_metadata,
-    score_document_types,
-    suggest_document_type,
 )
 
 TODAY = date(2025, 6, 1)  # fixed, so two-digit years resolve the same every year

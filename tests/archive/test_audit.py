@@ -73,6 +73,9 @@ def test_audit_page_filters_and_paginates_for_compliance(client, people, ext):
     assert "60" in page and "scanner-7" in page
     second = client.get("/audit?actor=scanner-7&page=2")
     assert second.status_code == 200
+    links = second.get_data(as_text=True)
+    assert 'href="/audit?page=1&amp;actor=scanner-7"' in links  # filters kept across pages
+    assert 'aria-current="page"><span class="visually-hidden">Page </span>2' in links
     assert client.get("/audit?actor=nobody").status_code == 200
 
 

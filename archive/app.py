@@ -42,6 +42,19 @@ class DocumentSection:
     key: str
     load: Callable[[Session, Document], Any]
     template: str | None = None
+    in_api: bool = True  # False: only for the page (e.g. a link), not GET /api/v1/documents
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """A link a package offers in the page header (and on the home page, under its
+    ``section``) to those whose role holds ``permission``."""
+
+    endpoint: str
+    label: str
+    permission: str
+    description: str
+    section: str
 
 
 class Archive:
@@ -61,6 +74,7 @@ class Archive:
         # Long-running loops (the ingestion worker, the scheduler) that `chartvault serve`
         # runs beside the web app; each returns when the event is set.
         self.background_tasks: list[Callable[[threading.Event], None]] = []
+        self.navigation: list[NavLink] = []
 
     @cached_property
     def store(self) -> ObjectStore:

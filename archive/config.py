@@ -41,6 +41,7 @@ SETTINGS: dict[str, str] = {
     "LOCKOUT_MINUTES": "how long a locked account stays locked (default 15)",
     "MAX_UPLOAD_MB": "largest accepted upload in MiB (default 512)",
     "SECURE_COOKIES": "1 to mark cookies Secure (set behind HTTPS; default 0)",
+    "BREAK_GLASS_MINUTES": "how long breaking the glass opens a restricted chart (default 60)",
 }
 
 
@@ -70,6 +71,7 @@ class Settings:
     lockout_minutes: int = 15
     max_upload_mb: int = 512
     secure_cookies: bool = False
+    break_glass_minutes: int = 60
     replica_storage: str | None = None
     replica_dir: Path | None = None
     replica_s3_endpoint: str | None = None
@@ -109,6 +111,7 @@ class Settings:
             lockout_minutes=int(_env("LOCKOUT_MINUTES", "15")),
             max_upload_mb=int(_env("MAX_UPLOAD_MB", "512")),
             secure_cookies=_env("SECURE_COOKIES", "0") == "1",
+            break_glass_minutes=int(_env("BREAK_GLASS_MINUTES", "60")),
             replica_storage=_env("REPLICA_STORAGE"),
             replica_dir=_path(_env("REPLICA_DIR")),
             replica_s3_endpoint=_env("REPLICA_S3_ENDPOINT"),

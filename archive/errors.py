@@ -60,6 +60,19 @@ class PermissionDenied(ArchiveError):
     code = "permission_denied"
 
 
+class RestrictedRecord(PermissionDenied):
+    """The patient's chart is restricted and the user holds no break-the-glass grant for it."""
+
+    code = "restricted_record"
+
+    def __init__(self, mrn: str):
+        super().__init__(
+            f"The record of patient {mrn} is restricted. To open it, break the glass and give "
+            "your reason; your access will be reviewed by compliance."
+        )
+        self.mrn = mrn
+
+
 class AccountLocked(ArchiveError):
     http_status = 423
     code = "account_locked"

@@ -108,6 +108,26 @@ class Patient(Base):
     documents: Mapped[list[Document]] = relationship(back_populates="patient")
 
 
+class AccessGrant(Base):
+    """Break the glass: one user may open one restricted patient's chart until
+    ``expires_at``, for the reason given; compliance reviews every grant afterwards."""
+
+    __tablename__ = "access_grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    review_comment: Mapped[str] = mapped_column(Text, default="")
+
+    user: Mapped[User] = relationship()
+    patient: Mapped[Patient] = relationship()
+
+
 DOCUMENT_STATUSES = ("queued", "processing", "ready", "failed")
 
 

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import urlsplit
 
-from flask import Flask, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from archive.auth.guards import is_api_request, public
-from archive.errors import ArchiveError
+from archive.auth.guards import current_principal, is_api_request, public
+from archive.auth.permissions import can
+from archive.errors import ArchiveError, RestrictedRecord
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +43,50 @@ def render_error(status: int, code: str, message: str):
     return render_template("archive/error.html", status=status, message=message), status
 
 
+def render_archive_error(err: ArchiveError):
+    """The page (or JSON) for one of the project's errors. A refused restricted chart gets
+    the page that offers to break the glass, and comes back to what was being opened."""
+    if isinstance(err, RestrictedRecord) and not is_api_request():
+        back = request.full_path.rstrip("?") if request.method == "GET" else None
+        return render_restricted(err.mrn, back)
+    return render_error(err.http_status, err.code, err.message)
+
+
+def render_restricted(
+    mrn: str,
+    next_path: str | None,
+    *,
+    reason: str = "",
+    problem: str | None = None,
+    status: int = 403,
+):
+    """Why the record is closed; the break-the-glass form for those who may use it."""
+    principal = current_principal()
+    return (
+        render_template(
+            "archive/restricted.html",
+            mrn=mrn,
+            next_path=next_path,
+            reason=reason,
+            problem=problem,
+            may_break_glass=principal is not None and can(principal.role, "chart.break_glass"),
+            minutes=current_app.extensions["chartvault"].settings.break_glass_minutes,
+        ),
+        status,
+    )
+
+
+def local_path(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None: never another host, so a form's
+    ``next`` cannot redirect anywhere else ('/\\host' is read as '//host' by browsers)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
 def init_app(app: Flask) -> None:
     serve_static = app.view_functions["static"]
 
@@ -42,7 +98,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ArchiveError)
     def archive_error(err: ArchiveError):
-        return render_error(err.http_status, err.code, err.message)
+        return render_archive_error(err)
 
     @app.errorhandler(CSRFError)
     def csrf_error(err: CSRFError):
@@ -111,3 +167,19 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def idle_timeout_seconds():
         return {"idle_timeout_seconds": int(app.permanent_session_lifetime.total_seconds())}
+
+    @app.context_processor
+    def navigation_helpers():
+        def permitted(permission: str) -> bool:
+            principal = current_principal()
+            return principal is not None and can(principal.role, permission)
+
+        def navigation(section: str | None = None) -> list:
+            """The links plugged-in packages offer to this user's role."""
+            return [
+                link
+                for link in app.extensions["chartvault"].navigation
+                if permitted(link.permission) and section in (None, link.section)
+            ]
+
+        return {"permitted": permitted, "navigation": navigation}

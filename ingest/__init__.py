@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
         DocumentSection("processing", _processing_section, "ingest/_processing.html"),
         DocumentSection("qc_flags", _qc_section, "ingest/_qc_flags.html"),
     ]
+    ext.navigation += views.NAVIGATION
     ext.background_tasks.append(lambda stop: _run_worker(ext, stop))
     if ext.settings.hot_folder:
         ext.background_tasks.append(lambda stop: _watch_hot_folder(ext, stop))

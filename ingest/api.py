@@ -1,4 +1,5 @@
-"""Ingestion's part of the REST API: the searchable PDF of a version."""
+"""Ingestion's part of the REST API: the searchable PDF of a version. The page images and
+thumbnails (ingest.views) are served through the same verified download."""
 
 from __future__ import annotations
 
@@ -7,23 +8,34 @@ from flask import Blueprint
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.records.downloads import verified_download
-from ingest.services import open_searchable_pdf
+from ingest.services import open_derivative
 
 bp = Blueprint("ingest_api", __name__, url_prefix="/api/v1")
 
 
-def searchable_pdf_response(document_id: int, number: int):
-    derivative, chunks = open_searchable_pdf(archive(), current_principal(), document_id, number)
+def derivative_response(document_id: int, number: int, kind: str, page: int = 0):
+    derivative, chunks = open_derivative(
+        archive(), current_principal(), document_id, number, kind, page
+    )
+    if kind == "searchable_pdf":
+        return verified_download(
+            chunks,
+            sha256=derivative.sha256,
+            size=derivative.size,
+            media_type="application/pdf",
+            filename=f"document-{document_id}-v{number}-searchable.pdf",
+        )
     return verified_download(
         chunks,
         sha256=derivative.sha256,
         size=derivative.size,
-        media_type="application/pdf",
-        filename=f"document-{document_id}-v{number}-searchable.pdf",
+        media_type=derivative.media_type,
+        filename=f"document-{document_id}-v{number}-p{page}-{kind}.jpg",
+        attachment=False,  # shown in the viewer, not saved
     )
 
 
 @bp.route("/documents/<int:document_id>/versions/<int:number>/searchable.pdf")
 @requires("document.read")
 def searchable_pdf(document_id: int, number: int):
-    return searchable_pdf_response(document_id, number)
+    return derivative_response(document_id, number, "searchable_pdf")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from archive import audit
 from archive.auth.permissions import Principal, require
+from archive.auth.restricted import require_chart_access
 from archive.errors import BadRequest, Conflict, NotFound
 from archive.models import Document, Patient, utcnow
 from archive.records.service import audited_download, get_version
@@ -59,6 +60,18 @@ def processing_status(session: Session, document_id: int) -> Processing:
         error=job.last_error if job and document.status == "failed" else "",
         job_id=job.id if job else None,
     )
+
+
+def follow_processing(session: Session, principal: Principal, document_id: int) -> Processing:
+    """The processing status for the live progress display. Whoever filed the scan may follow
+    it through OCR, even into a restricted chart they may not open (a clerk filing for a
+    restricted patient watches the upload finish); anyone else needs access to the chart."""
+    require(principal, "document.view")
+    status = processing_status(session, document_id)
+    document = session.get(Document, document_id)
+    if document.created_by_id != principal.user_id:
+        require_chart_access(session, principal, document.patient, document_id=document_id)
+    return status
 
 
 def retry_document(session: Session, principal: Principal, document_id: int) -> Job:
@@ -167,25 +180,39 @@ def review_flag(session: Session, principal: Principal, flag_id: int, comment: s
     return flag
 
 
-def open_searchable_pdf(
-    ext, principal: Principal, document_id: int, number: int
+# What each derivative is called when it is missing, for the message.
+DERIVATIVE_NAMES = {
+    "searchable_pdf": "searchable PDF",
+    "page_image": "page image",
+    "thumbnail": "thumbnail",
+}
+
+
+def open_derivative(
+    ext, principal: Principal, document_id: int, number: int, kind: str, page: int = 0
 ) -> tuple[Derivative, Iterator[bytes]]:
-    """Start a download of a version's searchable PDF (audited, verified as it streams)."""
+    """Start a download of a version's derivative (the searchable PDF, or page ``page``'s
+    image or thumbnail): audited, verified as it streams, restricted charts refused."""
     require(principal, "document.read")
     with ext.db.transaction() as session:
         document = session.get(Document, document_id)
         if document is None:
             raise NotFound(f"No document with id {document_id}.")
+        require_chart_access(session, principal, document.patient, document_id=document_id)
         version = get_version(document, number)
         derivative = session.scalar(
             select(Derivative).where(
-                Derivative.version_id == version.id, Derivative.kind == "searchable_pdf"
+                Derivative.version_id == version.id,
+                Derivative.kind == kind,
+                Derivative.page_number == page,
             )
         )
         if derivative is None:
+            where = f"page {page} of version {number}" if page else f"version {number}"
             raise NotFound(
-                f"Version {number} of document {document_id} has no searchable PDF yet: it "
-                f"is {document.status}. Try again once OCR has finished."
+                f"There is no {DERIVATIVE_NAMES[kind]} of {where} of document {document_id}: "
+                f"the document is {document.status}"
+                + (" (try again once OCR has finished)." if document.status != "ready" else ".")
             )
         mrn = document.patient.mrn
     chunks = audited_download(
@@ -197,6 +224,6 @@ def open_searchable_pdf(
         key=derivative.object_key,
         store_version_id=derivative.store_version_id,
         sha256=derivative.sha256,
-        details={"kind": "searchable_pdf"},
+        details={"kind": kind, "page": page} if page else {"kind": kind},
     )
     return derivative, chunks

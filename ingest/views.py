@@ -22,9 +22,8 @@ from flask import (
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from archive import audit
-from archive.app import archive
+from archive.app import NavLink, archive
 from archive.auth.guards import current_principal, requires
-from archive.auth.permissions import can
 from archive.errors import (
     ArchiveError,
     BadRequest,
@@ -42,13 +41,13 @@ from archive.records.service import (
     parse_date,
     reassign_patient,
 )
-from archive.web import render_error
-from ingest.api import searchable_pdf_response
+from archive.web import local_path, render_archive_error
+from ingest.api import derivative_response
 from ingest.qc import KIND_LABELS
 from ingest.services import (
     QC_PAGE_SIZE,
+    follow_processing,
     open_flags,
-    processing_status,
     retry_document,
     review_flag,
 )
@@ -57,12 +56,13 @@ from ingest.uploads import OTHER_TYPE, TYPE_CHOICES, UploadForm, doc_type_from, 
 bp = Blueprint("ingest", __name__)
 
 ACCEPTED_FILES = ".pdf,.tif,.tiff,.png,.jpg,.jpeg,application/pdf,image/tiff,image/png,image/jpeg"
-# Links the page header shows to those whose role holds the permission.
+# Links the page header and the home page's "Scanning" panel show to those who may use them.
 NAVIGATION = (
-    ("ingest.upload", "Upload", "document.upload",
-     "File scanned charts for a patient and watch them being read."),
-    ("ingest.qc_queue", "QC queue", "qc.review",
-     "Review what quality control flagged: missing MRNs, unreadable pages, missing dates."),
+    NavLink("ingest.upload", "Upload", "document.upload",
+            "File scanned charts for a patient and watch them being read.", "scanning"),
+    NavLink("ingest.qc_queue", "QC queue", "qc.review",
+            "Review what quality control flagged: missing MRNs, unreadable pages, missing dates.",
+            "scanning"),
 )
 
 
@@ -84,25 +84,12 @@ def _error_json(err: ArchiveError, **extra):
 def _archive_error(err: ArchiveError):
     if _wants_json():
         return jsonify({"error": _error_json(err)}), err.http_status
-    return render_error(err.http_status, err.code, err.message)
+    return render_archive_error(err)
 
 
 @bp.app_context_processor
 def _template_helpers():
-    def permitted(permission: str) -> bool:
-        principal = current_principal()
-        return principal is not None and can(principal.role, permission)
-
-    def ingest_nav() -> list[dict]:
-        return [
-            {"endpoint": endpoint, "label": label, "description": description}
-            for endpoint, label, permission, description in NAVIGATION
-            if permitted(permission)
-        ]
-
     return {
-        "permitted": permitted,
-        "ingest_nav": ingest_nav,
         "document_type_choices": TYPE_CHOICES,
         "other_document_type": OTHER_TYPE,
     }
@@ -121,16 +108,6 @@ def _age(moment: datetime | str | None) -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 and unit != 'min' else ''} ago"
     return "just now"
-
-
-def _local_path(target: str | None) -> str | None:
-    """``target`` if it is a path on this site (never another host: no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
 
 
 def _to_document(document_id: int):
@@ -262,7 +239,7 @@ def patient_summary(mrn: str):
 @requires("document.view")
 def document_status(document_id: int):
     with archive().db.transaction() as session:
-        return jsonify(processing_status(session, document_id).as_json())
+        return jsonify(follow_processing(session, current_principal(), document_id).as_json())
 
 
 # --- corrections from the document page -------------------------------------------------------
@@ -381,7 +358,7 @@ def _qc_page(page: int, status: int = 200):
 @requires("qc.review")
 def review(flag_id: int):
     comment = request.form.get("comment", "")
-    back = _local_path(request.form.get("next"))
+    back = local_path(request.form.get("next"))
     try:
         with archive().db.transaction() as session:
             flag = review_flag(session, current_principal(), flag_id, comment)
@@ -410,4 +387,16 @@ def review(flag_id: int):
 @bp.route("/documents/<int:document_id>/versions/<int:number>/searchable.pdf")
 @requires("document.read")
 def searchable_pdf(document_id: int, number: int):
-    return searchable_pdf_response(document_id, number)
+    return derivative_response(document_id, number, "searchable_pdf")
+
+
+@bp.route("/documents/<int:document_id>/versions/<int:number>/pages/<int:page>/image")
+@requires("document.read")
+def page_image(document_id: int, number: int, page: int):
+    return derivative_response(document_id, number, "page_image", page)
+
+
+@bp.route("/documents/<int:document_id>/versions/<int:number>/pages/<int:page>/thumbnail")
+@requires("document.read")
+def page_thumbnail(document_id: int, number: int, page: int):
+    return derivative_response(document_id, number, "thumbnail", page)

@@ -19,6 +19,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "document.edit": frozenset({"clerk"}),
     "qc.review": frozenset({"clerk"}),
     "audit.view": frozenset({"compliance"}),
+    # Searching shows snippets of clinical text. Clerks find patients by MRN instead.
+    "search.run": frozenset({"staff", "compliance", "admin"}),
+    "index.manage": frozenset({"admin"}),
+    # Whoever may read charts may open a restricted one in an emergency, giving a reason;
+    # compliance reviews each such access afterwards.
+    "chart.break_glass": frozenset({"staff", "compliance"}),
+    "break_glass.review": frozenset({"compliance"}),
     "user.manage": frozenset({"admin"}),
 }
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
@@ -14,17 +12,14 @@ from archive.auth.accounts import authenticate, change_password
 from archive.auth.guards import client_address, current_principal, public, requires
 from archive.errors import AccountLocked, AuthenticationRequired, BadRequest
 from archive.models import User
+from archive.web import local_path
 
 bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
     # Only local paths: an attacker must not turn the login page into a redirector.
-    if target and target.startswith("/") and not target.startswith("//"):
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc:
-            return target
-    return url_for("records.home")
+    return local_path(target) or url_for("records.home")
 
 
 @bp.route("/login", methods=["GET", "POST"])

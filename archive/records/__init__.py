@@ -6,10 +6,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from archive import audit_views
+    from archive import audit_views, break_glass_views
     from archive.records import api, views
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(break_glass_views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(audit_views.api_bp)

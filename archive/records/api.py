@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from archive.app import archive
 from archive.auth.guards import current_principal, public, requires
+from archive.auth.restricted import break_glass
 from archive.errors import ArchiveError, BadRequest, MissingFile
 from archive.models import Document, DocumentVersion, Patient
 from archive.records.downloads import original_response
@@ -80,7 +81,8 @@ def document_json(session, document: Document) -> dict:
         "holds": [],
     }
     for section in archive().document_sections:
-        body[section.key] = section.load(session, document)
+        if section.in_api:
+            body[section.key] = section.load(session, document)
     return body
 
 
@@ -160,6 +162,29 @@ def get_patient(mrn: str):
     with archive().db.transaction() as session:
         patient = view_patient(session, current_principal(), mrn)
         return jsonify(patient_json(patient, with_documents=True))
+
+
+@bp.route("/patients/<mrn>/break-glass", methods=["POST"])
+@requires("chart.break_glass")
+def break_the_glass(mrn: str):
+    reason = _json_body().get("reason")
+    with archive().db.transaction() as session:
+        grant = break_glass(
+            session,
+            current_principal(),
+            mrn,
+            reason if isinstance(reason, str) else "",
+            minutes=archive().settings.break_glass_minutes,
+        )
+        return jsonify(
+            {
+                "id": grant.id,
+                "mrn": mrn,
+                "reason": grant.reason,
+                "granted_at": _iso(grant.granted_at),
+                "expires_at": _iso(grant.expires_at),
+            }
+        ), 201
 
 
 @bp.route("/documents", methods=["POST"])

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from archive import audit
 from archive.auth.permissions import Principal, require
+from archive.auth.restricted import require_chart_access
 from archive.errors import (
     ArchiveError,
     BadRequest,
@@ -130,6 +131,39 @@ def find_patient(session: Session, mrn: str) -> Patient:
     return patient
 
 
+LOOKUP_LIMIT = 10
+LOOKUP_MIN_CHARACTERS = 2
+
+
+def find_patients(session: Session, principal: Principal, text: str) -> list[Patient]:
+    """Patients whose MRN or name ("DOE, JANE") starts with ``text``, case-insensitively,
+    for the lookup that answers as a person types. Audited: it lists who is a patient here."""
+    require(principal, "patient.view")
+    text = " ".join((text or "").split())
+    if len(text) < LOOKUP_MIN_CHARACTERS:
+        raise BadRequest(f"Type at least {LOOKUP_MIN_CHARACTERS} characters of an MRN or a name.")
+    pattern = _like_escaped(text.upper()) + "%"
+    found = list(
+        session.scalars(
+            select(Patient)
+            .where(
+                func.upper(Patient.mrn).like(pattern, escape="\\")
+                | func.upper(Patient.name).like(pattern, escape="\\")
+            )
+            .order_by(Patient.name, Patient.mrn)
+            .limit(LOOKUP_LIMIT)
+        )
+    )
+    audit.record(
+        session, principal.actor, "patient.lookup", details={"query": text, "results": len(found)}
+    )
+    return found
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def view_patient(session: Session, principal: Principal, mrn: str) -> Patient:
     """The patient with their documents (latest version loaded); the view is audited."""
     require(principal, "patient.view")
@@ -140,6 +174,7 @@ def view_patient(session: Session, principal: Principal, mrn: str) -> Patient:
     )
     if patient is None:
         raise NotFound(f"No patient with MRN {mrn} is registered.")
+    require_chart_access(session, principal, patient)
     audit.record(session, principal.actor, "patient.view", patient_mrn=mrn)
     return patient
 
@@ -384,6 +419,7 @@ def _get_document(session: Session, document_id: int) -> Document:
 def view_document(session: Session, principal: Principal, document_id: int) -> Document:
     require(principal, "document.view")
     document = _get_document(session, document_id)
+    require_chart_access(session, principal, document.patient, document_id=document_id)
     audit.record(
         session,
         principal.actor,
@@ -408,6 +444,7 @@ def open_original(
     require(principal, "document.read")
     with ext.db.transaction() as session:
         document = _get_document(session, document_id)
+        require_chart_access(session, principal, document.patient, document_id=document_id)
         version = get_version(document, number)
         mrn = document.patient.mrn
     chunks = audited_download(
@@ -436,7 +473,8 @@ def audited_download(
     sha256: str,
     details: dict,
 ) -> Iterator[bytes]:
-    """Record the download in the audit trail, then hand out the verified bytes."""
+    """Record the download in the audit trail, then hand out the verified bytes. The caller
+    has checked the reader may open the chart (``require_chart_access``)."""
     audit.record_now(
         ext.db,
         principal.actor,

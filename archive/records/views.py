@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.auth.permissions import can
+from archive.auth.restricted import grant_in_force
 from archive.records.downloads import original_response
-from archive.records.service import view_document, view_patient
+from archive.records.service import find_patients, view_document, view_patient
 
 bp = Blueprint("records", __name__)
 
@@ -30,11 +31,31 @@ def lookup():
     return redirect(url_for("records.patient", mrn=mrn))
 
 
+@bp.route("/patients/lookup.json")
+@requires("patient.view")
+def lookup_json():
+    with archive().db.transaction() as session:
+        patients = find_patients(session, current_principal(), request.args.get("q", ""))
+        return jsonify(
+            patients=[
+                {
+                    "mrn": p.mrn,
+                    "name": p.name,
+                    "dob": p.dob.isoformat(),
+                    "restricted": p.restricted,
+                    "url": url_for("records.patient", mrn=p.mrn),
+                }
+                for p in patients
+            ]
+        )
+
+
 @bp.route("/patients/<mrn>")
 @requires("patient.view")
 def patient(mrn: str):
+    principal = current_principal()
     with archive().db.transaction() as session:
-        found = view_patient(session, current_principal(), mrn)
+        found = view_patient(session, principal, mrn)
         documents = sorted(
             found.documents, key=lambda d: (d.doc_type, d.date_of_service or d.created_at.date())
         )
@@ -42,7 +63,12 @@ def patient(mrn: str):
             (doc_type, list(docs))
             for doc_type, docs in groupby(documents, key=lambda d: d.doc_type)
         ]
-        return render_template("archive/patient.html", patient=found, by_type=by_type)
+        return render_template(
+            "archive/patient.html",
+            patient=found,
+            by_type=by_type,
+            emergency_access=grant_in_force(session, principal, found),
+        )
 
 
 @bp.route("/documents/<int:document_id>")
@@ -59,6 +85,7 @@ def document(document_id: int):
             document=found,
             patient=found.patient,
             may_download=can(principal.role, "document.read"),
+            emergency_access=grant_in_force(session, principal, found.patient),
         )
 
 

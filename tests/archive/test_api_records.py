@@ -47,6 +47,11 @@ def test_register_and_read_patient(client, people):
         json={"mrn": "MRN-2002", "name": "ROE, RICHARD", "dob": "1955-03-04", "restricted": True},
     )
     assert response.status_code == 201
+    # A restricted chart opens only once the reader has broken the glass.
+    refused = client.get("/api/v1/patients/MRN-2002", headers=people.headers("staff"))
+    assert refused.json["error"]["code"] == "restricted_record"
+    client.post("/api/v1/patients/MRN-2002/break-glass", headers=people.headers("staff"),
+                json={"reason": "Admitted through ED, unconscious"})
     got = client.get("/api/v1/patients/MRN-2002", headers=people.headers("staff"))
     assert got.status_code == 200
     assert got.json["name"] == "ROE, RICHARD"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from archive.models import AuditEvent, User
@@ -114,9 +115,12 @@ def test_short_new_password_is_refused(client, people):
     assert "at least 12 characters" in response.get_data(as_text=True)
 
 
-def test_login_redirect_never_leaves_the_site(client, people):
-    page = client.get("/login?next=//evil.example/x").get_data(as_text=True)
-    response = client.post("/login?next=//evil.example/x", data={
+@pytest.mark.parametrize("target", ["//evil.example/x", "/%5Cevil.example/x",
+                                    "https://evil.example/x"])
+def test_login_redirect_never_leaves_the_site(client, people, target):
+    # "/\\evil.example" is read by browsers as "//evil.example".
+    page = client.get(f"/login?next={target}").get_data(as_text=True)
+    response = client.post(f"/login?next={target}", data={
         "username": "staff1", "password": PASSWORD, "csrf_token": csrf_token_of(page)})
     assert response.headers["Location"] == "/"
 

@@ -41,8 +41,10 @@ def test_nurse_finds_a_patient_and_downloads_the_original(
     expect(nav.get_by_role("link", name="Home")).to_be_visible()
     expect(nav.get_by_role("link", name="Audit")).to_have_count(0)  # compliance only
 
-    page.get_by_label("Medical record number (MRN)").fill(MRN)
-    page.get_by_role("button", name="Open patient").click()
+    # The lookup answers as the name is typed; the match opens the chart.
+    page.get_by_label("MRN or name").press_sequentially("doe, j")
+    matches = page.get_by_role("list", name="Matching patients")
+    matches.get_by_role("link", name=re.compile(rf"^DOE, JANE · {MRN} · born 1970-01-02")).click()
     expect(page).to_have_url(re.compile(rf"/patients/{MRN}$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text("DOE, JANE")
     expect(page.locator(".facts")).to_contain_text("1970-01-02")

@@ -18,10 +18,11 @@ def test_import_files_and_folders_summarises_every_outcome(database_url, patient
     monkeypatch.setenv("CHARTVAULT_DATABASE_URL", database_url)
     batch = tmp_path / "batch"
     batch.mkdir()
-    (batch / "a.pdf").write_bytes(pdf_bytes(["FIRST"]))
+    first = pdf_bytes(["FIRST"])  # Pillow stamps the time into a PDF: made once, written twice
+    (batch / "a.pdf").write_bytes(first)
     (batch / "b.png").write_bytes(png_bytes(["SECOND"]))
     (batch / "empty.pdf").write_bytes(b"")
-    (tmp_path / "again.pdf").write_bytes(pdf_bytes(["FIRST"]))  # same bytes as a.pdf
+    (tmp_path / "again.pdf").write_bytes(first)  # same bytes as a.pdf
 
     result = CliRunner().invoke(cli, ["import", str(batch), str(tmp_path / "again.pdf"),
                                       "--mrn", patient, "--type", "progress_note"])

@@ -83,7 +83,8 @@ def test_searchable_pdf_downloads_verified_and_audited(ext, filed, chart_pdf, cl
     not_yet = client.get(f"/api/v1/documents/{version.document_id}/versions/1/searchable.pdf",
                          headers=people.headers("staff"))
     assert not_yet.status_code == 404
-    assert "no searchable PDF yet" in not_yet.json["error"]["message"]
+    assert "no searchable PDF of version 1" in not_yet.json["error"]["message"]
+    assert "try again once OCR has finished" in not_yet.json["error"]["message"]
     assert Worker(ext, worker_id="w1").run_once()
     response = client.get(f"/api/v1/documents/{version.document_id}/versions/1/searchable.pdf",
                           headers=people.headers("staff"))

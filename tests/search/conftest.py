@@ -9,6 +9,7 @@ import pytest
 
 from search.backends import BACKENDS, open_index
 from search.interfaces import SearchIndex
+from tests.search.library import CARDIOLOGY, DISCHARGE, OPERATIVE, file_chart
 
 
 @pytest.fixture(params=BACKENDS)
@@ -35,3 +36,14 @@ def open_search_index(backend: str, tmp_path: Path) -> Iterator[Callable[[], Sea
 def search_index(open_search_index: Callable[[], SearchIndex]) -> SearchIndex:
     """A fresh, empty index of each backend in turn."""
     return open_search_index()
+
+
+@pytest.fixture
+def library(app, ext, people, patient):
+    """Three indexed charts of MRN-1001: discharge summary, operative report, cardiology."""
+    clerk = people.principal("clerk")
+    return {
+        "discharge": file_chart(app, clerk, patient, DISCHARGE),
+        "operative": file_chart(app, clerk, patient, OPERATIVE, doc_type="operative_report"),
+        "cardiology": file_chart(app, clerk, patient, CARDIOLOGY, doc_type="consultation"),
+    }

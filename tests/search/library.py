@@ -11,6 +11,7 @@ from archive.records.service import Upload, add_document
 from ingest.worker import Worker
 from search import open_index_of
 from search.jobs import index_pending
+from search.service import SearchRequest, search
 from tests.search.charts import text_pdf
 
 DISCHARGE = [
@@ -60,3 +61,10 @@ def process_and_index(app) -> None:
     while worker.run_once():
         pass
     index_pending(ext, open_index_of(app))
+
+
+def found(app, people, q: str, **filters) -> list[int]:
+    """The ids of the documents a staff member's search finds, best first."""
+    ext = app.extensions["chartvault"]
+    page = search(ext, open_index_of(app), people.principal("staff"), SearchRequest(q=q, **filters))
+    return [hit.document_id for hit in page.results.hits]

@@ -123,6 +123,16 @@ def test_the_search_page_marks_the_words_and_escapes_the_ocr_text(app, library):
     assert "<script>alert" not in html
     assert "&lt;<mark>script</mark>&gt;alert(&#39;x&#39;)&lt;/<mark>script</mark>&gt;" in html
     assert "1 document" in html
+    # The thumbnail is of the matching page, and it is served (audited like every image).
+    thumbnail = f"/documents/{library['discharge']}/versions/1/pages/2/thumbnail"
+    assert f'src="{thumbnail}"' in html
+    assert staff.get(thumbnail).data[:3] == b"\xff\xd8\xff"
+
+
+def test_admins_search_without_page_images(app, library):
+    # Admins may search (the issue grants it) but not open charts: no thumbnails to fail.
+    html = logged_in(app, "admin1").get("/search?q=pneumonia").get_data(as_text=True)
+    assert "1 document" in html and "/thumbnail" not in html
 
 
 def test_the_search_page_shows_a_malformed_query_beside_the_form(app, library):

@@ -23,6 +23,7 @@ from archive.storage import open_store
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from archive.audit import Actor
     from archive.models import Document, DocumentVersion
     from archive.records.service import Upload
 
@@ -70,6 +71,9 @@ class Archive:
         self.version_listeners: list[Callable[[Session, DocumentVersion], None]] = []
         # Called with (session, document) when a document's patient or metadata changed.
         self.document_listeners: list[Callable[[Session, Document], None]] = []
+        # Called with (session, document, action, actor) before a document is changed
+        # (action: "given a new version", "edited", ...); raises to forbid it (a legal hold).
+        self.change_guards: list[Callable[[Session, Document, str, Actor], None]] = []
         self.document_sections: list[DocumentSection] = []
         # Long-running loops (the ingestion worker, the scheduler) that `chartvault serve`
         # runs beside the web app; each returns when the event is set.

@@ -50,6 +50,22 @@ class DuplicateMRN(Conflict):
     code = "duplicate_mrn"
 
 
+class DocumentOnHold(Conflict):
+    """A legal hold forbids the change; the message names each hold and whom to call."""
+
+    code = "document_on_hold"
+
+    def __init__(self, document_id: int, holds: list[tuple[str, str]], action: str):
+        named = " and ".join(f"'{name}' (contact: {contact})" for name, contact in holds)
+        plural = len(holds) > 1
+        super().__init__(
+            f"Document {document_id} is under legal hold{'s' if plural else ''} {named}; it "
+            f"cannot be {action} until {'these holds are' if plural else 'the hold is'} "
+            "released."
+        )
+        self.document_id = document_id
+
+
 class AuthenticationRequired(ArchiveError):
     http_status = 401
     code = "authentication_required"

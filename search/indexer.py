@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
@@ -27,7 +28,11 @@ from search.interfaces import IndexedPage, IndexedVersion, SearchIndex
 log = logging.getLogger(__name__)
 
 OUTBOX_BATCH = 500  # rows per pass: bounds memory, and a crash replays at most this many
-REBUILD_BATCH = 200  # documents read from the database per index commit during a rebuild
+# Documents read from the database per index commit during a rebuild. Every commit makes
+# small segments that Tantivy merges before the commit returns: at 200 documents (about
+# 1,300 pages) a rebuild spent two thirds of its time committing and merging. 2,000 (about
+# 13,000 pages, some 35 MB of text per batch) made it 1.7 times as fast; 5,000 gained nothing.
+REBUILD_BATCH = 2000
 
 
 def fingerprint(fields: dict, pages: Iterable[IndexedPage]) -> str:
@@ -152,11 +157,26 @@ def all_document_ids(db: Database) -> list[int]:
 def document_batches(
     db: Database, batch: int = REBUILD_BATCH
 ) -> Iterator[dict[int, list[IndexedVersion]]]:
-    """Every document of the archive, as the index should hold it, ``batch`` at a time."""
+    """Every document of the archive, as the index should hold it, ``batch`` at a time.
+
+    The next batch is read in a helper thread while the caller works on this one: a
+    rebuild's index commit runs outside the GIL, so reading the database and indexing
+    overlap instead of taking turns (at most two batches are held besides the caller's)."""
     ids = all_document_ids(db)
-    for start in range(0, len(ids), batch):
+
+    def read(chunk: list[int]) -> dict[int, list[IndexedVersion]]:
         with db.transaction() as session:
-            yield load_documents(session, ids[start : start + batch])
+            return load_documents(session, chunk)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-reader") as reader:
+        pending: Future | None = None
+        for start in range(0, len(ids), batch):
+            following = reader.submit(read, ids[start : start + batch])
+            if pending is not None:
+                yield pending.result()
+            pending = following
+        if pending is not None:
+            yield pending.result()
 
 
 def page_count(db: Database) -> int:

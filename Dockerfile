@@ -5,7 +5,7 @@ FROM python:3.11-slim
 # which --no-install-recommends drops, so they are named. psql for an operator's diagnostics.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils postgresql-client \
+        tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils postgresql-client fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

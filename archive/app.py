@@ -75,6 +75,11 @@ class Archive:
         # (action: "given a new version", "edited", ...); raises to forbid it (a legal hold).
         self.change_guards: list[Callable[[Session, Document, str, Actor], None]] = []
         self.document_sections: list[DocumentSection] = []
+        # Destruction of a document by disposition (retention). Each package that keeps
+        # something of a document answers which stored objects are its own (key, version
+        # id), and erases its rows in the transaction that removes the document's own.
+        self.document_objects: list[Callable[[Session, Document], list[tuple[str, str]]]] = []
+        self.document_erasers: list[Callable[[Session, Document], None]] = []
         # Long-running loops (the ingestion worker, the scheduler) that `chartvault serve`
         # runs beside the web app; each returns when the event is set.
         self.background_tasks: list[Callable[[threading.Event], None]] = []

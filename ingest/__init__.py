@@ -23,6 +23,8 @@ def init_app(app: Flask) -> None:
     ext.intake_checks.append(_validator(ext))
     ext.version_listeners.append(_on_version_filed)
     ext.document_listeners.append(_reindex_document)
+    ext.document_objects.append(_derivative_objects)
+    ext.document_erasers.append(_erase_document)
     ext.document_sections += [
         DocumentSection("processing", _processing_section, "ingest/_processing.html"),
         DocumentSection("qc_flags", _qc_section, "ingest/_qc_flags.html"),
@@ -101,6 +103,32 @@ def _reindex_document(session: Session, document: Document) -> None:
         IndexOutbox(document_id=document.id, version_id=version_id, page_number=number, op="upsert")
         for version_id, number in pages
     )
+
+
+def _derivative_objects(session: Session, document: Document) -> list[tuple[str, str]]:
+    """The stored derivatives (searchable PDFs, page images, thumbnails) of every version."""
+    from ingest.models import Derivative
+
+    rows = session.execute(
+        select(Derivative.object_key, Derivative.store_version_id)
+        .join(DocumentVersion, DocumentVersion.id == Derivative.version_id)
+        .where(DocumentVersion.document_id == document.id)
+    )
+    return [(key, version_id) for key, version_id in rows]
+
+
+def _erase_document(session: Session, document: Document) -> None:
+    """Disposition destroys the document: drop its jobs, derivative rows and QC flags, and
+    tell the search index to drop it (the outbox row outlives the document on purpose)."""
+    from sqlalchemy import delete
+
+    from ingest.models import Derivative, IndexOutbox, Job, QcFlag
+
+    version_ids = select(DocumentVersion.id).where(DocumentVersion.document_id == document.id)
+    session.execute(delete(Derivative).where(Derivative.version_id.in_(version_ids)))
+    session.execute(delete(Job).where(Job.document_id == document.id))
+    session.execute(delete(QcFlag).where(QcFlag.document_id == document.id))
+    session.add(IndexOutbox(document_id=document.id, version_id=0, page_number=0, op="delete"))
 
 
 def _processing_section(session: Session, document: Document) -> dict:

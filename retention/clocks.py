@@ -24,7 +24,7 @@ The rules, precisely:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import date
 
@@ -154,19 +154,36 @@ def disposition_date(
     clock gives; None to keep it (see the module docstring)."""
     if rules.permanent:
         return None
-    return max(_clock_dates(rules, dob, last_encounter, date_of_death), default=None)
+    clocks = clock_dates(rules, dob=dob, last_encounter=last_encounter,
+                         date_of_death=date_of_death)
+    return max((when for _label, when in clocks), default=None)
 
 
-def _clock_dates(
-    rules: Rules, dob: date, last_encounter: date, date_of_death: date | None
-) -> Iterator[date]:
+def clock_dates(
+    rules: Rules, *, dob: date, last_encounter: date, date_of_death: date | None
+) -> list[tuple[str, date]]:
+    """Each applicable clock, described for a compliance officer, with the date it gives:
+    the "why" behind a disposition date."""
+    dates = []
     if rules.after_last_encounter_years is not None:
-        yield add_years(last_encounter, rules.after_last_encounter_years)
+        dates.append((
+            f"{rules.after_last_encounter_years} years after the last encounter "
+            f"({last_encounter.isoformat()})",
+            add_years(last_encounter, rules.after_last_encounter_years),
+        ))
     if rules.after_majority_years is not None and is_minor(
         dob, last_encounter, rules.age_of_majority
     ):
         # One step from the date of birth (the birthday itself), rather than majority first
         # and then the years, so a 29 February birthday falls on 29 February when it can.
-        yield add_years(dob, rules.age_of_majority + rules.after_majority_years)
+        dates.append((
+            f"a minor at the last encounter: {rules.after_majority_years} years after "
+            f"turning {rules.age_of_majority} (born {dob.isoformat()})",
+            add_years(dob, rules.age_of_majority + rules.after_majority_years),
+        ))
     if rules.after_death_years is not None and date_of_death is not None:
-        yield add_years(date_of_death, rules.after_death_years)
+        dates.append((
+            f"{rules.after_death_years} years after death ({date_of_death.isoformat()})",
+            add_years(date_of_death, rules.after_death_years),
+        ))
+    return dates

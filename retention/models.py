@@ -1,10 +1,11 @@
-"""Tables of the retention package: versioned retention policies and legal holds."""
+"""Tables of the retention package: versioned retention policies, legal holds, and the
+disposition of records: computed dates, batches, and the tombstones of destroyed documents."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from archive.models import Base, UTCDateTime, utcnow
@@ -53,3 +54,108 @@ class LegalHold(Base):
     released_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     release_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- disposition -------------------------------------------------------------------------------
+#
+# Documents are destroyed, so the disposition tables point at them by plain integer ids, not
+# foreign keys: what a batch listed and what a tombstone records outlive the documents.
+
+BATCH_STATUSES = ("review", "approved", "executed", "cancelled")
+ITEM_STATUSES = ("pending", "excluded", "destroyed", "skipped")
+
+
+class RetentionDate(Base):
+    """A document's disposition date as the last sweep computed it (None: keep), with the
+    policy version that produced it. Refreshed wholesale by every sweep."""
+
+    __tablename__ = "retention_dates"
+
+    document_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    disposition_date: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("retention_policies.id"))
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DispositionBatch(Base):
+    """The documents one sweep found past their disposition date and under no hold, for a
+    compliance officer to review, approve and have destroyed."""
+
+    __tablename__ = "disposition_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="review", index=True)
+    swept_on: Mapped[date] = mapped_column(Date)  # the day eligibility was judged
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120))
+    approved_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    executed_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The destruction certificate, stored like any record: key, version and checksum.
+    certificate_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    certificate_version_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    certificate_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class DispositionItem(Base):
+    """One document of a batch, with the date and policy version that made it eligible."""
+
+    __tablename__ = "disposition_items"
+    __table_args__ = (UniqueConstraint("batch_id", "document_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("disposition_batches.id"), index=True)
+    document_id: Mapped[int] = mapped_column(Integer, index=True)
+    disposition_date: Mapped[date] = mapped_column(Date)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("retention_policies.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    # Why an officer excluded it, or why execution skipped it (a hold, a later date).
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Tombstone(Base):
+    """What remains of a destroyed document, for good: enough to answer "what was it, by
+    whose rule and whose hand did it go, and when" without any of its content."""
+
+    __tablename__ = "tombstones"
+
+    document_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_uid: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("disposition_batches.id"), index=True)
+    patient_mrn: Mapped[str] = mapped_column(String(32), index=True)
+    patient_name: Mapped[str] = mapped_column(String(200))
+    doc_type: Mapped[str] = mapped_column(String(64))
+    date_of_service: Mapped[date | None] = mapped_column(Date, nullable=True)
+    filed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disposition_date: Mapped[date] = mapped_column(Date)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("retention_policies.id"))
+    # [{"number", "sha256", "size", "pages"}] of every version destroyed.
+    versions: Mapped[list] = mapped_column(JSON, default=list)
+    approved_by: Mapped[str] = mapped_column(String(120))
+    executed_by: Mapped[str] = mapped_column(String(120))
+    # "started" while its objects are being deleted; "destroyed" once nothing is left.
+    state: Mapped[str] = mapped_column(String(16), default="started")
+    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    method: Mapped[str] = mapped_column(Text)
+
+
+# --- the schedule ------------------------------------------------------------------------------
+
+
+class JobRun(Base):
+    """One run of a scheduled job (retention.schedule): when, how long, and what came of it.
+    A run that is still "running" long after it started was cut short by a crash."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="running")  # ok, failed
+    summary: Mapped[str] = mapped_column(Text, default="")  # what it did, or the error
+    attempt: Mapped[int] = mapped_column(Integer, default=1)  # >1 for a retry after a failure

@@ -131,13 +131,13 @@ def disposition_for(session: Session, document: Document) -> Disposition:
     when = disposition_date(
         Rules.from_json(policy.rules),
         dob=patient.dob,
-        last_encounter=_last_encounter_of_patient(session, document.patient_id),
+        last_encounter=last_encounter_of_patient(session, document.patient_id),
         date_of_death=patient.date_of_death,
     )
     return Disposition(when, policy)
 
 
-def _last_encounter_of_patient(session: Session, patient_id: int) -> date:
+def last_encounter_of_patient(session: Session, patient_id: int) -> date:
     rows = session.execute(
         select(Document.date_of_service, Document.created_at).where(
             Document.patient_id == patient_id

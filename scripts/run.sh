@@ -14,7 +14,7 @@ source scripts/setup.sh
 # tesseract runs one page per process; its own OpenMP threads only oversubscribe the cores.
 export OMP_THREAD_LIMIT=1
 
-install_os_packages tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils
+install_os_packages tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils fonts-dejavu-core
 ensure_venv ""
 
 # A relative CHARTVAULT_DATA_DIR means relative to where the command was typed.

@@ -13,7 +13,7 @@ source scripts/setup.sh
 
 export OMP_THREAD_LIMIT=1
 
-install_os_packages tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils chromium
+install_os_packages tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils fonts-dejavu-core chromium
 # Any PostgreSQL server will do for the throwaway test cluster (tests/pg.py).
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
     install_os_packages postgresql

@@ -1,0 +1,299 @@
+"""Destruction of an approved disposition batch, document by document, and its certificate.
+
+Each document goes in three steps, so a crash anywhere leaves the archive consistent and the
+work retryable:
+
+1. In one transaction: re-check, at this moment, that no hold covers the document and that
+   the policy in force still makes it due (a hold placed or a policy lengthened after the
+   approval wins); then write its tombstone, state "started".
+2. Delete every version of every stored object of the document (originals, derivatives).
+   Deleting what is already gone is not an error, so a retry simply goes on.
+3. In one transaction: erase its rows (each package its own, through Archive.document_erasers,
+   which also tells the search index to drop it), mark the tombstone "destroyed" and the
+   item done, and audit it.
+
+When no item of the batch is pending any more, the certificate is rendered, stored as a
+checksummed object, and the batch is marked executed.
+"""
+
+from __future__ import annotations
+
+import io
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from archive import audit
+from archive.app import Archive
+from archive.audit import Actor
+from archive.auth.permissions import Principal, require
+from archive.errors import Conflict, DocumentOnHold, ObjectNotFound
+from archive.models import Document, DocumentVersion, Page, utcnow
+from retention.certificate import CertificateFacts, CertificateLine, render_certificate
+from retention.disposition import get_batch, pending_ids
+from retention.holds import DISPOSE
+from retention.models import (
+    DispositionBatch,
+    DispositionItem,
+    RetentionDate,
+    RetentionPolicy,
+    Tombstone,
+)
+from retention.policies import disposition_for
+
+EXECUTOR = Actor("disposition execution", "scheduler")
+METHOD = (
+    "Electronic deletion by ChartVault: every version of the original scan and of every "
+    "derivative (searchable PDF, page images, thumbnails) deleted from the object store; "
+    "page text and document data deleted from the database; entries removed from the search "
+    "index."
+)
+INSTITUTION = "ChartVault archive"
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    batch_id: int
+    destroyed: int
+    skipped: int
+    executed: bool  # the batch is done and its certificate stored
+
+    def summary(self) -> str:
+        text = f"batch #{self.batch_id}: {self.destroyed} destroyed, {self.skipped} skipped"
+        return text + ("; certificate stored" if self.executed else "; not finished")
+
+
+def run_approved(ext: Archive) -> str:
+    """The scheduled job: execute every approved batch; a one-line summary."""
+    with ext.db.transaction() as session:
+        approved = list(session.scalars(
+            select(DispositionBatch.id).where(DispositionBatch.status == "approved")
+            .order_by(DispositionBatch.id)
+        ))
+    outcomes = [execute_batch(ext, batch_id, EXECUTOR) for batch_id in approved]
+    return "; ".join(o.summary() for o in outcomes) or "no approved batch waiting"
+
+
+def execute_now(ext: Archive, principal: Principal, batch_id: int) -> BatchOutcome:
+    """A compliance officer executes an approved batch without waiting for the schedule."""
+    require(principal, "retention.manage")
+    return execute_batch(ext, batch_id, principal.actor)
+
+
+def execute_batch(ext: Archive, batch_id: int, actor: Actor) -> BatchOutcome:
+    with ext.db.transaction() as session:
+        batch = get_batch(session, batch_id)
+        if batch.status != "approved":
+            raise Conflict(f"Batch #{batch_id} is {batch.status}; only an approved batch is "
+                           "executed.")
+        items = pending_ids(session, batch_id)
+    destroyed = sum(destroy_item(ext, item_id, actor) for item_id in items)
+    finished = finish_batch(ext, batch_id, actor)
+    return BatchOutcome(batch_id, destroyed, len(items) - destroyed, finished)
+
+
+# --- one document -------------------------------------------------------------------------------
+
+
+def destroy_item(ext: Archive, item_id: int, actor: Actor) -> bool:
+    """Destroy the item's document if it may still be; True when it was destroyed."""
+    with ext.db.transaction() as session:
+        item = session.get(DispositionItem, item_id)
+        if item is None or item.status != "pending":
+            return False
+        refusal = _why_not_now(ext, session, item, actor)
+        if refusal:
+            _skip(session, item, refusal, actor)
+            return False
+        _start_tombstone(session, item, actor)
+        objects = _stored_objects(ext, session, item.document_id)
+    _delete_objects(ext, objects)
+    with ext.db.transaction() as session:
+        _erase(ext, session, session.get(DispositionItem, item_id), actor)
+    return True
+
+
+def _why_not_now(ext: Archive, session: Session, item: DispositionItem, actor: Actor) -> str:
+    """Why the document must not be destroyed now; "" when it may. Judged afresh: the
+    approval was given on yesterday's facts."""
+    document = session.get(Document, item.document_id)
+    if document is None:
+        return "The document no longer exists."
+    if session.get(Tombstone, document.id) is not None:
+        return ""  # destruction started before a crash: finish it (holds checked then)
+    try:
+        for guard in ext.change_guards:
+            guard(session, document, DISPOSE, actor)  # a hold refuses, and audits it
+    except DocumentOnHold as held:
+        return held.message
+    if document.status not in ("ready", "failed"):
+        return "A new version is being processed; the document waits for a later batch."
+    due = disposition_for(session, document)
+    if due.disposition_date is None or due.disposition_date > date.today():
+        now = due.disposition_date.isoformat() if due.disposition_date else "keep permanently"
+        return (f"No longer due: the policy in force ({due.policy.doc_type} version "
+                f"{due.policy.version}) now gives {now}.")
+    return ""
+
+
+def _skip(session: Session, item: DispositionItem, why: str, actor: Actor) -> None:
+    item.status, item.note = "skipped", why
+    item.decided_by, item.decided_at = actor.name, utcnow()
+    audit.record(session, actor, "disposition.item_skipped", outcome="refused", reason=why,
+                 document_id=item.document_id, details={"batch": item.batch_id})
+
+
+def _start_tombstone(session: Session, item: DispositionItem, actor: Actor) -> None:
+    if session.get(Tombstone, item.document_id) is not None:
+        return
+    document = session.get(Document, item.document_id)
+    batch = session.get(DispositionBatch, item.batch_id)
+    page_counts = dict(session.execute(
+        select(Page.version_id, func.count()).join(DocumentVersion)
+        .where(DocumentVersion.document_id == document.id).group_by(Page.version_id)
+    ).all())
+    session.add(Tombstone(
+        document_id=document.id,
+        document_uid=document.uid,
+        batch_id=item.batch_id,
+        patient_mrn=document.patient.mrn,
+        patient_name=document.patient.name,
+        doc_type=document.doc_type,
+        date_of_service=document.date_of_service,
+        filed_at=document.created_at,
+        disposition_date=item.disposition_date,
+        policy_id=item.policy_id,
+        versions=[
+            {"number": v.number, "sha256": v.sha256, "size": v.size,
+             "pages": page_counts.get(v.id, 0)}
+            for v in document.versions
+        ],
+        approved_by=batch.approved_by,
+        executed_by=actor.name,
+        state="started",
+        method=METHOD,
+    ))
+
+
+def _stored_objects(ext: Archive, session: Session, document_id: int) -> set[str]:
+    """The keys of everything stored for the document; every version of each goes."""
+    document = session.get(Document, document_id)
+    keys = {version.object_key for version in document.versions}
+    for objects_of in ext.document_objects:
+        keys.update(key for key, _version_id in objects_of(session, document))
+    return keys
+
+
+def _delete_objects(ext: Archive, keys: set[str]) -> None:
+    store = ext.store
+    for key in sorted(keys):
+        for info in store.list_versions(key):
+            # Gone already: a retry after a crash, or another executor.
+            with suppress(ObjectNotFound):
+                store.delete_version(key, info.version_id)
+
+
+def _erase(ext: Archive, session: Session, item: DispositionItem, actor: Actor) -> None:
+    document = session.get(Document, item.document_id)
+    tomb = session.get(Tombstone, item.document_id)
+    if document is not None:
+        for erase in ext.document_erasers:
+            erase(session, document)
+        versions = select(DocumentVersion.id).where(DocumentVersion.document_id == document.id)
+        session.execute(delete(Page).where(Page.version_id.in_(versions)))
+        session.execute(delete(DocumentVersion).where(DocumentVersion.document_id == document.id))
+        session.execute(delete(RetentionDate).where(RetentionDate.document_id == document.id))
+        session.delete(document)
+    tomb.state, tomb.destroyed_at = "destroyed", utcnow()
+    item.status, item.decided_by, item.decided_at = "destroyed", actor.name, tomb.destroyed_at
+    audit.record(session, actor, "document.destroyed", patient_mrn=tomb.patient_mrn,
+                 document_id=tomb.document_id, reason=f"disposition batch #{item.batch_id}",
+                 details={"batch": item.batch_id, "policy": item.policy_id,
+                          "disposition_date": item.disposition_date.isoformat(),
+                          "versions": tomb.versions, "method": METHOD})
+
+
+# --- the batch and its certificate -------------------------------------------------------------
+
+
+def finish_batch(ext: Archive, batch_id: int, actor: Actor) -> bool:
+    """Once no item is pending: store the certificate and mark the batch executed."""
+    with ext.db.transaction() as session:
+        batch = get_batch(session, batch_id)
+        if batch.status != "approved" or pending_ids(session, batch_id):
+            return batch.status == "executed"
+        facts = certificate_facts(session, batch, actor)
+    pdf = render_certificate(facts)
+    stored = ext.store.put(
+        f"certificates/disposition-batch-{batch_id}.pdf", io.BytesIO(pdf),
+        media_type="application/pdf", length=len(pdf),
+    )
+    with ext.db.transaction() as session:
+        batch = get_batch(session, batch_id)
+        batch.certificate_key, batch.certificate_version_id = stored.key, stored.version_id
+        batch.certificate_sha256, batch.certificate_size = stored.sha256, stored.size
+        batch.status = "executed"
+        batch.executed_by, batch.executed_at = actor.name, facts.executed_at
+        audit.record(session, actor, "disposition.executed", details={
+            "batch": batch_id, "destroyed": len(facts.lines), "excluded": facts.excluded,
+            "skipped": facts.skipped, "certificate_sha256": stored.sha256,
+        })
+    return True
+
+
+def certificate_facts(session: Session, batch: DispositionBatch, actor: Actor) -> CertificateFacts:
+    tombs = session.scalars(
+        select(Tombstone).where(Tombstone.batch_id == batch.id, Tombstone.state == "destroyed")
+        .order_by(Tombstone.document_id)
+    ).all()
+    counts = dict(session.execute(
+        select(DispositionItem.status, func.count()).where(DispositionItem.batch_id == batch.id)
+        .group_by(DispositionItem.status)
+    ).all())
+    return CertificateFacts(
+        batch_id=batch.id,
+        institution=INSTITUTION,
+        executed_at=utcnow(),
+        approved_by=batch.approved_by,
+        approved_at=batch.approved_at,
+        executed_by=actor.name,
+        method=METHOD,
+        lines=tuple(_certificate_line(session, tomb) for tomb in tombs),
+        excluded=counts.get("excluded", 0),
+        skipped=counts.get("skipped", 0),
+    )
+
+
+def _certificate_line(session: Session, tomb: Tombstone) -> CertificateLine:
+    policy = session.get(RetentionPolicy, tomb.policy_id)
+    return CertificateLine(
+        document_id=tomb.document_id,
+        mrn=tomb.patient_mrn,
+        patient_name=tomb.patient_name,
+        doc_type=tomb.doc_type,
+        date_of_service=tomb.date_of_service,
+        filed_on=tomb.filed_at.date(),
+        disposition_date=tomb.disposition_date,
+        policy=f"{policy.doc_type} v{policy.version}: {policy.name}",
+        versions=len(tomb.versions),
+        pages=sum(version["pages"] for version in tomb.versions),
+    )
+
+
+def open_certificate(ext: Archive, principal: Principal, batch_id: int):
+    """The certificate's bytes (verified against its checksum as they are read) and its
+    file name; the download is audited."""
+    require(principal, "retention.manage")
+    with ext.db.transaction() as session:
+        batch = get_batch(session, batch_id)
+        if batch.certificate_key is None:
+            raise Conflict(f"Batch #{batch_id} has no certificate yet: it is {batch.status}.")
+        key, version_id, sha256 = (batch.certificate_key, batch.certificate_version_id,
+                                   batch.certificate_sha256)
+        audit.record(session, principal.actor, "disposition.certificate_downloaded",
+                     details={"batch": batch_id, "sha256": sha256})
+    chunks = ext.store.open(key, version_id, expected_sha256=sha256)
+    return chunks, f"destruction-certificate-batch-{batch_id}.pdf"

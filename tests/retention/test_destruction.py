@@ -1,0 +1,236 @@
+"""Destruction of an approved batch, through the real service on both databases (and, for the
+end-to-end test, both object stores: the filesystem store and S3 through moto over HTTP):
+bytes, page text and index entries go; tombstone, certificate and audit chain stay. A hold or
+a policy change after approval still stops it, and a crash half-way is finished by a retry."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from dataclasses import replace
+from datetime import date
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from archive import audit
+from archive.config import Settings
+from archive.errors import StorageUnavailable
+from archive.models import Document, DocumentVersion, Page
+from archive.records.service import Upload, add_version, register_patient
+from ingest.models import Derivative, IndexOutbox
+from retention.clocks import Rules
+from retention.destruction import EXECUTOR, destroy_item, execute_now, open_certificate
+from retention.disposition import approve_batch, batch_page, sweep
+from retention.models import DispositionBatch, DispositionItem, Tombstone
+from retention.policies import save_policy
+from tests.conftest import SYSTEM
+from tests.retention.holding import events, place
+from tests.search.charts import text_pdf
+from tests.search.library import file_chart, found, process_and_index
+from tests.storefixtures import (  # noqa: F401  (moto_endpoint: fixture)
+    ACCESS_KEY,
+    BACKENDS,
+    REGION,
+    SECRET_KEY,
+    moto_endpoint,
+)
+
+OLD_CHART = ["DISCHARGE SUMMARY", "Treated for xanthogranulomatous pyelonephritis in 2005."]
+OTHER_CHART = ["CLINIC NOTE", "Seen for xanthogranulomatous follow up."]
+
+
+@pytest.fixture
+def officer(people):
+    return people.principal("compliance")
+
+
+@pytest.fixture
+def charts(app, ext, people, officer):
+    """An old patient's chart (two versions) due for disposition, and a recent patient's
+    chart that is not; a ten-year default policy. Returns (old document id, recent id)."""
+    with ext.db.transaction() as session:
+        register_patient(session, SYSTEM, mrn="OLD-1", name="GONE, ADA", dob=date(1940, 3, 1))
+        register_patient(session, SYSTEM, mrn="NEW-1", name="HERE, BO", dob=date(1980, 3, 1))
+        save_policy(session, officer, "*", name="Adults ten years",
+                    rules=Rules(after_last_encounter_years=10), source="AHIMA", reason="set up")
+    clerk = people.principal("clerk")
+    old = file_chart(app, clerk, "OLD-1", OLD_CHART, date_of_service=date(2005, 4, 5))
+    add_version(ext, clerk, document_id=old, reason="rescan, page was crooked",
+                upload=Upload(io.BytesIO(text_pdf(OLD_CHART + ["Rescanned."])), "rescan.pdf"))
+    process_and_index(app)
+    recent = file_chart(app, clerk, "NEW-1", OTHER_CHART, date_of_service=date(2024, 1, 2))
+    return old, recent
+
+
+def approved_batch(ext, officer) -> int:
+    with ext.db.transaction() as session:
+        batch_id = sweep(session, today=date.today()).batch_id
+        seen = batch_page(session, officer, batch_id).pending
+        approve_batch(session, officer, batch_id, pending_seen=seen)
+    return batch_id
+
+
+def stored_keys(ext, document_id) -> set[str]:
+    with ext.db.transaction() as session:
+        versions = select(DocumentVersion.id).where(DocumentVersion.document_id == document_id)
+        keys = set(session.scalars(
+            select(DocumentVersion.object_key).where(DocumentVersion.document_id == document_id)))
+        keys |= set(session.scalars(
+            select(Derivative.object_key).where(Derivative.version_id.in_(versions))))
+    return keys
+
+
+def rows_left(ext, document_id) -> dict[str, int]:
+    with ext.db.transaction() as session:
+        versions = select(DocumentVersion.id).where(DocumentVersion.document_id == document_id)
+        return {
+            "documents": session.scalar(select(func.count()).where(Document.id == document_id)),
+            "versions": session.scalar(
+                select(func.count()).where(DocumentVersion.document_id == document_id)),
+            "pages": session.scalar(select(func.count()).where(Page.version_id.in_(versions))),
+        }
+
+
+def item_of(ext, document_id) -> DispositionItem:
+    with ext.db.transaction() as session:
+        return session.scalars(select(DispositionItem)
+                               .where(DispositionItem.document_id == document_id)).one()
+
+
+def chain_verifies(ext) -> bool:
+    with ext.db.transaction() as session:
+        return audit.verify_chain(session).ok
+
+
+# --- the whole path, on both stores -------------------------------------------------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request, database_url, tmp_path) -> Settings:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    if request.param == "filesystem":
+        return settings
+    return replace(settings, storage="s3", s3_endpoint=request.getfixturevalue("moto_endpoint"),
+                   s3_access_key=ACCESS_KEY, s3_secret_key=SECRET_KEY,
+                   s3_bucket=f"cv-{uuid.uuid4().hex}", s3_region=REGION)
+
+
+def test_destruction_removes_bytes_text_and_index_entries_and_keeps_the_record_of_it(
+    app, ext, people, officer, charts
+):
+    old, recent = charts
+    keys = stored_keys(ext, old)
+    assert len(keys) >= 4  # the original (two versions) and its derivatives
+    assert found(app, people, "pyelonephritis") == [old]
+
+    batch_id = approved_batch(ext, officer)
+    outcome = execute_now(ext, officer, batch_id)
+    process_and_index(app)  # the index consumes the outbox row the destruction left
+
+    assert (outcome.destroyed, outcome.skipped, outcome.executed) == (1, 0, True)
+    assert all(ext.store.list_versions(key) == [] for key in keys)
+    assert rows_left(ext, old) == {"documents": 0, "versions": 0, "pages": 0}
+    assert found(app, people, "pyelonephritis") == []
+    assert found(app, people, "xanthogranulomatous") == [recent]
+    with ext.db.transaction() as session:
+        tomb = session.get(Tombstone, old)
+        assert (tomb.state, tomb.patient_mrn, tomb.doc_type) == ("destroyed", "OLD-1",
+                                                                "discharge_summary")
+        assert [v["number"] for v in tomb.versions] == [1, 2]
+        assert tomb.approved_by == officer.username and tomb.executed_by == officer.username
+        assert session.scalar(select(func.count()).select_from(IndexOutbox)) == 0
+    chunks, filename = open_certificate(ext, officer, batch_id)
+    pdf = b"".join(chunks)
+    with ext.db.transaction() as session:
+        batch = session.get(DispositionBatch, batch_id)
+        assert batch.status == "executed"
+        assert hashlib.sha256(pdf).hexdigest() == batch.certificate_sha256
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "OLD-1" in text and "normal course of business" in text
+    assert filename.endswith(".pdf")
+    assert [e.document_id for e in events(ext, "document.destroyed")] == [old]
+    assert events(ext, "disposition.certificate_downloaded")
+    assert chain_verifies(ext)
+
+
+# --- what execution re-checks ---------------------------------------------------------------------
+
+
+def test_a_hold_placed_after_approval_still_stops_destruction(ext, officer, charts):
+    old, _recent = charts
+    keys = stored_keys(ext, old)
+    batch_id = approved_batch(ext, officer)
+    place(ext, officer, name="Roe v. Mercy", mrns=["OLD-1"])
+
+    outcome = execute_now(ext, officer, batch_id)
+
+    assert (outcome.destroyed, outcome.skipped) == (0, 1)
+    item = item_of(ext, old)
+    assert item.status == "skipped" and "Roe v. Mercy" in item.note
+    assert rows_left(ext, old)["pages"] > 0
+    assert all(ext.store.list_versions(key) for key in keys)
+    assert [e.document_id for e in events(ext, "hold.refused")] == [old]
+    with ext.db.transaction() as session:
+        assert session.get(Tombstone, old) is None
+
+
+def test_a_policy_lengthened_after_approval_keeps_the_document(ext, officer, charts):
+    old, _recent = charts
+    batch_id = approved_batch(ext, officer)
+    with ext.db.transaction() as session:
+        save_policy(session, officer, "*", name="Adults thirty years",
+                    rules=Rules(after_last_encounter_years=30), source="state law change",
+                    reason="the law changed")
+
+    outcome = execute_now(ext, officer, batch_id)
+
+    assert outcome.destroyed == 0
+    assert "No longer due" in item_of(ext, old).note
+    assert rows_left(ext, old)["documents"] == 1
+
+
+class StoreFailingAfterFirstDelete:
+    """Fault injection: the real store, except that it goes away after deleting one object
+    version (the moment a crash or an outage would hit half-way through a document)."""
+
+    def __init__(self, store):
+        self._store, self.deleted = store, 0
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def delete_version(self, key, version_id):
+        if self.deleted:
+            raise StorageUnavailable("injected: the store went away")
+        self._store.delete_version(key, version_id)
+        self.deleted += 1
+
+
+def test_a_crash_half_way_through_a_document_is_finished_by_the_retry_injected_store_failure(
+    ext, officer, charts
+):
+    old, _recent = charts
+    keys = stored_keys(ext, old)
+    batch_id = approved_batch(ext, officer)
+    item_id = item_of(ext, old).id
+    real_store = ext.store
+    ext.__dict__["store"] = StoreFailingAfterFirstDelete(real_store)
+    with pytest.raises(StorageUnavailable):
+        destroy_item(ext, item_id, EXECUTOR)
+    ext.__dict__["store"] = real_store
+
+    # Half-way: the tombstone says so, the rows are all still there, the item still pending.
+    with ext.db.transaction() as session:
+        assert session.get(Tombstone, old).state == "started"
+    assert item_of(ext, old).status == "pending"
+    assert rows_left(ext, old)["versions"] == 2
+
+    outcome = execute_now(ext, officer, batch_id)
+    assert (outcome.destroyed, outcome.executed) == (1, True)
+    assert all(ext.store.list_versions(key) == [] for key in keys)
+    assert rows_left(ext, old) == {"documents": 0, "versions": 0, "pages": 0}
+    assert len(events(ext, "document.destroyed")) == 1
+    assert chain_verifies(ext)

@@ -1,0 +1,217 @@
+"""The nightly sweep on the real databases (SQLite and PostgreSQL): the set-based SQL dates
+every document exactly as retention.clocks does, and gathers the due documents under no hold
+into one batch for review; then exclusion and approval."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select, update
+
+from archive.errors import BadRequest, Conflict, PermissionDenied
+from archive.models import Document
+from archive.records.service import find_patient, register_patient
+from retention.clocks import Rules
+from retention.disposition import (
+    approve_batch,
+    batch_page,
+    exclude_item,
+    preview_policy,
+    sweep,
+)
+from retention.models import DispositionItem, RetentionDate
+from retention.policies import disposition_for, save_policy
+from tests.conftest import SYSTEM
+from tests.retention.holding import place
+
+TODAY = date(2026, 11, 27)
+FILED = datetime(2010, 1, 15, 9, 30, tzinfo=UTC)
+
+# (mrn, dob, date of death, [(type, date of service)]) chosen to hit every clock and edge.
+PATIENTS = [
+    ("ADULT-1", date(1950, 5, 1), None, [("discharge_summary", date(2012, 3, 4)),
+                                        ("lab_report", date(2015, 6, 7))]),
+    ("MINOR-1", date(2005, 2, 28), None, [("discharge_summary", date(2010, 8, 9))]),
+    ("LEAP-DOB", date(2008, 2, 29), None, [("discharge_summary", date(2011, 1, 1))]),
+    ("LEAP-SEEN", date(1960, 1, 1), None, [("discharge_summary", date(2012, 2, 29))]),
+    ("DEAD-1", date(1930, 1, 1), date(2011, 9, 30), [("discharge_summary", date(2011, 9, 1))]),
+    ("UNDATED", date(1970, 7, 7), None, [("discharge_summary", None)]),
+    ("RECENT", date(1980, 1, 1), None, [("discharge_summary", date(2025, 1, 1))]),
+    ("PERMANENT", date(1940, 1, 1), None, [("birth_record", date(1940, 1, 1))]),
+]
+DEFAULT_RULES = Rules(after_last_encounter_years=10, after_majority_years=3, age_of_majority=18,
+                      after_death_years=6)
+
+
+@pytest.fixture
+def officer(people):
+    return people.principal("compliance")
+
+
+@pytest.fixture
+def archive_of_patients(ext, officer):
+    """The patients above, with a default policy, a permanent one for birth records and a
+    shorter one for lab reports; returns {mrn: [document ids]}."""
+    _policy(ext, officer, "*", DEFAULT_RULES)
+    _policy(ext, officer, "birth_record", Rules(permanent=True))
+    _policy(ext, officer, "lab_report", Rules(after_last_encounter_years=7))
+    documents = {}
+    for mrn, dob, died, filed in PATIENTS:
+        with ext.db.transaction() as session:
+            register_patient(session, SYSTEM, mrn=mrn, name=f"{mrn}, PAT", dob=dob,
+                             date_of_death=died)
+        documents[mrn] = [_document(ext, mrn, doc_type, served) for doc_type, served in filed]
+    return documents
+
+
+def _policy(ext, principal, doc_type, rules, reason="the schedule"):
+    with ext.db.transaction() as session:
+        return save_policy(session, principal, doc_type, name=f"{doc_type} schedule",
+                           rules=rules, source="HIM-12", reason=reason).id
+
+
+def _document(ext, mrn, doc_type, served, status="ready") -> int:
+    with ext.db.transaction() as session:
+        document = Document(uid=uuid.uuid4().hex, patient_id=find_patient(session, mrn).id,
+                            doc_type=doc_type, date_of_service=served, created_at=FILED,
+                            status=status)
+        session.add(document)
+        session.flush()
+        return document.id
+
+
+def _swept(ext, today=TODAY):
+    with ext.db.transaction() as session:
+        return sweep(session, today=today)
+
+
+def _items(ext, status="pending") -> dict[int, DispositionItem]:
+    with ext.db.transaction() as session:
+        rows = session.scalars(select(DispositionItem).where(DispositionItem.status == status))
+        return {item.document_id: item for item in rows}
+
+
+def test_the_sql_sweep_dates_every_document_as_the_python_clocks_do(ext, archive_of_patients):
+    _swept(ext)
+    with ext.db.transaction() as session:
+        stored = {row.document_id: (row.disposition_date, row.policy_id)
+                  for row in session.scalars(select(RetentionDate))}
+        expected = {}
+        for ids in archive_of_patients.values():
+            for document_id in ids:
+                result = disposition_for(session, session.get(Document, document_id))
+                expected[document_id] = (result.disposition_date, result.policy.id)
+    assert stored == expected
+    leap = stored[archive_of_patients["LEAP-DOB"][0]][0]
+    # Born 29 Feb 2008, a minor at the last encounter: 18 + 3 years on, 2029 has no 29 Feb.
+    assert leap == date(2029, 3, 1)
+    assert stored[archive_of_patients["PERMANENT"][0]][0] is None
+
+
+def test_the_sweep_batches_the_due_documents_and_leaves_held_ones_out(
+    ext, officer, archive_of_patients
+):
+    place(ext, officer, mrns=["ADULT-1"])
+    result = _swept(ext)
+    due = set(_items(ext))
+    ids = archive_of_patients
+    # Adults seen in 2012-2015 under 10 years: the lab report (7 years) and discharge
+    # summaries alike, but ADULT-1 is held.
+    assert ids["LEAP-SEEN"][0] in due and ids["DEAD-1"][0] in due and ids["UNDATED"][0] in due
+    assert not due & set(ids["ADULT-1"])
+    assert ids["RECENT"][0] not in due and ids["PERMANENT"][0] not in due
+    # Minors wait for majority + 3 years: born 2005, that was 2026-02-28; born 2008, 2029.
+    assert ids["MINOR-1"][0] in due and ids["LEAP-DOB"][0] not in due
+    assert result.held_out == 2 and result.added == len(due)
+
+
+def test_a_second_sweep_adds_only_new_documents_to_the_batch_in_review(
+    ext, officer, archive_of_patients
+):
+    first = _swept(ext)
+    again = _swept(ext)
+    assert again.added == 0 and again.batch_id is None
+    late = _document(ext, "LEAP-SEEN", "discharge_summary", date(2013, 1, 1))
+    third = _swept(ext)
+    assert third.batch_id == first.batch_id and third.added == 1
+    assert late in _items(ext)
+
+
+def test_documents_still_in_ocr_wait_for_a_later_sweep(ext, officer, archive_of_patients):
+    busy = _document(ext, "DEAD-1", "discharge_summary", date(2011, 9, 2), status="processing")
+    _swept(ext)
+    assert busy not in _items(ext)
+
+
+def test_without_a_default_policy_documents_are_kept_and_the_summary_says_why(
+    ext, officer, archive_of_patients
+):
+    with ext.db.transaction() as session:  # a fresh archive: only the permanent policy
+        session.execute(update(Document).values(doc_type="consent"))
+    from retention.models import RetentionPolicy
+
+    with ext.db.transaction() as session:
+        session.execute(RetentionPolicy.__table__.delete().where(RetentionPolicy.doc_type == "*"))
+    result = _swept(ext)
+    assert result.dated == 0 and result.undated == sum(map(len, archive_of_patients.values()))
+    assert "set a default policy" in result.summary()
+
+
+def test_an_excluded_document_is_not_proposed_again_until_its_date_changes(
+    ext, officer, archive_of_patients
+):
+    _swept(ext)
+    target = archive_of_patients["UNDATED"][0]
+    item = _items(ext)[target]
+    with ext.db.transaction() as session, pytest.raises(BadRequest, match="Say why"):
+        exclude_item(session, officer, item.id, "  ")
+    with ext.db.transaction() as session:
+        exclude_item(session, officer, item.id, "Requested by research study 2026-44")
+    _swept(ext)
+    assert target not in _items(ext) and target in _items(ext, "excluded")
+    with ext.db.transaction() as session:
+        approve_batch(session, officer, item.batch_id, pending_seen=len(_items(ext)))
+    shorter = Rules(after_last_encounter_years=9, after_majority_years=3, after_death_years=6)
+    _policy(ext, officer, "*", shorter, reason="shorter schedule")
+    renewed = _swept(ext)
+    assert renewed.batch_id != item.batch_id and renewed.added == 1
+    assert target in _items(ext)  # a new policy version: judged afresh, in the next batch
+
+
+def test_approval_refuses_when_the_batch_grew_since_review(ext, officer, people,
+                                                          archive_of_patients):
+    batch_id = _swept(ext).batch_id
+    with ext.db.transaction() as session:
+        seen = batch_page(session, officer, batch_id).pending
+    _document(ext, "LEAP-SEEN", "discharge_summary", date(2013, 1, 1))
+    _swept(ext)
+    with ext.db.transaction() as session, pytest.raises(Conflict, match="Review the batch again"):
+        approve_batch(session, officer, batch_id, pending_seen=seen)
+    with ext.db.transaction() as session, pytest.raises(PermissionDenied):
+        approve_batch(session, people.principal("staff"), batch_id, pending_seen=seen + 1)
+    with ext.db.transaction() as session:
+        page = batch_page(session, officer, batch_id)
+        approve_batch(session, officer, batch_id, pending_seen=page.pending)
+        assert page.batch.status == "approved" and page.batch.approved_by == officer.username
+        assert all(view.why for view in page.items)  # every item says which clock made it due
+
+
+def test_a_policy_preview_counts_what_the_sweep_then_finds(
+    ext, officer, people, archive_of_patients
+):
+    place(ext, officer, mrns=["ADULT-1"])
+    shorter = Rules(after_last_encounter_years=1, after_majority_years=0, after_death_years=0)
+    with ext.db.transaction() as session:
+        before = preview_policy(session, officer, "*", DEFAULT_RULES, today=TODAY)
+        preview = preview_policy(session, officer, "*", shorter, today=TODAY)
+        with pytest.raises(PermissionDenied):
+            preview_policy(session, people.principal("staff"), "*", shorter, today=TODAY)
+    # The default governs every type but the permanent and lab-report ones: 7 documents.
+    assert (before.documents, before.newly_due) == (7, 0) and before.due_now == before.due_after
+    assert preview.newly_due == 2  # RECENT (2025 + 1) and LEAP-DOB (majority + 0 = 2026)
+    assert preview.held == 1  # ADULT-1's discharge summary
+    _policy(ext, officer, "*", shorter, reason="shorter schedule")
+    result = _swept(ext)
+    assert result.added == preview.due_after - preview.held  # the only lab report is held

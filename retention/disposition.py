@@ -358,6 +358,9 @@ def batch_page(session: Session, principal: Principal, batch_id: int, page: int 
         .offset((page - 1) * ITEMS_PER_PAGE)
         .limit(ITEMS_PER_PAGE)
     ).all()
+    # The page lists patients and their records: a view of patient data, so audited.
+    audit.record(session, principal.actor, "disposition.batch_viewed",
+                 details={"batch": batch_id, "page": page, "items": len(items)})
     return BatchPage(batch, [_item_view(session, item) for item in items], counts, page, pages)
 
 

@@ -24,7 +24,7 @@ from retention.disposition import (
 from retention.models import DispositionItem, RetentionDate
 from retention.policies import disposition_for, save_policy
 from tests.conftest import SYSTEM
-from tests.retention.holding import place
+from tests.retention.holding import events, place
 
 TODAY = date(2026, 11, 27)
 FILED = datetime(2010, 1, 15, 9, 30, tzinfo=UTC)
@@ -196,6 +196,7 @@ def test_approval_refuses_when_the_batch_grew_since_review(ext, officer, people,
         approve_batch(session, officer, batch_id, pending_seen=page.pending)
         assert page.batch.status == "approved" and page.batch.approved_by == officer.username
         assert all(view.why for view in page.items)  # every item says which clock made it due
+    assert [e.details["batch"] for e in events(ext, "disposition.batch_viewed")] == [batch_id] * 2
 
 
 def test_a_policy_preview_counts_what_the_sweep_then_finds(

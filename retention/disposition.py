@@ -16,12 +16,12 @@ from sqlalchemy import (
     and_,
     case,
     delete,
-    exists,
     false,
     func,
     insert,
     literal,
     select,
+    tuple_,
 )
 from sqlalchemy.orm import Session
 
@@ -253,15 +253,18 @@ def _due(session: Session, today: date, batch_id: int):
         .join(DispositionBatch, DispositionBatch.id == DispositionItem.batch_id)
         .where(DispositionBatch.status.in_(OPEN), DispositionItem.status == "pending")
     )
-    excluded_before = exists().where(
-        DispositionItem.document_id == RetentionDate.document_id,
-        DispositionItem.status == "excluded",
-        DispositionItem.disposition_date == RetentionDate.disposition_date,
-        DispositionItem.policy_id == RetentionDate.policy_id,
+    # NOT IN rather than NOT EXISTS: PostgreSQL hashes each subquery once. As anti-joins
+    # against disposition_items, the very table being inserted into, a plan made from
+    # statistics taken while it was empty re-scanned it for every candidate row, over the
+    # rows just inserted: 75 s instead of 4 s at 100,000 documents, hours at a million.
+    excluded_before = tuple_(
+        RetentionDate.document_id, RetentionDate.disposition_date, RetentionDate.policy_id
+    ).in_(
+        select(DispositionItem.document_id, DispositionItem.disposition_date,
+               DispositionItem.policy_id).where(DispositionItem.status == "excluded")
     )
-    listed = exists().where(
-        DispositionItem.document_id == RetentionDate.document_id,
-        DispositionItem.batch_id == batch_id,
+    listed = RetentionDate.document_id.in_(
+        select(DispositionItem.document_id).where(DispositionItem.batch_id == batch_id)
     )
     return (
         select(RetentionDate.document_id)

@@ -73,7 +73,9 @@ class RetentionDate(Base):
 
     document_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     disposition_date: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
-    policy_id: Mapped[int] = mapped_column(ForeignKey("retention_policies.id"))
+    # No foreign key: the table is recomputed wholesale every night from the policies read in
+    # the same transaction, and checking a million references cost the sweep 8 s.
+    policy_id: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

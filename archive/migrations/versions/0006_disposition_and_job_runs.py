@@ -88,10 +88,6 @@ def upgrade() -> None:
         sa.Column("disposition_date", sa.Date(), nullable=True),
         sa.Column("policy_id", sa.Integer(), nullable=False),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["policy_id"],
-            ["retention_policies.id"],
-        ),
         sa.PrimaryKeyConstraint("document_id"),
     )
     with op.batch_alter_table("retention_dates", schema=None) as batch_op:

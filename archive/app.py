@@ -18,9 +18,10 @@ from flask_wtf.csrf import CSRFProtect
 from archive.config import Settings
 from archive.db import Database
 from archive.interfaces import ObjectStore
-from archive.storage import open_store
+from archive.storage import open_replica_store, open_store
 
 if TYPE_CHECKING:
+    from sqlalchemy import Select
     from sqlalchemy.orm import Session
 
     from archive.audit import Actor
@@ -80,6 +81,14 @@ class Archive:
         # id), and erases its rows in the transaction that removes the document's own.
         self.document_objects: list[Callable[[Session, Document], list[tuple[str, str]]]] = []
         self.document_erasers: list[Callable[[Session, Document], None]] = []
+        # Replication (retention) copies every stored object: each package that stores
+        # objects beside the originals gives a query of them, with the columns key,
+        # version_id, sha256, size, stored_at and kind.
+        self.object_sources: list[Callable[[], Select]] = []
+        # A stored object was written again under a new version id (a repair from the
+        # replica, a restore): each package that refers to stored objects follows it.
+        # Called with (session, key, old version id, new version id).
+        self.object_relocators: list[Callable[[Session, str, str, str], None]] = []
         # Long-running loops (the ingestion worker, the scheduler) that `chartvault serve`
         # runs beside the web app; each returns when the event is set.
         self.background_tasks: list[Callable[[threading.Event], None]] = []
@@ -90,6 +99,11 @@ class Archive:
         # Opened on first use, so the app starts (and /health can say what is wrong)
         # even while the object store is down.
         return open_store(self.settings)
+
+    @cached_property
+    def replica(self) -> ObjectStore:
+        """The second copy of every object (retention.replication keeps it)."""
+        return open_replica_store(self.settings)
 
 
 def archive() -> Archive:

@@ -86,6 +86,11 @@ class Settings:
     def objects_dir(self) -> Path:
         return self.data_dir / "objects"
 
+    @property
+    def replica_root(self) -> Path:
+        """The filesystem replica: CHARTVAULT_REPLICA_DIR, else ``<data dir>-replica``."""
+        return self.replica_dir or self.data_dir.with_name(self.data_dir.name + "-replica")
+
     @classmethod
     def from_env(cls) -> Settings:
         data_dir = Path(_env("DATA_DIR", "data")).resolve()

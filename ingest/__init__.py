@@ -25,6 +25,8 @@ def init_app(app: Flask) -> None:
     ext.document_listeners.append(_reindex_document)
     ext.document_objects.append(_derivative_objects)
     ext.document_erasers.append(_erase_document)
+    ext.object_sources.append(_stored_derivatives)
+    ext.object_relocators.append(_relocate_derivative)
     ext.document_sections += [
         DocumentSection("processing", _processing_section, "ingest/_processing.html"),
         DocumentSection("qc_flags", _qc_section, "ingest/_qc_flags.html"),
@@ -115,6 +117,34 @@ def _derivative_objects(session: Session, document: Document) -> list[tuple[str,
         .where(DocumentVersion.document_id == document.id)
     )
     return [(key, version_id) for key, version_id in rows]
+
+
+def _stored_derivatives():
+    """Every stored derivative, for replication (Archive.object_sources)."""
+    from sqlalchemy import literal
+
+    from ingest.models import Derivative
+
+    return select(
+        Derivative.object_key.label("key"),
+        Derivative.store_version_id.label("version_id"),
+        Derivative.sha256,
+        Derivative.size,
+        Derivative.created_at.label("stored_at"),
+        literal("derivative").label("kind"),
+    )
+
+
+def _relocate_derivative(session: Session, key: str, old: str, new: str) -> None:
+    from sqlalchemy import update
+
+    from ingest.models import Derivative
+
+    session.execute(
+        update(Derivative)
+        .where(Derivative.object_key == key, Derivative.store_version_id == old)
+        .values(store_version_id=new)
+    )
 
 
 def _erase_document(session: Session, document: Document) -> None:

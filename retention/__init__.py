@@ -11,7 +11,15 @@ def init_app(app: Flask) -> None:
     """Plug retention into the app (called through the chartvault.packages entry point)."""
     import retention.models  # noqa: F401 - the tables, on the shared metadata
     from archive.app import Archive, DocumentSection, NavLink, csrf
-    from retention import api, disposition_views, policy_views, schedule, schedule_views, views
+    from retention import (
+        api,
+        backup_views,
+        disposition_views,
+        policy_views,
+        schedule,
+        schedule_views,
+        views,
+    )
     from retention.hold_sync import watch_commits
     from retention.holds import document_holds, refuse_if_held
 
@@ -39,10 +47,16 @@ def init_app(app: Flask) -> None:
         NavLink("schedule.schedule", "Retention schedule", "retention.manage",
                 "When the retention jobs run next, and how their last runs went.", "compliance")
     )
+    ext.navigation.append(
+        NavLink("backups.backups", "Backups", "backup.view",
+                "How far the replica store is behind, and any copy that failed.",
+                "administration")
+    )
     ext.background_tasks.append(lambda stop: schedule.run_schedule(ext, stop))
     app.register_blueprint(views.bp)
     app.register_blueprint(schedule_views.bp)
     app.register_blueprint(policy_views.bp)
     app.register_blueprint(disposition_views.bp)
+    app.register_blueprint(backup_views.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)

@@ -5,8 +5,10 @@ work retryable:
 
 1. In one transaction: re-check, at this moment, that no hold covers the document and that
    the policy in force still makes it due (a hold placed or a policy lengthened after the
-   approval wins); then write its tombstone, state "started".
-2. Delete every version of every stored object of the document (originals, derivatives).
+   approval wins); then write its tombstone, state "started", and stop replication from
+   recording new copies of its objects (retention.replication).
+2. Log the destruction in the replica store, then delete every version of every stored
+   object of the document (originals, derivatives), in the primary and in the replica.
    Deleting what is already gone is not an error, so a retry simply goes on.
 3. In one transaction: erase its rows (each package its own, through Archive.document_erasers,
    which also tells the search index to drop it), mark the tombstone "destroyed" and the
@@ -19,6 +21,7 @@ checksummed object, and the batch is marked executed.
 from __future__ import annotations
 
 import io
+import json
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
@@ -31,7 +34,9 @@ from archive.app import Archive
 from archive.audit import Actor
 from archive.auth.permissions import Principal, require
 from archive.errors import Conflict, DocumentOnHold, ObjectNotFound
+from archive.interfaces import ObjectStore
 from archive.models import Document, DocumentVersion, Page, utcnow
+from retention import replication
 from retention.certificate import CertificateFacts, CertificateLine, render_certificate
 from retention.disposition import get_batch, pending_ids
 from retention.holds import DISPOSE
@@ -52,6 +57,13 @@ METHOD = (
     "index."
 )
 INSTITUTION = "ChartVault archive"
+# The destruction log in the replica store: one key, one version per destroyed document (a
+# store lists the versions of a key, not keys, so the log is append-only by construction).
+DESTRUCTION_LOG = "destruction-log/entries.json"
+REPLICAS_NOTE = (
+    "Every copy in the replica store was deleted with the original, and the destruction was "
+    "logged in the replica so that a restore from it cannot bring these records back."
+)
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,11 @@ def destroy_item(ext: Archive, item_id: int, actor: Actor) -> bool:
             return False
         _start_tombstone(session, item, actor)
         objects = _stored_objects(ext, session, item.document_id)
-    _delete_objects(ext, objects)
+        replication.hold_back(session, objects)
+        log_entry = _destruction_log_entry(session, item, objects)
+    _log_in_replica(ext, log_entry)
+    _delete_objects(ext.store, objects)
+    _delete_objects(ext.replica, objects)
     with ext.db.transaction() as session:
         _erase(ext, session, session.get(DispositionItem, item_id), actor)
     return True
@@ -187,8 +203,29 @@ def _stored_objects(ext: Archive, session: Session, document_id: int) -> set[str
     return keys
 
 
-def _delete_objects(ext: Archive, keys: set[str]) -> None:
-    store = ext.store
+def _destruction_log_entry(session: Session, item: DispositionItem, keys: set[str]) -> dict:
+    tomb = session.get(Tombstone, item.document_id)
+    return {
+        "document_id": tomb.document_id,
+        "document_uid": tomb.document_uid,
+        "patient_mrn": tomb.patient_mrn,
+        "batch_id": tomb.batch_id,
+        "disposition_date": tomb.disposition_date.isoformat(),
+        "objects": sorted(keys),
+        "logged_at": utcnow().isoformat(),
+    }
+
+
+def _log_in_replica(ext: Archive, entry: dict) -> None:
+    """Before anything is deleted, the replica learns of the destruction on its own (not
+    only through the next database snapshot): a restore applies this log after the
+    snapshot, so it never brings back a destroyed record."""
+    body = json.dumps(entry, sort_keys=True).encode()
+    ext.replica.put(DESTRUCTION_LOG, io.BytesIO(body), media_type="application/json",
+                    length=len(body))
+
+
+def _delete_objects(store: ObjectStore, keys: set[str]) -> None:
     for key in sorted(keys):
         for info in store.list_versions(key):
             # Gone already: a retry after a crash, or another executor.
@@ -200,6 +237,7 @@ def _erase(ext: Archive, session: Session, item: DispositionItem, actor: Actor) 
     document = session.get(Document, item.document_id)
     tomb = session.get(Tombstone, item.document_id)
     if document is not None:
+        replication.forget(session, _stored_objects(ext, session, document.id))
         for erase in ext.document_erasers:
             erase(session, document)
         versions = select(DocumentVersion.id).where(DocumentVersion.document_id == document.id)
@@ -264,6 +302,7 @@ def certificate_facts(session: Session, batch: DispositionBatch, actor: Actor) -
         lines=tuple(_certificate_line(session, tomb) for tomb in tombs),
         excluded=counts.get("excluded", 0),
         skipped=counts.get("skipped", 0),
+        replicas_note=REPLICAS_NOTE,
     )
 
 

@@ -52,8 +52,9 @@ INTERRUPTED = "interrupted"  # shown for a stale "running" row; never stored
 RETRY_DELAY = timedelta(minutes=5)
 MAX_ATTEMPTS = 3  # the first run and two retries
 STALE_AFTER = timedelta(hours=6)  # longer than any run takes: the worker died during it
-# Runs of one job that start this close together are the same fire, taken by two workers.
-SAME_FIRE = timedelta(minutes=2)
+# Runs of one job that start this close together are the same fire, taken by two workers:
+# their schedulers fire within seconds of each other, and no job fires more than once a minute.
+SAME_FIRE = timedelta(seconds=20)
 MISFIRE_GRACE_SECONDS = 3600  # a fire delayed by a busy or paused scheduler still runs
 POLL_SECONDS = 3.0  # how soon a worker notices a "Run now"
 HISTORY = 10
@@ -108,6 +109,12 @@ def _disposition_execution(ext: Archive) -> str:
     return run_approved(ext)
 
 
+def _replication(ext: Archive) -> str:
+    from retention.replication import run_replication
+
+    return run_replication(ext)
+
+
 JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob(
         "retention_sweep",
@@ -132,6 +139,15 @@ JOBS: tuple[ScheduledJob, ...] = (
         "destruction certificates.",
         IntervalTrigger(minutes=10, start_date=ALIGNED, timezone=UTC),
         _disposition_execution,
+    ),
+    ScheduledJob(
+        "replication",
+        "Replication",
+        "Copies every newly stored object to the replica store and verifies the copy's "
+        "SHA-256; retries the copies that failed.",
+        # Every minute, so the replica stays well within 5 minutes of the primary.
+        IntervalTrigger(minutes=1, start_date=ALIGNED, timezone=UTC),
+        _replication,
     ),
 )
 

@@ -29,6 +29,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "chart.break_glass": frozenset({"staff", "compliance"}),
     "break_glass.review": frozenset({"compliance"}),
     "user.manage": frozenset({"admin"}),
+    # Replication and integrity: admins keep the system running, compliance answers for
+    # the records never being lost.
+    "backup.view": frozenset({"admin", "compliance"}),
 }
 
 # The operator at the server's shell (the CLI) already holds the data directory and the

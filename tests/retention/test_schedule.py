@@ -71,7 +71,7 @@ def add_run(ext, job: str, outcome: str, started: datetime, seconds: float | Non
 # --- the jobs ---------------------------------------------------------------------------------
 
 
-def test_the_three_jobs_are_listed_in_order_with_their_triggers():
+def test_the_jobs_are_listed_in_order_with_their_triggers():
     now = datetime(2025, 6, 3, 14, 7, 30, tzinfo=UTC)
 
     listed = [(job.id, job.title, describe_trigger(job.trigger),
@@ -83,6 +83,7 @@ def test_the_three_jobs_are_listed_in_order_with_their_triggers():
         ("hold_sync", "Legal-hold sync", "every hour", datetime(2025, 6, 3, 15, 5, tzinfo=UTC)),
         ("disposition_execution", "Disposition execution", "every 10 minutes",
          datetime(2025, 6, 3, 14, 10, tzinfo=UTC)),
+        ("replication", "Replication", "every minute", datetime(2025, 6, 3, 14, 8, tzinfo=UTC)),
     ]
 
 
@@ -301,13 +302,13 @@ def test_the_overview_computes_stale_runs_and_pending_retries(ext):
     add_run(ext, "retention_sweep", "running", now - timedelta(hours=1), None)
 
     with ext.db.transaction() as session:
-        sweep, sync, execution = schedule.schedule_overview(session, now)
+        sweep, sync, execution, _replication = schedule.schedule_overview(session, now)
 
     assert sweep.last_run.outcome == "running" and sweep.retry_at is None
     assert sync.retry_at is None  # long overdue: the worker that held it is gone
     assert execution.retry_at is None  # the last attempt failed: no more retries
     with ext.db.transaction() as session:
-        stale, _, _ = schedule.schedule_overview(session, now + STALE_AFTER)
+        stale, *_others = schedule.schedule_overview(session, now + STALE_AFTER)
     assert stale.last_run.outcome == "interrupted" and stale.last_run.failed
 
 

@@ -1,0 +1,285 @@
+"""Replication: a second, verified copy of every stored object in the replica store.
+
+Every table that records stored objects (document versions here, derivatives through
+``Archive.object_sources``, destruction certificates) is a source. Each run first registers
+the objects not yet known (one INSERT ... SELECT per source), then copies the pending and
+failed ones: read from the primary (its SHA-256 checked while reading), write to the replica,
+read the copy back and check its SHA-256 too, and only then record it as replicated.
+
+A crash after the copy was written but before it was recorded leaves a copy the next run
+recognises by its checksum and adopts instead of writing a second one. Destruction marks the
+document's objects "destroying" before it deletes anything (retention.destruction); a copy
+finished after that is deleted again at once, so a destroyed record never survives in the
+replica.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, insert, literal, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from archive.app import Archive
+from archive.errors import ArchiveError
+from archive.interfaces import ObjectStore
+from archive.models import DocumentVersion, utcnow
+from retention.models import DispositionBatch, ObjectCopy
+
+COPY_BATCH = 100  # objects claimed per transaction
+RUN_BUDGET = timedelta(minutes=4)  # a run stops copying after this, before the next one starts
+SPOOL_IN_MEMORY = 8 * 1024 * 1024  # larger objects are spooled to a temporary file
+WAITING = ("pending", "failed")
+
+
+@dataclass(frozen=True)
+class ReplicationReport:
+    registered: int = 0
+    copied: int = 0
+    adopted: int = 0  # copies found already in the replica (a run cut short before)
+    failed: int = 0
+
+    def summary(self) -> str:
+        text = f"{self.copied} objects copied and verified"
+        if self.adopted:
+            text += f", {self.adopted} found already copied"
+        if self.failed:
+            text += f", {self.failed} failed (see the backup status page)"
+        return text + f"; {self.registered} newly stored objects registered"
+
+
+def run_replication(ext: Archive, budget: timedelta = RUN_BUDGET) -> str:
+    """The scheduled job: register new objects, then copy until none waits or the budget
+    is spent. Failures are recorded per object and retried by the next run."""
+    report = replicate(ext, budget)
+    if report.failed and not (report.copied or report.adopted):
+        raise ArchiveError(f"Replication made no progress: {report.summary()}.")
+    return report.summary()
+
+
+def replicate(ext: Archive, budget: timedelta = RUN_BUDGET) -> ReplicationReport:
+    deadline = time.monotonic() + budget.total_seconds()
+    with ext.db.transaction() as session:
+        registered = register_new_objects(ext, session)
+    copied = adopted = failed = 0
+    after = 0  # rows are taken in id order, so a failed object is tried once per run
+    while time.monotonic() < deadline:
+        with ext.db.transaction() as session:
+            batch = session.execute(
+                select(ObjectCopy.id, ObjectCopy.key, ObjectCopy.version_id, ObjectCopy.sha256)
+                .where(ObjectCopy.state.in_(WAITING), ObjectCopy.id > after)
+                .order_by(ObjectCopy.id)
+                .limit(COPY_BATCH)
+            ).all()
+        if not batch:
+            break
+        for row_id, key, version_id, sha256 in batch:
+            after = row_id
+            outcome = copy_object(ext, row_id, key, version_id, sha256)
+            copied += outcome == "copied"
+            adopted += outcome == "adopted"
+            failed += outcome == "failed"
+    return ReplicationReport(registered, copied, adopted, failed)
+
+
+# --- what is stored ---------------------------------------------------------------------------
+
+
+def object_sources(ext: Archive) -> list[Select]:
+    """Queries of every stored object: key, version_id, sha256, size, stored_at, kind."""
+    originals = select(
+        DocumentVersion.object_key.label("key"),
+        DocumentVersion.store_version_id.label("version_id"),
+        DocumentVersion.sha256,
+        DocumentVersion.size,
+        DocumentVersion.created_at.label("stored_at"),
+        literal("original").label("kind"),
+    )
+    certificates = select(
+        DispositionBatch.certificate_key.label("key"),
+        DispositionBatch.certificate_version_id.label("version_id"),
+        DispositionBatch.certificate_sha256.label("sha256"),
+        DispositionBatch.certificate_size.label("size"),
+        DispositionBatch.executed_at.label("stored_at"),
+        literal("certificate").label("kind"),
+    ).where(DispositionBatch.certificate_key.is_not(None))
+    return [originals, certificates, *(source() for source in ext.object_sources)]
+
+
+def register_new_objects(ext: Archive, session: Session) -> int:
+    """Add every stored object not yet known, as pending; the number added."""
+    before = _copy_count(session)
+    known = select(ObjectCopy.key, ObjectCopy.version_id)
+    for source in object_sources(ext):
+        objects = source.subquery()
+        # NOT IN, which PostgreSQL hashes once (see retention.disposition._due).
+        new = select(
+            objects.c.key, objects.c.version_id, objects.c.sha256, objects.c.size,
+            objects.c.stored_at, objects.c.kind, literal("pending"), literal(0), literal(""),
+        ).where(tuple_(objects.c.key, objects.c.version_id).not_in(known))
+        session.execute(insert(ObjectCopy.__table__).from_select(
+            ["key", "version_id", "sha256", "size", "stored_at", "kind", "state", "attempts",
+             "last_error"],
+            new,
+        ))
+    return _copy_count(session) - before
+
+
+def _copy_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(ObjectCopy))
+
+
+# --- one object -------------------------------------------------------------------------------
+
+
+def copy_object(ext: Archive, row_id: int, key: str, version_id: str, sha256: str) -> str:
+    """Copy one object to the replica and verify it: "copied", "adopted" or "failed"."""
+    try:
+        replica_version = _copy_in_replica(ext.replica, key, sha256)
+        outcome = "adopted" if replica_version else "copied"
+        if replica_version is None:
+            replica_version = _write_copy(ext.store, ext.replica, key, version_id, sha256)
+        _verify(ext.replica, key, replica_version, sha256)
+    except ArchiveError as error:
+        _record_failure(ext, row_id, error)
+        return "failed"
+    if not _record_copy(ext, row_id, replica_version):
+        # Destruction began while this copy was made: it must not outlive the record.
+        ext.replica.delete_version(key, replica_version)
+    return outcome
+
+
+def _copy_in_replica(replica: ObjectStore, key: str, sha256: str) -> str | None:
+    """The replica version already holding exactly these bytes, if a run cut short made it."""
+    for info in replica.list_versions(key):
+        if info.sha256 == sha256:
+            return info.version_id
+    return None
+
+
+def _write_copy(
+    primary: ObjectStore, replica: ObjectStore, key: str, version_id: str, sha256: str
+) -> str:
+    media_type = primary.stat(key, version_id).media_type
+    # Spooled first: the whole object is read (and its checksum checked) before the replica
+    # sees a byte, and S3 gets a seekable file, so it records the SHA-256 with the copy.
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        for chunk in primary.open(key, version_id, expected_sha256=sha256):
+            spool.write(chunk)
+        length = spool.tell()
+        spool.seek(0)
+        stored = replica.put(key, spool, media_type=media_type, length=length)
+    return stored.version_id
+
+
+def _verify(replica: ObjectStore, key: str, replica_version: str, sha256: str) -> None:
+    """Read the copy back; the store raises IntegrityError unless it hashes to ``sha256``."""
+    for _chunk in replica.open(key, replica_version, expected_sha256=sha256):
+        pass
+
+
+def _record_copy(ext: Archive, row_id: int, replica_version: str) -> bool:
+    with ext.db.transaction() as session:
+        changed = session.execute(
+            update(ObjectCopy)
+            .where(ObjectCopy.id == row_id, ObjectCopy.state.in_(WAITING))
+            .values(state="replicated", replica_version_id=replica_version,
+                    replicated_at=utcnow(), last_error="")
+        ).rowcount
+    return changed == 1
+
+
+def _record_failure(ext: Archive, row_id: int, error: ArchiveError) -> None:
+    with ext.db.transaction() as session:
+        session.execute(
+            update(ObjectCopy)
+            .where(ObjectCopy.id == row_id, ObjectCopy.state.in_(WAITING))
+            .values(state="failed", attempts=ObjectCopy.attempts + 1,
+                    last_error=f"{type(error).__name__}: {error.message}"[:2000])
+        )
+
+
+# --- an object written again ---------------------------------------------------------------
+
+
+def relocate_object(ext: Archive, session: Session, key: str, old: str, new: str) -> None:
+    """The primary store holds ``key`` again under version ``new`` instead of ``old`` (a
+    repair or a restore wrote it anew): every reference follows, in this transaction."""
+    session.execute(
+        update(DocumentVersion)
+        .where(DocumentVersion.object_key == key, DocumentVersion.store_version_id == old)
+        .values(store_version_id=new)
+    )
+    session.execute(
+        update(DispositionBatch)
+        .where(DispositionBatch.certificate_key == key,
+               DispositionBatch.certificate_version_id == old)
+        .values(certificate_version_id=new)
+    )
+    session.execute(
+        update(ObjectCopy)
+        .where(ObjectCopy.key == key, ObjectCopy.version_id == old)
+        .values(version_id=new)
+    )
+    for relocate in ext.object_relocators:
+        relocate(session, key, old, new)
+
+
+# --- destruction ------------------------------------------------------------------------------
+
+
+def hold_back(session: Session, keys: Iterable[str]) -> None:
+    """Destruction is about to delete these objects: no copy of them may be recorded now."""
+    session.execute(
+        update(ObjectCopy).where(ObjectCopy.key.in_(list(keys))).values(state="destroying")
+    )
+
+
+def forget(session: Session, keys: Iterable[str]) -> None:
+    """The objects are destroyed everywhere: drop their copy records."""
+    session.execute(ObjectCopy.__table__.delete().where(ObjectCopy.key.in_(list(keys))))
+
+
+# --- status -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplicationStatus:
+    objects: int
+    replicated: int
+    waiting: int  # pending or failed
+    failed: int
+    oldest_waiting: datetime | None  # when the primary stored the oldest object not copied
+    last_copy: datetime | None
+    failures: list[ObjectCopy]  # a few, newest first
+
+    def lag(self, now: datetime) -> timedelta:
+        """How far the replica is behind: the age of the oldest object not yet copied."""
+        return now - self.oldest_waiting if self.oldest_waiting else timedelta(0)
+
+
+def replication_status(session: Session) -> ReplicationStatus:
+    counts = dict(session.execute(
+        select(ObjectCopy.state, func.count()).group_by(ObjectCopy.state)
+    ).all())
+    oldest = session.scalar(
+        select(func.min(ObjectCopy.stored_at)).where(ObjectCopy.state.in_(WAITING))
+    )
+    last = session.scalar(select(func.max(ObjectCopy.replicated_at)))
+    failures = list(session.scalars(
+        select(ObjectCopy).where(ObjectCopy.state == "failed")
+        .order_by(ObjectCopy.id.desc()).limit(10)
+    ))
+    return ReplicationStatus(
+        objects=sum(counts.values()),
+        replicated=counts.get("replicated", 0),
+        waiting=counts.get("pending", 0) + counts.get("failed", 0),
+        failed=counts.get("failed", 0),
+        oldest_waiting=oldest,
+        last_copy=last,
+        failures=failures,
+    )

@@ -1,0 +1,263 @@
+"""Replication to the replica store, on both databases: every original and derivative gets a
+verified copy; a run cut short is resumed without a second copy; a replica endpoint that
+stops (moto over HTTP) loses nothing and replication catches up when it is back; destruction
+reaches the replica and logs itself there; a copy that lands after destruction began is
+deleted again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import replace
+from datetime import date, timedelta
+
+import pytest
+from moto.server import ThreadedMotoServer
+from sqlalchemy import select, update
+
+from archive.config import Settings
+from archive.models import utcnow
+from archive.records.service import register_patient
+from retention import replication
+from retention.clocks import Rules
+from retention.destruction import DESTRUCTION_LOG, execute_now
+from retention.disposition import approve_batch, batch_page, sweep
+from retention.models import ObjectCopy
+from retention.policies import save_policy
+from retention.replication import replicate, replication_status
+from tests.conftest import SYSTEM, login
+from tests.search.library import file_chart
+from tests.storefixtures import ACCESS_KEY, REGION, SECRET_KEY
+
+CHART = ["DISCHARGE SUMMARY", "Admitted with community acquired pneumonia."]
+NOTE = ["CLINIC NOTE", "Seen for follow up of the pneumonia."]
+
+
+@pytest.fixture
+def charts(app, ext, people):
+    clerk = people.principal("clerk")
+    with ext.db.transaction() as session:
+        register_patient(session, SYSTEM, mrn="REP-1", name="COPY, ANN", dob=date(1940, 3, 1))
+    return [
+        file_chart(app, clerk, "REP-1", CHART, date_of_service=date(2001, 2, 3)),
+        file_chart(app, clerk, "REP-1", NOTE, doc_type="clinic_note",
+                   date_of_service=date(2024, 5, 6)),
+    ]
+
+
+def copies(ext) -> list[ObjectCopy]:
+    with ext.db.transaction() as session:
+        return list(session.scalars(select(ObjectCopy).order_by(ObjectCopy.id)))
+
+
+def replica_digest(ext, copy: ObjectCopy) -> str:
+    return hashlib.sha256(b"".join(
+        ext.replica.open(copy.key, copy.replica_version_id, expected_sha256=copy.sha256)
+    )).hexdigest()
+
+
+def test_every_stored_object_gets_a_verified_copy_and_the_lag_drops_to_zero(ext, charts):
+    with ext.db.transaction() as session:
+        assert replication_status(session).objects == 0
+    report = replicate(ext)
+
+    rows = copies(ext)
+    kinds = {row.kind for row in rows}
+    assert kinds == {"original", "derivative"}
+    assert report.copied == len(rows) and report.failed == 0
+    assert all(row.state == "replicated" for row in rows)
+    assert all(replica_digest(ext, row) == row.sha256 for row in rows)
+    with ext.db.transaction() as session:
+        status = replication_status(session)
+    assert (status.waiting, status.lag(utcnow())) == (0, timedelta(0))
+    assert replicate(ext).copied == 0  # nothing new, nothing copied twice
+
+
+class RecordingFailsOnce:
+    """Fault injection: the copy is written, then the worker dies before recording it."""
+
+    def __init__(self, real):
+        self.real, self.failed = real, False
+
+    def __call__(self, ext, row_id, replica_version):
+        if not self.failed:
+            self.failed = True
+            raise SystemExit("injected: the worker was killed")
+        return self.real(ext, row_id, replica_version)
+
+
+def test_a_worker_killed_mid_replication_resumes_without_duplicates_injected_kill(
+    ext, charts, monkeypatch
+):
+    monkeypatch.setattr(replication, "_record_copy", RecordingFailsOnce(replication._record_copy))
+    with pytest.raises(SystemExit):
+        replicate(ext)
+    first = copies(ext)[0]
+    assert first.state == "pending" and len(ext.replica.list_versions(first.key)) == 1
+
+    report = replicate(ext)
+
+    assert report.adopted == 1 and report.failed == 0
+    for row in copies(ext):
+        assert row.state == "replicated"
+    originals = [row for row in copies(ext) if row.kind == "original"]
+    assert all(len(ext.replica.list_versions(row.key)) == 1 for row in originals)
+
+
+@pytest.fixture
+def replica_server() -> ThreadedMotoServer:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(request, database_url, tmp_path) -> Settings:
+    """The filesystem primary with an S3 replica for the outage test, else the default."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    if "replica_server" not in request.fixturenames:
+        return settings
+    host, port = request.getfixturevalue("replica_server").get_host_and_port()
+    return replace(settings, replica_storage="s3", replica_s3_endpoint=f"{host}:{port}",
+                   replica_s3_access_key=ACCESS_KEY, replica_s3_secret_key=SECRET_KEY,
+                   replica_s3_bucket=f"replica-{uuid.uuid4().hex}", s3_region=REGION)
+
+
+def test_a_stopped_replica_endpoint_loses_nothing_and_replication_catches_up(
+    ext, charts, replica_server, monkeypatch
+):
+    for name, value in {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                        "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(name, value)
+    host, port = replica_server.get_host_and_port()
+    replica_server.stop()
+
+    stopped = replicate(ext, budget=timedelta(seconds=30))
+
+    rows = copies(ext)
+    assert stopped.copied == 0 and stopped.failed == len(rows)
+    assert all(row.state == "failed" and row.last_error for row in rows)
+    with ext.db.transaction() as session:
+        assert replication_status(session).waiting == len(rows)
+
+    back = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    back.start()
+    try:
+        caught_up = replicate(ext)
+        assert caught_up.copied == len(rows)
+        assert all(row.state == "replicated" for row in copies(ext))
+        assert all(replica_digest(ext, row) == row.sha256 for row in copies(ext))
+    finally:
+        back.stop()
+
+
+def test_destruction_reaches_the_replica_and_is_logged_there(app, ext, people, charts):
+    old, recent = charts
+    replicate(ext)
+    officer = people.principal("compliance")
+    with ext.db.transaction() as session:
+        save_policy(session, officer, "*", name="Ten years", rules=Rules(
+            after_last_encounter_years=10), source="AHIMA", reason="set up")
+        # The patient's last encounter is 2024: give the old chart's type a policy that
+        # makes it due at once.
+        save_policy(session, officer, "discharge_summary", name="No retention",
+                    rules=Rules(after_last_encounter_years=0), source="test", reason="set up")
+    old_keys = {row.key for row in copies(ext) if row.key.startswith(_prefix(ext, old))}
+    assert old_keys
+    with ext.db.transaction() as session:
+        batch_id = sweep(session, today=date.today()).batch_id
+        approve_batch(session, officer, batch_id,
+                      pending_seen=batch_page(session, officer, batch_id).pending)
+
+    execute_now(ext, officer, batch_id)
+
+    assert all(ext.replica.list_versions(key) == [] for key in old_keys)
+    assert not {row.key for row in copies(ext)} & old_keys
+    log = ext.replica.list_versions(DESTRUCTION_LOG)
+    assert len(log) == 1
+    entry = json.loads(b"".join(ext.replica.open(log[0].key, log[0].version_id)))
+    assert entry["document_id"] == old and set(entry["objects"]) == old_keys
+    # The other chart's copies are untouched.
+    assert all(replica_digest(ext, row) == row.sha256 for row in copies(ext))
+
+
+def _prefix(ext, document_id) -> str:
+    from archive.models import Document
+
+    with ext.db.transaction() as session:
+        return f"documents/{session.get(Document, document_id).uid}/"
+
+
+def test_a_copy_finished_after_destruction_began_is_deleted_again(ext, charts):
+    with ext.db.transaction() as session:
+        replication.register_new_objects(ext, session)
+    row = copies(ext)[0]
+    with ext.db.transaction() as session:  # destruction marks the document's objects
+        session.execute(update(ObjectCopy).where(ObjectCopy.id == row.id)
+                        .values(state="destroying"))
+
+    outcome = replication.copy_object(ext, row.id, row.key, row.version_id, row.sha256)
+
+    assert outcome == "copied"
+    assert ext.replica.list_versions(row.key) == []
+
+
+# --- the status page --------------------------------------------------------------------------
+
+
+def _client(app, username):
+    client = app.test_client()
+    assert login(client, username).status_code == 302
+    return client
+
+
+def test_the_backup_page_shows_lag_backlog_and_failures_to_admins_and_compliance(
+    app, ext, people, charts
+):
+    with ext.db.transaction() as session:
+        replication.register_new_objects(ext, session)
+        first = session.scalars(select(ObjectCopy).order_by(ObjectCopy.id)).first()
+        first.state, first.attempts = "failed", 2
+        first.last_error = "StorageUnavailable: <script>alert(1)</script> replica down"
+        first.stored_at = utcnow() - timedelta(minutes=7)
+
+    for username in ("admin1", "compliance1"):
+        html = _client(app, username).get("/admin/backups").get_data(as_text=True)
+        assert "7 min" in html and f">{len(copies(ext))}<" in html.replace("\n", "")
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; replica down" in html
+        assert "<script>alert(1)" not in html
+    for username in ("clerk1", "staff1"):
+        assert _client(app, username).get("/admin/backups").status_code == 403
+
+    replicate(ext)
+    html = _client(app, "admin1").get("/admin/backups").get_data(as_text=True)
+    assert "every object has a verified copy" in html
+
+
+def test_an_object_written_again_is_followed_by_every_reference(ext, charts):
+    import io
+
+    from archive.models import DocumentVersion
+    from ingest.models import Derivative
+
+    with ext.db.transaction() as session:
+        replication.register_new_objects(ext, session)
+    rows = {row.kind: row for row in copies(ext)}
+    moved = {}
+    for kind in ("original", "derivative"):
+        row = rows[kind]
+        body = b"".join(ext.store.open(row.key, row.version_id))
+        moved[kind] = ext.store.put(row.key, io.BytesIO(body), media_type="application/pdf")
+        with ext.db.transaction() as session:
+            replication.relocate_object(ext, session, row.key, row.version_id,
+                                        moved[kind].version_id)
+    with ext.db.transaction() as session:
+        original = session.scalars(select(DocumentVersion).where(
+            DocumentVersion.object_key == rows["original"].key)).first()
+        derivative = session.scalars(select(Derivative).where(
+            Derivative.object_key == rows["derivative"].key)).one()
+        assert original.store_version_id == moved["original"].version_id
+        assert derivative.store_version_id == moved["derivative"].version_id
+    assert {row.version_id for row in copies(ext)} >= {m.version_id for m in moved.values()}

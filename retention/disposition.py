@@ -41,7 +41,7 @@ from retention.models import (
     RetentionPolicy,
     Tombstone,
 )
-from retention.policies import last_encounter_of_patient
+from retention.policies import checked_policy_type, last_encounter_of_patient
 
 SWEEP_ACTOR = Actor("retention sweep", "scheduler")
 # Only documents at rest are disposed of: one still in OCR waits for the next sweep.
@@ -198,6 +198,7 @@ def preview_policy(
     """How many documents a policy change would make eligible, before it is saved: the
     same SQL as the sweep, counted instead of stored."""
     require(principal, "retention.manage")
+    doc_type = checked_policy_type(doc_type)
     policies = policies_in_force(session)
     in_force = policies.get(doc_type) or policies.get(DEFAULT_POLICY)
     if doc_type not in policies:

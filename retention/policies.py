@@ -65,7 +65,7 @@ def save_policy(
     version 1 the first time, a new version on every edit; earlier versions stay as they
     were. Audited with the version before and after."""
     require(principal, "retention.manage")
-    doc_type = _checked_policy_type(doc_type)
+    doc_type = checked_policy_type(doc_type)
     name = _required_text(name, "name (what the policy is called in the list)")
     source = _required_text(source, "source (the law or guidance it follows)")
     reason = _required_text(reason, "reason for this version (kept in the audit trail)")
@@ -157,7 +157,7 @@ def _newest_version(session: Session, doc_type: str) -> RetentionPolicy | None:
     )
 
 
-def _checked_policy_type(doc_type: str | None) -> str:
+def checked_policy_type(doc_type: str | None) -> str:
     doc_type = (doc_type or "").strip().lower()
     if doc_type != DEFAULT_POLICY and not DOC_TYPE_PATTERN.match(doc_type):
         raise BadRequest(

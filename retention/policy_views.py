@@ -15,11 +15,16 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest, Conflict, NotFound
-from archive.records.service import DOC_TYPE_PATTERN
 from retention.clocks import LABELS, Rules
 from retention.disposition import policies_in_force, preview_policy
 from retention.models import DEFAULT_POLICY
-from retention.policies import apply_preset, current_policy, policy_history, save_policy
+from retention.policies import (
+    apply_preset,
+    checked_policy_type,
+    current_policy,
+    policy_history,
+    save_policy,
+)
 from retention.presets import PRESETS, find_preset
 
 bp = Blueprint("policies", __name__)
@@ -54,11 +59,10 @@ def create():
 def preview_new():
     """Preview from the create form: the type's page, with the figures, nothing saved."""
     typed = _typed()
-    doc_type = typed["doc_type"].strip().lower()
-    if doc_type != DEFAULT_POLICY and not DOC_TYPE_PATTERN.match(doc_type):
-        return _policies_page(typed, "Give the document type to preview the policy for "
-                              f"(e.g. discharge_summary), or {DEFAULT_POLICY} for the default.",
-                              400)
+    try:
+        doc_type = checked_policy_type(typed["doc_type"])
+    except BadRequest as err:
+        return _policies_page(typed, err.message, err.http_status)
     return _preview(doc_type, typed)
 
 

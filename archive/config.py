@@ -30,6 +30,8 @@ SETTINGS: dict[str, str] = {
     "REPLICA_S3_ACCESS_KEY": "replica S3 access key",
     "REPLICA_S3_SECRET_KEY": "replica S3 secret key",
     "REPLICA_S3_BUCKET": "replica bucket",
+    "SNAPSHOTS_KEEP": "database snapshots kept in the replica store (default 7)",
+    "SCRUB_DAYS": "days in which the integrity scrub checks every object once (default 30)",
     "SEARCH": "full-text backend: tantivy (default) or whoosh",
     "SECRET_KEY": "session signing key; required outside testing",
     "SECRET_KEY_FILE": "file holding the session signing key (alternative to SECRET_KEY)",

@@ -16,8 +16,10 @@ def init_app(app: Flask) -> None:
         backup_views,
         disposition_views,
         policy_views,
+        restore_cli,
         schedule,
         schedule_views,
+        scrub_cli,
         views,
     )
     from retention.hold_sync import watch_commits
@@ -48,11 +50,14 @@ def init_app(app: Flask) -> None:
                 "When the retention jobs run next, and how their last runs went.", "compliance")
     )
     ext.navigation.append(
-        NavLink("backups.backups", "Backups", "backup.view",
-                "How far the replica store is behind, and any copy that failed.",
+        NavLink("backups.backups", "Backups and integrity", "backup.view",
+                "Replication lag, database snapshots, and what the integrity scrub found "
+                "and repaired.",
                 "administration")
     )
     ext.background_tasks.append(lambda stop: schedule.run_schedule(ext, stop))
+    restore_cli.init_app(app)
+    scrub_cli.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(schedule_views.bp)
     app.register_blueprint(policy_views.bp)

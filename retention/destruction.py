@@ -125,8 +125,8 @@ def destroy_item(ext: Archive, item_id: int, actor: Actor) -> bool:
         replication.hold_back(session, objects)
         log_entry = _destruction_log_entry(session, item, objects)
     _log_in_replica(ext, log_entry)
-    _delete_objects(ext.store, objects)
-    _delete_objects(ext.replica, objects)
+    delete_every_version(ext.store, objects)
+    delete_every_version(ext.replica, objects)
     with ext.db.transaction() as session:
         _erase(ext, session, session.get(DispositionItem, item_id), actor)
     return True
@@ -225,7 +225,7 @@ def _log_in_replica(ext: Archive, entry: dict) -> None:
                     length=len(body))
 
 
-def _delete_objects(store: ObjectStore, keys: set[str]) -> None:
+def delete_every_version(store: ObjectStore, keys: set[str]) -> None:
     for key in sorted(keys):
         for info in store.list_versions(key):
             # Gone already: a retry after a crash, or another executor.
@@ -237,14 +237,7 @@ def _erase(ext: Archive, session: Session, item: DispositionItem, actor: Actor) 
     document = session.get(Document, item.document_id)
     tomb = session.get(Tombstone, item.document_id)
     if document is not None:
-        replication.forget(session, _stored_objects(ext, session, document.id))
-        for erase in ext.document_erasers:
-            erase(session, document)
-        versions = select(DocumentVersion.id).where(DocumentVersion.document_id == document.id)
-        session.execute(delete(Page).where(Page.version_id.in_(versions)))
-        session.execute(delete(DocumentVersion).where(DocumentVersion.document_id == document.id))
-        session.execute(delete(RetentionDate).where(RetentionDate.document_id == document.id))
-        session.delete(document)
+        erase_document_rows(ext, session, document)
     tomb.state, tomb.destroyed_at = "destroyed", utcnow()
     item.status, item.decided_by, item.decided_at = "destroyed", actor.name, tomb.destroyed_at
     audit.record(session, actor, "document.destroyed", patient_mrn=tomb.patient_mrn,
@@ -252,6 +245,21 @@ def _erase(ext: Archive, session: Session, item: DispositionItem, actor: Actor) 
                  details={"batch": item.batch_id, "policy": item.policy_id,
                           "disposition_date": item.disposition_date.isoformat(),
                           "versions": tomb.versions, "method": METHOD})
+
+
+def erase_document_rows(ext: Archive, session: Session, document: Document) -> set[str]:
+    """Delete every row of the document (each package its own, through the erasers) and its
+    copy records; the keys of the objects it had (deleted from the stores separately)."""
+    keys = _stored_objects(ext, session, document.id)
+    replication.forget(session, keys)
+    for erase in ext.document_erasers:
+        erase(session, document)
+    versions = select(DocumentVersion.id).where(DocumentVersion.document_id == document.id)
+    session.execute(delete(Page).where(Page.version_id.in_(versions)))
+    session.execute(delete(DocumentVersion).where(DocumentVersion.document_id == document.id))
+    session.execute(delete(RetentionDate).where(RetentionDate.document_id == document.id))
+    session.delete(document)
+    return keys
 
 
 # --- the batch and its certificate -------------------------------------------------------------

@@ -109,6 +109,18 @@ def _disposition_execution(ext: Archive) -> str:
     return run_approved(ext)
 
 
+def _database_snapshot(ext: Archive) -> str:
+    from retention.snapshots import run_snapshot
+
+    return run_snapshot(ext)
+
+
+def _scrub(ext: Archive) -> str:
+    from retention.scrub import run_scrub
+
+    return run_scrub(ext)
+
+
 def _replication(ext: Archive) -> str:
     from retention.replication import run_replication
 
@@ -141,6 +153,14 @@ JOBS: tuple[ScheduledJob, ...] = (
         _disposition_execution,
     ),
     ScheduledJob(
+        "database_snapshot",
+        "Database snapshot",
+        "Stores a consistent snapshot of the database (SQLite online backup, or pg_dump) in "
+        "the replica store and keeps the newest CHARTVAULT_SNAPSHOTS_KEEP (default 7).",
+        CronTrigger(hour=1, minute=30, timezone=UTC),
+        _database_snapshot,
+    ),
+    ScheduledJob(
         "replication",
         "Replication",
         "Copies every newly stored object to the replica store and verifies the copy's "
@@ -148,6 +168,15 @@ JOBS: tuple[ScheduledJob, ...] = (
         # Every minute, so the replica stays well within 5 minutes of the primary.
         IntervalTrigger(minutes=1, start_date=ALIGNED, timezone=UTC),
         _replication,
+    ),
+    ScheduledJob(
+        "scrub",
+        "Integrity scrub",
+        "Re-reads and re-hashes a share of the stored objects and their replica copies, so "
+        "every object is checked once per CHARTVAULT_SCRUB_DAYS days (default 30), and "
+        "repairs a bad copy from the good one. Fails while an object has no good copy left.",
+        IntervalTrigger(hours=1, start_date=ALIGNED + timedelta(minutes=35), timezone=UTC),
+        _scrub,
     ),
 )
 

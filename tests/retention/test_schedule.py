@@ -83,7 +83,10 @@ def test_the_jobs_are_listed_in_order_with_their_triggers():
         ("hold_sync", "Legal-hold sync", "every hour", datetime(2025, 6, 3, 15, 5, tzinfo=UTC)),
         ("disposition_execution", "Disposition execution", "every 10 minutes",
          datetime(2025, 6, 3, 14, 10, tzinfo=UTC)),
+        ("database_snapshot", "Database snapshot", "every day at 01:30 UTC",
+         datetime(2025, 6, 4, 1, 30, tzinfo=UTC)),
         ("replication", "Replication", "every minute", datetime(2025, 6, 3, 14, 8, tzinfo=UTC)),
+        ("scrub", "Integrity scrub", "every hour", datetime(2025, 6, 3, 14, 35, tzinfo=UTC)),
     ]
 
 
@@ -302,7 +305,7 @@ def test_the_overview_computes_stale_runs_and_pending_retries(ext):
     add_run(ext, "retention_sweep", "running", now - timedelta(hours=1), None)
 
     with ext.db.transaction() as session:
-        sweep, sync, execution, _replication = schedule.schedule_overview(session, now)
+        sweep, sync, execution, *_backups = schedule.schedule_overview(session, now)
 
     assert sweep.last_run.outcome == "running" and sweep.retry_at is None
     assert sync.retry_at is None  # long overdue: the worker that held it is gone

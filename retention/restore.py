@@ -1,0 +1,453 @@
+"""Restore: a working installation rebuilt from the replica store alone.
+
+Into an empty target (the configured data directory and database), in this order:
+
+1. the newest database snapshot of the target's kind (SQLite or PostgreSQL), its SHA-256
+   checked as it is read, loaded as the database;
+2. migrations, in case the snapshot predates the code;
+3. the destruction log: a document destroyed after the snapshot was taken is still in it,
+   so every logged destruction whose document is in the restored database is carried out
+   again on its rows. Its tombstone, if the snapshot has one, is marked destroyed; the rest
+   of what was written when it was destroyed (the batch's certificate row, the audit event)
+   is newer than the snapshot and gone with the old database, so the re-application is
+   audited as ``restore.destruction_reapplied`` with the log entry itself;
+4. every stored object the database names, copied from the replica into the new primary
+   store, its SHA-256 checked on both sides, and every reference moved to the new version
+   id (``put`` always makes one). An object the replica does not hold is reported as lost,
+   never dropped in silence;
+5. the search index, rebuilt from the database (by the caller: the index is search's);
+6. the full verify: every object read back from the new primary and the replica against its
+   checksum (retention.scrub, as `chartvault verify --all`), and the audit chain.
+
+A marker file in the data directory says a restore is under way, so a restore cut short is
+run again to its end instead of being refused as "not empty".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, inspect, select, union_all, update
+
+from archive import audit, migrate
+from archive.app import Archive
+from archive.audit import Actor
+from archive.config import SECRET_KEY_FILENAME
+from archive.errors import ArchiveError, Conflict, IntegrityError, ObjectNotFound, StorageError
+from archive.interfaces import ObjectStore
+from archive.models import Document, Patient, utcnow
+from retention import replication
+from retention.destruction import DESTRUCTION_LOG, delete_every_version, erase_document_rows
+from retention.models import DispositionItem, ObjectCopy, Tombstone
+from retention.snapshots import (
+    SQLITE_KEY,
+    Snapshot,
+    libpq_connection,
+    list_snapshots,
+    run_pg_program,
+    snapshot_key,
+    sqlite_path,
+)
+
+MARKER = "restore-in-progress.json"
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class StoredRef:
+    """One stored object version the restored database refers to."""
+
+    key: str
+    version_id: str
+    sha256: str
+    kind: str
+    replica_version_id: str | None
+
+
+@dataclass
+class RestoreReport:
+    snapshot: Snapshot | None = None
+    resumed: bool = False
+    destructions_reapplied: list[int] = field(default_factory=list)  # document ids
+    copied: int = 0
+    present: int = 0  # already in the primary under the same version (a resumed restore)
+    lost: list[StoredRef] = field(default_factory=list)
+    verified: int = 0
+    corrupt: list[str] = field(default_factory=list)  # the full verify's unrepaired findings
+    repaired: list[str] = field(default_factory=list)  # bad copies it repaired
+    audit_events: int = 0
+    audit_ok: bool = False
+    audit_problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.lost and not self.corrupt and self.audit_ok
+
+    def summary(self) -> str:
+        snapshot = self.snapshot
+        lines = [
+            f"Snapshot: {snapshot.database}, taken {snapshot.taken_at:%Y-%m-%d %H:%M:%S} UTC, "
+            f"{snapshot.size:,} bytes" + (" (restore resumed)" if self.resumed else ""),
+            f"Destructions re-applied from the destruction log: "
+            f"{len(self.destructions_reapplied)}",
+            f"Objects copied from the replica and verified: {self.copied}"
+            + (f" ({self.present} already in place)" if self.present else ""),
+            f"Objects verified in the new primary store and the replica: {self.verified}"
+            + (f" ({len(self.repaired)} bad copies repaired)" if self.repaired else ""),
+            "Audit chain: " + ("intact, " if self.audit_ok else "BROKEN, ")
+            + f"{self.audit_events} events verified" + (
+                f" ({self.audit_problem})" if self.audit_problem else ""),
+        ]
+        if self.lost:
+            lines.append(f"LOST: {len(self.lost)} objects are in no replica copy (listed above)")
+        lines += self.repaired
+        if self.corrupt:
+            lines += self.corrupt
+            lines.append(f"CORRUPT: {len(self.corrupt)} objects failed verification")
+        return "\n".join(lines)
+
+
+# --- the orchestrator ------------------------------------------------------------------------
+
+
+def restore(
+    ext: Archive,
+    source: ObjectStore,
+    actor: Actor,
+    *,
+    source_is_replica: bool,
+    reindex: Callable[[], None],
+    progress: Progress = lambda _line: None,
+) -> RestoreReport:
+    """Rebuild the installation ``ext`` is configured for from ``source`` (see the module
+    docstring). ``source_is_replica``: the source is the configured replica store, so the
+    copy records stay valid; otherwise replication copies everything anew."""
+    report = RestoreReport()
+    marker = prepare_target(ext)
+    report.resumed = marker.exists()
+    report.snapshot = choose_snapshot(ext, source, marker)
+    if not _loaded(marker):
+        _write_marker(marker, report.snapshot, loaded=False)
+        progress(f"Loading the {report.snapshot.database} snapshot of "
+                 f"{report.snapshot.taken_at:%Y-%m-%d %H:%M:%S} UTC "
+                 f"({report.snapshot.size:,} bytes)…")
+        load_snapshot(ext, source, report.snapshot)
+        _write_marker(marker, report.snapshot, loaded=True)
+    progress("Applying migrations…")
+    migrate.upgrade(ext.db.engine)
+    progress("Applying the destruction log…")
+    report.destructions_reapplied = reapply_destructions(ext, source, actor)
+    progress("Copying the stored objects from the replica…")
+    copy_objects(ext, source, report, progress)
+    if not source_is_replica:
+        forget_replica_copies(ext)
+    progress("Rebuilding the search index…")
+    reindex()
+    progress("Verifying every object in the new primary store and in the replica…")
+    verify_objects(ext, report, actor)
+    with ext.db.transaction() as session:
+        audit.record(session, actor, "restore.completed",
+                     outcome="success" if not (report.lost or report.corrupt) else "failure",
+                     details={
+                         "snapshot": report.snapshot.version_id,
+                         "snapshot_sha256": report.snapshot.sha256,
+                         "snapshot_taken_at": report.snapshot.taken_at.isoformat(),
+                         "destructions_reapplied": report.destructions_reapplied,
+                         "copied": report.copied, "present": report.present,
+                         "lost": [f"{ref.key}@{ref.version_id}" for ref in report.lost],
+                         "corrupt": report.corrupt,
+                     })
+    progress("Verifying the audit chain…")
+    with ext.db.transaction() as session:
+        chain = audit.verify_chain(session)
+    report.audit_ok, report.audit_events = chain.ok, chain.events_checked
+    if not chain.ok:
+        report.audit_problem = f"first broken event {chain.first_broken_seq}: {chain.problem}"
+    marker.unlink(missing_ok=True)
+    return report
+
+
+# --- 0. the target ---------------------------------------------------------------------------
+
+
+def prepare_target(ext: Archive) -> Path:
+    """Make the data directory (and its session key), and refuse a target that already holds
+    an archive, unless it is a restore cut short. The marker's path."""
+    settings = ext.settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.secret_key:
+        key_file = settings.data_dir / SECRET_KEY_FILENAME
+        if not key_file.exists():
+            key_file.write_text(secrets.token_hex(32))
+            key_file.chmod(0o600)
+    if ext.db.is_sqlite:
+        sqlite_path(settings.database_url).parent.mkdir(parents=True, exist_ok=True)
+    marker = settings.data_dir / MARKER
+    if marker.exists():
+        return marker
+    held = _records_held(ext)
+    if held:
+        raise Conflict(
+            f"The target already holds an archive ({held}) in "
+            f"{ext.db.engine.url.render_as_string()}. A restore only fills an empty "
+            "installation and never overwrites one: point CHARTVAULT_DATA_DIR and "
+            "CHARTVAULT_DATABASE_URL at an empty data directory and an empty database (or "
+            "move this one aside first), then run the restore again."
+        )
+    return marker
+
+
+def _records_held(ext: Archive) -> str:
+    if "documents" not in inspect(ext.db.engine).get_table_names():
+        return ""
+    with ext.db.transaction() as session:
+        documents = session.scalar(select(func.count()).select_from(Document))
+        patients = session.scalar(select(func.count()).select_from(Patient))
+    if documents or patients:
+        return f"{documents} documents of {patients} patients"
+    return ""
+
+
+def _loaded(marker: Path) -> bool:
+    return marker.exists() and json.loads(marker.read_text()).get("loaded", False)
+
+
+def _write_marker(marker: Path, snapshot: Snapshot, *, loaded: bool) -> None:
+    marker.write_text(json.dumps({"snapshot": snapshot.version_id, "key": snapshot.key,
+                                  "loaded": loaded}))
+
+
+# --- 1. the snapshot ---------------------------------------------------------------------------
+
+
+def choose_snapshot(ext: Archive, source: ObjectStore, marker: Path) -> Snapshot:
+    """The newest snapshot of the target's database kind (or, when resuming, the one the
+    interrupted restore loaded)."""
+    key = snapshot_key(ext.settings.database_url)
+    available = list_snapshots(source)
+    if marker.exists():
+        wanted = json.loads(marker.read_text())["snapshot"]
+        for snapshot in available:
+            if snapshot.version_id == wanted:
+                return snapshot
+    matching = [snapshot for snapshot in available if snapshot.key == key]
+    if matching:
+        return matching[0]
+    if available:
+        raise ArchiveError(
+            f"The replica holds only {available[0].database} snapshots and the target database "
+            "is of another kind; restore into the same kind of database (SQLite to SQLite, "
+            "PostgreSQL to PostgreSQL)."
+        )
+    raise ArchiveError(
+        "The replica holds no database snapshot: nothing to restore from. (Snapshots are "
+        "taken by the daily snapshot job and by `chartvault backup run`.)"
+    )
+
+
+def load_snapshot(ext: Archive, source: ObjectStore, snapshot: Snapshot) -> None:
+    directory = (sqlite_path(ext.settings.database_url).parent if snapshot.key == SQLITE_KEY
+                 else None)
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".restore-", delete=False) as out:
+        try:
+            # open() checks the checksum the store recorded with the snapshot; the last chunk
+            # is held back until it matches, so a damaged snapshot is never loaded.
+            for chunk in source.open(snapshot.key, snapshot.version_id,
+                                     expected_sha256=snapshot.sha256):
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+            out.close()
+            if snapshot.key == SQLITE_KEY:
+                _load_sqlite(ext, Path(out.name))
+            else:
+                _load_postgres(ext, Path(out.name))
+        finally:
+            Path(out.name).unlink(missing_ok=True)
+
+
+def _load_sqlite(ext: Archive, dump: Path) -> None:
+    target = sqlite_path(ext.settings.database_url)
+    ext.db.engine.dispose()  # no connection may keep the old file (or its WAL) open
+    for leftover in (Path(f"{target}-wal"), Path(f"{target}-shm")):
+        leftover.unlink(missing_ok=True)
+    os.replace(dump, target)
+
+
+def _load_postgres(ext: Archive, dump: Path) -> None:
+    ext.db.engine.dispose()
+    conninfo, env = libpq_connection(ext.settings.database_url)
+    # --clean: the target may hold the empty schema `chartvault init` made; all or nothing.
+    run_pg_program("pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
+                   "--single-transaction", "--exit-on-error", f"--dbname={conninfo}",
+                   str(dump), env=env)
+
+
+# --- 3. the destruction log ---------------------------------------------------------------------
+
+
+def destruction_log(source: ObjectStore) -> list[dict]:
+    entries = []
+    for info in source.list_versions(DESTRUCTION_LOG):
+        entries.append(json.loads(b"".join(source.open(DESTRUCTION_LOG, info.version_id))))
+    return entries
+
+
+def reapply_destructions(ext: Archive, source: ObjectStore, actor: Actor) -> list[int]:
+    """Destroy again every logged document the restored database still holds; their ids.
+    Matched by uid, never by id alone: ids are given out again after a restore."""
+    reapplied = []
+    for entry in destruction_log(source):
+        with ext.db.transaction() as session:
+            document = session.scalar(
+                select(Document).where(Document.uid == entry["document_uid"]))
+            if document is None:
+                continue  # destroyed before the snapshot, or filed after it
+            keys = _erase_rows(ext, session, document, entry)
+            audit.record(session, actor, "restore.destruction_reapplied",
+                         patient_mrn=entry.get("patient_mrn"), document_id=document.id,
+                         reason=f"destroyed by disposition batch #{entry.get('batch_id')} after "
+                                "the snapshot was taken (destruction log)",
+                         details=entry)
+            reapplied.append(document.id)
+        # A primary that survived the disaster may still hold a copy made before the
+        # destruction; a new one holds none and this finds nothing.
+        delete_every_version(ext.store, keys)
+    return reapplied
+
+
+def _erase_rows(ext: Archive, session, document: Document, entry: dict) -> set[str]:
+    """Destruction's own erasure, for a document whose objects are gone already, and its
+    disposition records settled; the object keys it had."""
+    keys = erase_document_rows(ext, session, document) | set(entry.get("objects", []))
+    now = utcnow()
+    tomb = session.get(Tombstone, document.id)
+    if tomb is not None:
+        tomb.state, tomb.destroyed_at = "destroyed", tomb.destroyed_at or now
+    session.execute(
+        update(DispositionItem)
+        .where(DispositionItem.document_id == document.id,
+               DispositionItem.batch_id == entry.get("batch_id"),
+               DispositionItem.status == "pending")
+        .values(status="destroyed", decided_by="restore (destruction log)", decided_at=now)
+    )
+    return keys
+
+
+# --- 4. the objects ----------------------------------------------------------------------------
+
+
+def stored_refs(ext: Archive) -> list[StoredRef]:
+    """Every stored object version the database refers to, each key's versions in the order
+    they were stored, with its replica copy when replication recorded one."""
+    objects = union_all(*replication.object_sources(ext)).subquery()
+    with ext.db.transaction() as session:
+        rows = session.execute(
+            select(objects.c.key, objects.c.version_id, objects.c.sha256, objects.c.kind,
+                   ObjectCopy.replica_version_id)
+            .outerjoin(ObjectCopy, (ObjectCopy.key == objects.c.key)
+                       & (ObjectCopy.version_id == objects.c.version_id))
+            .order_by(objects.c.key, objects.c.stored_at, objects.c.version_id)
+        ).all()
+    return [StoredRef(*row) for row in rows]
+
+
+def copy_objects(ext: Archive, source: ObjectStore, report: RestoreReport,
+                 progress: Progress) -> None:
+    refs = stored_refs(ext)
+    for done, ref in enumerate(refs, start=1):
+        outcome = restore_object(ext, source, ref)
+        if outcome == "lost":
+            report.lost.append(ref)
+            progress(f"LOST: {ref.kind} {ref.key} (version {ref.version_id}, SHA-256 "
+                     f"{ref.sha256}): no copy with these bytes in the replica")
+        elif outcome == "present":
+            report.present += 1
+        else:
+            report.copied += 1
+        if done % 100 == 0 or done == len(refs):
+            progress(f"  {done:,} of {len(refs):,} objects")
+
+
+def restore_object(ext: Archive, source: ObjectStore, ref: StoredRef) -> str:
+    """Put one object back into the primary: "copied", "present" or "lost"."""
+    with suppress(ObjectNotFound):
+        if ext.store.stat(ref.key, ref.version_id).sha256 == ref.sha256:
+            return "present"
+    for candidate in _replica_candidates(source, ref):
+        try:
+            new_version = _copy_into_primary(source, ext.store, ref, candidate)
+        except (ObjectNotFound, IntegrityError):
+            continue  # this copy is gone or damaged: another may do
+        with ext.db.transaction() as session:
+            replication.relocate_object(ext, session, ref.key, ref.version_id, new_version)
+        return "copied"
+    return "lost"
+
+
+def _replica_candidates(source: ObjectStore, ref: StoredRef) -> Iterator[str]:
+    """The recorded replica copy first; then any replica version with the same SHA-256 (a
+    copy made after the snapshot was taken, so not recorded in it)."""
+    if ref.replica_version_id:
+        yield ref.replica_version_id
+    for info in source.list_versions(ref.key):
+        if info.version_id != ref.replica_version_id and info.sha256 in (ref.sha256, None):
+            yield info.version_id
+
+
+def _copy_into_primary(source: ObjectStore, primary: ObjectStore, ref: StoredRef,
+                       replica_version: str) -> str:
+    media_type = source.stat(ref.key, replica_version).media_type
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        # Checked while read: IntegrityError unless these are exactly the recorded bytes.
+        for chunk in source.open(ref.key, replica_version, expected_sha256=ref.sha256):
+            spool.write(chunk)
+        length = spool.tell()
+        spool.seek(0)
+        stored = primary.put(ref.key, spool, media_type=media_type, length=length)
+    if stored.sha256 != ref.sha256:
+        with suppress(StorageError):
+            primary.delete_version(ref.key, stored.version_id)
+        raise IntegrityError(f"{ref.key}: the primary store computed another SHA-256 for the "
+                             "restored copy")
+    return stored.version_id
+
+
+def forget_replica_copies(ext: Archive) -> None:
+    """Restored from another store than the configured replica: the recorded replica copies
+    are not in it, so replication copies every object anew."""
+    with ext.db.transaction() as session:
+        session.execute(update(ObjectCopy).values(
+            state="pending", replica_version_id=None, replicated_at=None, attempts=0,
+            last_error=""))
+
+
+# --- 6. the verify -----------------------------------------------------------------------------
+
+
+def verify_objects(ext: Archive, report: RestoreReport, actor: Actor) -> None:
+    """The full verify (`chartvault verify --all`, retention.scrub): every object read back
+    from the new primary, and its replica copy, against its checksum. Every object the
+    database names is registered for it first (the replication job would within a minute),
+    so none is left out; an unrepairable one becomes a finding on the backup page."""
+    from retention.scrub import UNREPAIRED, scrub
+
+    with ext.db.transaction() as session:
+        replication.register_new_objects(ext, session)
+    result = scrub(ext, now=utcnow(), everything=True, actor=actor)
+    lost = {(ref.key, ref.version_id) for ref in report.lost}
+    report.verified = result.checked - result.unrepaired
+    report.repaired = [finding.line() for finding in result.findings
+                       if finding.outcome != UNREPAIRED]
+    report.corrupt = [finding.line() for finding in result.findings
+                      if finding.outcome == UNREPAIRED
+                      and (finding.key, finding.version_id) not in lost]

@@ -1,0 +1,194 @@
+"""Database snapshots: a consistent copy of the metadata database, stored as a checksummed
+object in the replica store, so that the replica alone is enough to rebuild the archive
+(retention.restore).
+
+SQLite is copied with its online backup API, which reads one consistent state of the
+database while the archive goes on working; PostgreSQL with ``pg_dump --format=custom``,
+which dumps inside one repeatable-read transaction. Each snapshot is a new version of one key
+(a store lists the versions of a key, not keys); only the newest ``CHARTVAULT_SNAPSHOTS_KEEP``
+(default 7) are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+from glob import glob
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+
+from archive import audit
+from archive.app import Archive
+from archive.audit import Actor
+from archive.errors import ArchiveError, ObjectNotFound
+from archive.interfaces import ObjectStore
+
+SQLITE_KEY = "snapshots/database.sqlite"
+POSTGRES_KEY = "snapshots/database.pgdump"
+MEDIA_TYPES = {SQLITE_KEY: "application/vnd.sqlite3", POSTGRES_KEY: "application/octet-stream"}
+KEEP_VARIABLE = "CHARTVAULT_SNAPSHOTS_KEEP"
+DEFAULT_KEEP = 7
+SNAPSHOT_ACTOR = Actor("database snapshot", "scheduler")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    key: str
+    version_id: str
+    sha256: str | None
+    size: int
+    taken_at: datetime
+
+    @property
+    def database(self) -> str:
+        return "SQLite" if self.key == SQLITE_KEY else "PostgreSQL"
+
+
+def snapshots_to_keep() -> int:
+    raw = os.environ.get(KEEP_VARIABLE, str(DEFAULT_KEEP))
+    try:
+        keep = int(raw)
+    except ValueError:
+        keep = 0
+    if keep < 1:
+        raise ArchiveError(f"{KEEP_VARIABLE}={raw!r}: give a whole number of snapshots, 1 or more.")
+    return keep
+
+
+def snapshot_key(url: str) -> str:
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        return SQLITE_KEY
+    if backend == "postgresql":
+        return POSTGRES_KEY
+    raise ArchiveError(f"Snapshots support SQLite and PostgreSQL, not {backend}.")
+
+
+# --- taking one -------------------------------------------------------------------------------
+
+
+def run_snapshot(ext: Archive) -> str:
+    """The scheduled job: one snapshot now; a one-line summary."""
+    snapshot = take_snapshot(ext)
+    return (f"{snapshot.database} snapshot of {snapshot.size:,} bytes stored in the replica "
+            f"(SHA-256 {(snapshot.sha256 or '')[:12]}…); newest {snapshots_to_keep()} kept.")
+
+
+def take_snapshot(ext: Archive, actor: Actor = SNAPSHOT_ACTOR) -> Snapshot:
+    """Copy the database consistently into a temporary file, store it in the replica as the
+    newest version of its key, drop the versions beyond the number kept, and audit it."""
+    keep = snapshots_to_keep()
+    key = snapshot_key(ext.settings.database_url)
+    with tempfile.TemporaryDirectory(prefix="chartvault-snapshot-") as work:
+        dump = Path(work) / "database"
+        if key == SQLITE_KEY:
+            _sqlite_backup(sqlite_path(ext.settings.database_url), dump)
+        else:
+            _pg_dump(ext.settings.database_url, dump)
+        with dump.open("rb") as stream:
+            stored = ext.replica.put(key, stream, media_type=MEDIA_TYPES[key],
+                                     length=dump.stat().st_size)
+    info = ext.replica.stat(key, stored.version_id)
+    dropped = _prune(ext.replica, key, keep)
+    with ext.db.transaction() as session:
+        audit.record(session, actor, "backup.snapshot_taken", details={
+            "key": key, "version_id": stored.version_id, "sha256": stored.sha256,
+            "size": stored.size, "dropped": dropped, "kept": keep,
+        })
+    return Snapshot(key, stored.version_id, stored.sha256, stored.size, info.created_at)
+
+
+def sqlite_path(url: str) -> Path:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        raise ArchiveError("An in-memory SQLite database cannot be snapshotted or restored.")
+    return Path(database)
+
+
+def _sqlite_backup(source_path: Path, target_path: Path) -> None:
+    # One step (pages=-1): the whole database is read under one read transaction, so the
+    # copy is one consistent state even while the archive keeps writing (WAL mode).
+    with closing(sqlite3.connect(source_path, timeout=30)) as source, \
+            closing(sqlite3.connect(target_path)) as target:
+        source.backup(target)
+        # The copy is a single file: no WAL beside it.
+        target.execute("PRAGMA journal_mode=DELETE")
+
+
+def _pg_dump(url: str, target_path: Path) -> None:
+    conninfo, env = libpq_connection(url)
+    run_pg_program("pg_dump", "--format=custom", "--no-owner", "--no-privileges",
+                   f"--file={target_path}", f"--dbname={conninfo}", env=env)
+
+
+# --- PostgreSQL client programs (wrapped here only) ----------------------------------------------
+
+
+def libpq_connection(url: str) -> tuple[str, dict[str, str]]:
+    """A libpq URL without the password, and the environment that carries the password (so
+    it never shows in the process list)."""
+    parsed: URL = make_url(url)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    if parsed.password:
+        env["PGPASSWORD"] = str(parsed.password)
+    conninfo = parsed.set(drivername="postgresql", password=None).render_as_string(
+        hide_password=False)
+    return conninfo, env
+
+
+def pg_program(name: str) -> str:
+    """The newest installed PostgreSQL client program ``name`` (Debian's layout first, as
+    tests/pg.py finds the server), else the one on PATH."""
+    found = glob(f"/usr/lib/postgresql/*/bin/{name}")
+    if found:
+        return max(found, key=lambda path: tuple(int(n) for n in re.findall(r"\d+", path)))
+    on_path = shutil.which(name)
+    if on_path:
+        return on_path
+    raise ArchiveError(f"{name} was not found (install the PostgreSQL client programs, "
+                       "e.g. apt-get install postgresql-client).")
+
+
+def run_pg_program(name: str, *args: str, env: dict[str, str]) -> None:
+    result = subprocess.run([pg_program(name), *args], env=env, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, check=False)
+    if result.returncode != 0:
+        raise ArchiveError(f"{name} failed (exit code {result.returncode}): "
+                           f"{(result.stderr or result.stdout).strip()[-2000:]}")
+
+
+# --- keeping N, and what there is ---------------------------------------------------------------
+
+
+def _prune(replica: ObjectStore, key: str, keep: int) -> int:
+    versions = replica.list_versions(key)  # oldest first
+    dropped = 0
+    for info in versions[:-keep]:
+        try:
+            replica.delete_version(key, info.version_id)
+        except ObjectNotFound:
+            continue  # pruned concurrently
+        dropped += 1
+    return dropped
+
+
+def latest_snapshots(ext: Archive) -> list[Snapshot]:
+    """The snapshots kept in the replica, newest first (for the backup status page)."""
+    return list_snapshots(ext.replica)
+
+
+def list_snapshots(store: ObjectStore) -> list[Snapshot]:
+    found = [
+        Snapshot(key, info.version_id, info.sha256, info.size, info.created_at)
+        for key in (SQLITE_KEY, POSTGRES_KEY)
+        for info in store.list_versions(key)
+    ]
+    return sorted(found, key=lambda snapshot: snapshot.taken_at, reverse=True)

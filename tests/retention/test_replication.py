@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import replace
 from datetime import date, timedelta
@@ -26,6 +27,7 @@ from retention.disposition import approve_batch, batch_page, sweep
 from retention.models import ObjectCopy
 from retention.policies import save_policy
 from retention.replication import replicate, replication_status
+from retention.snapshots import take_snapshot
 from tests.conftest import SYSTEM, login
 from tests.search.library import file_chart
 from tests.storefixtures import ACCESS_KEY, REGION, SECRET_KEY
@@ -231,9 +233,14 @@ def test_the_backup_page_shows_lag_backlog_and_failures_to_admins_and_compliance
     for username in ("clerk1", "staff1"):
         assert _client(app, username).get("/admin/backups").status_code == 403
 
+    assert 'id="no-snapshot"' in html  # no snapshot yet: said loudly
+
     replicate(ext)
+    snapshot = take_snapshot(ext)
     html = _client(app, "admin1").get("/admin/backups").get_data(as_text=True)
     assert "every object has a verified copy" in html
+    assert snapshot.sha256 in html and 'id="no-snapshot"' not in html
+    assert re.search(r"<title>Backups and integrity[^<]*</title>", html)
 
 
 def test_an_object_written_again_is_followed_by_every_reference(ext, charts):

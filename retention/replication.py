@@ -18,6 +18,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,7 +26,7 @@ from sqlalchemy import Select, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from archive.app import Archive
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, IntegrityError, StorageError
 from archive.interfaces import ObjectStore
 from archive.models import DocumentVersion, utcnow
 from retention.models import DispositionBatch, ObjectCopy
@@ -140,10 +141,12 @@ def copy_object(ext: Archive, row_id: int, key: str, version_id: str, sha256: st
     """Copy one object to the replica and verify it: "copied", "adopted" or "failed"."""
     try:
         replica_version = _copy_in_replica(ext.replica, key, sha256)
-        outcome = "adopted" if replica_version else "copied"
         if replica_version is None:
-            replica_version = _write_copy(ext.store, ext.replica, key, version_id, sha256)
-        _verify(ext.replica, key, replica_version, sha256)
+            outcome = "copied"
+            replica_version = copy_verified(ext.store, version_id, ext.replica, key, sha256)
+        else:
+            outcome = "adopted"
+            _verify(ext.replica, key, replica_version, sha256)
     except ArchiveError as error:
         _record_failure(ext, row_id, error)
         return "failed"
@@ -161,18 +164,27 @@ def _copy_in_replica(replica: ObjectStore, key: str, sha256: str) -> str | None:
     return None
 
 
-def _write_copy(
-    primary: ObjectStore, replica: ObjectStore, key: str, version_id: str, sha256: str
+def copy_verified(
+    source: ObjectStore, source_version: str, target: ObjectStore, key: str, sha256: str
 ) -> str:
-    media_type = primary.stat(key, version_id).media_type
-    # Spooled first: the whole object is read (and its checksum checked) before the replica
+    """Write one version of ``key`` from ``source`` into ``target`` as a new version, then
+    read the new version back against ``sha256``; its version id. Replication, the scrub's
+    repairs and restore all copy through here. A copy that does not verify is deleted."""
+    media_type = source.stat(key, source_version).media_type
+    # Spooled first: the whole object is read (and its checksum checked) before the target
     # sees a byte, and S3 gets a seekable file, so it records the SHA-256 with the copy.
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-        for chunk in primary.open(key, version_id, expected_sha256=sha256):
+        for chunk in source.open(key, source_version, expected_sha256=sha256):
             spool.write(chunk)
         length = spool.tell()
         spool.seek(0)
-        stored = replica.put(key, spool, media_type=media_type, length=length)
+        stored = target.put(key, spool, media_type=media_type, length=length)
+    try:
+        _verify(target, key, stored.version_id, sha256)
+    except IntegrityError:
+        with suppress(StorageError):
+            target.delete_version(key, stored.version_id)
+        raise
     return stored.version_id
 
 

@@ -40,7 +40,7 @@ from archive import audit, migrate
 from archive.app import Archive
 from archive.audit import Actor
 from archive.config import SECRET_KEY_FILENAME
-from archive.errors import ArchiveError, Conflict, IntegrityError, ObjectNotFound, StorageError
+from archive.errors import ArchiveError, Conflict, IntegrityError, ObjectNotFound
 from archive.interfaces import ObjectStore
 from archive.models import Document, Patient, utcnow
 from retention import replication
@@ -57,7 +57,6 @@ from retention.snapshots import (
 )
 
 MARKER = "restore-in-progress.json"
-SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 Progress = Callable[[str], None]
 
@@ -385,7 +384,8 @@ def restore_object(ext: Archive, source: ObjectStore, ref: StoredRef) -> str:
             return "present"
     for candidate in _replica_candidates(source, ref):
         try:
-            new_version = _copy_into_primary(source, ext.store, ref, candidate)
+            new_version = replication.copy_verified(source, candidate, ext.store, ref.key,
+                                                    ref.sha256)
         except (ObjectNotFound, IntegrityError):
             continue  # this copy is gone or damaged: another may do
         with ext.db.transaction() as session:
@@ -402,24 +402,6 @@ def _replica_candidates(source: ObjectStore, ref: StoredRef) -> Iterator[str]:
     for info in source.list_versions(ref.key):
         if info.version_id != ref.replica_version_id and info.sha256 in (ref.sha256, None):
             yield info.version_id
-
-
-def _copy_into_primary(source: ObjectStore, primary: ObjectStore, ref: StoredRef,
-                       replica_version: str) -> str:
-    media_type = source.stat(ref.key, replica_version).media_type
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-        # Checked while read: IntegrityError unless these are exactly the recorded bytes.
-        for chunk in source.open(ref.key, replica_version, expected_sha256=ref.sha256):
-            spool.write(chunk)
-        length = spool.tell()
-        spool.seek(0)
-        stored = primary.put(ref.key, spool, media_type=media_type, length=length)
-    if stored.sha256 != ref.sha256:
-        with suppress(StorageError):
-            primary.delete_version(ref.key, stored.version_id)
-        raise IntegrityError(f"{ref.key}: the primary store computed another SHA-256 for the "
-                             "restored copy")
-    return stored.version_id
 
 
 def forget_replica_copies(ext: Archive) -> None:

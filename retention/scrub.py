@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -63,7 +62,7 @@ from archive.errors import (
 from archive.interfaces import ObjectStore
 from archive.models import Document, DocumentVersion, Patient, utcnow
 from retention.models import ObjectCopy, ScrubFinding
-from retention.replication import SPOOL_IN_MEMORY, relocate_object
+from retention.replication import copy_verified, relocate_object
 
 SCRUB_ACTOR = Actor("integrity scrub", "scheduler")
 DAYS_VARIABLE = "CHARTVAULT_SCRUB_DAYS"
@@ -272,27 +271,6 @@ def _mark_checked(ext: Archive, ids: list[int], now: datetime) -> None:
 # --- repairs ----------------------------------------------------------------------------------
 
 
-def _copy(source: ObjectStore, source_version: str, target: ObjectStore, key: str,
-          sha256: str) -> str:
-    """Write the verified bytes of one version into ``target`` as a new version, read the
-    new version back against ``sha256``; its version id."""
-    media_type = source.stat(key, source_version).media_type
-    # Spooled: the whole source is verified before the target sees a byte.
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-        for chunk in source.open(key, source_version, expected_sha256=sha256):
-            spool.write(chunk)
-        length = spool.tell()
-        spool.seek(0)
-        stored = target.put(key, spool, media_type=media_type, length=length)
-    try:
-        for _chunk in target.open(key, stored.version_id, expected_sha256=sha256):
-            pass
-    except IntegrityError:
-        _delete_quietly(target, key, stored.version_id)
-        raise
-    return stored.version_id
-
-
 def _delete_quietly(store: ObjectStore, key: str, version_id: str) -> str:
     """Delete a bad or unwanted version where the store allows it; a note on what became
     of it, for the finding."""
@@ -314,7 +292,7 @@ def _repair_failed(ext, obj, side, problem, error, now, actor, report) -> None:
 def _repair_replica(ext, obj: _Object, problem: _Problem, now, actor, report) -> None:
     old = obj.replica_version_id
     try:
-        new = _copy(ext.store, obj.version_id, ext.replica, obj.key, obj.sha256)
+        new = copy_verified(ext.store, obj.version_id, ext.replica, obj.key, obj.sha256)
     except StorageUnavailable:
         raise
     except StorageError as err:  # the primary went bad since it was read a moment ago
@@ -341,7 +319,7 @@ def _repair_replica(ext, obj: _Object, problem: _Problem, now, actor, report) ->
 def _repair_primary(ext, obj: _Object, problem: _Problem, now, actor, report) -> None:
     old = obj.version_id
     try:
-        new = _copy(ext.replica, obj.replica_version_id, ext.store, obj.key, obj.sha256)
+        new = copy_verified(ext.replica, obj.replica_version_id, ext.store, obj.key, obj.sha256)
         _carry_over_locks(ext.store, obj.key, old, new)
     except StorageUnavailable:
         raise

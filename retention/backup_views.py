@@ -27,7 +27,7 @@ def backups():
     except StorageError as error:  # the page must still say what it knows
         snapshots, replica_problem = [], error.message
     with ext.db.transaction() as session:
-        status = replication_status(session)
+        status = replication_status(ext, session)
         return render_template(
             "retention/backups.html", status=status, lag=status.lag(now), now=now,
             replica=ext.settings.replica_storage or "filesystem", snapshots=snapshots,

@@ -274,10 +274,13 @@ class ReplicationStatus:
         return now - self.oldest_waiting if self.oldest_waiting else timedelta(0)
 
 
-def replication_status(session: Session) -> ReplicationStatus:
+def replication_status(ext: Archive, session: Session) -> ReplicationStatus:
+    """Counts and lag, including the objects stored since the last run registered them
+    (otherwise the page would show no lag between runs while the replica is behind)."""
     counts = dict(session.execute(
         select(ObjectCopy.state, func.count()).group_by(ObjectCopy.state)
     ).all())
+    unregistered, oldest_unregistered = _unregistered(ext, session)
     oldest = session.scalar(
         select(func.min(ObjectCopy.stored_at)).where(ObjectCopy.state.in_(WAITING))
     )
@@ -287,11 +290,27 @@ def replication_status(session: Session) -> ReplicationStatus:
         .order_by(ObjectCopy.id.desc()).limit(10)
     ))
     return ReplicationStatus(
-        objects=sum(counts.values()),
+        objects=sum(counts.values()) - counts.get("destroying", 0) + unregistered,
         replicated=counts.get("replicated", 0),
-        waiting=counts.get("pending", 0) + counts.get("failed", 0),
+        waiting=counts.get("pending", 0) + counts.get("failed", 0) + unregistered,
         failed=counts.get("failed", 0),
-        oldest_waiting=oldest,
+        oldest_waiting=min((t for t in (oldest, oldest_unregistered) if t), default=None),
         last_copy=last,
         failures=failures,
     )
+
+
+def _unregistered(ext: Archive, session: Session) -> tuple[int, datetime | None]:
+    """How many stored objects no run has registered yet, and when the oldest was stored."""
+    known = select(ObjectCopy.key, ObjectCopy.version_id)
+    count, oldest = 0, None
+    for source in object_sources(ext):
+        objects = source.subquery()
+        found, stored = session.execute(
+            select(func.count(), func.min(objects.c.stored_at))
+            .where(tuple_(objects.c.key, objects.c.version_id).not_in(known))
+        ).one()
+        count += found
+        if stored is not None and (oldest is None or stored < oldest):
+            oldest = stored
+    return count, oldest

@@ -61,17 +61,20 @@ def replica_digest(ext, copy: ObjectCopy) -> str:
 
 def test_every_stored_object_gets_a_verified_copy_and_the_lag_drops_to_zero(ext, charts):
     with ext.db.transaction() as session:
-        assert replication_status(session).objects == 0
+        before = replication_status(ext, session)  # no run has registered anything yet
+    assert copies(ext) == [] and before.waiting == before.objects > 0
+    assert before.lag(utcnow()) > timedelta(0)  # shown before the first run, not after
     report = replicate(ext)
 
     rows = copies(ext)
+    assert len(rows) == before.objects
     kinds = {row.kind for row in rows}
     assert kinds == {"original", "derivative"}
     assert report.copied == len(rows) and report.failed == 0
     assert all(row.state == "replicated" for row in rows)
     assert all(replica_digest(ext, row) == row.sha256 for row in rows)
     with ext.db.transaction() as session:
-        status = replication_status(session)
+        status = replication_status(ext, session)
     assert (status.waiting, status.lag(utcnow())) == (0, timedelta(0))
     assert replicate(ext).copied == 0  # nothing new, nothing copied twice
 
@@ -142,7 +145,7 @@ def test_a_stopped_replica_endpoint_loses_nothing_and_replication_catches_up(
     assert stopped.copied == 0 and stopped.failed == len(rows)
     assert all(row.state == "failed" and row.last_error for row in rows)
     with ext.db.transaction() as session:
-        assert replication_status(session).waiting == len(rows)
+        assert replication_status(ext, session).waiting == len(rows)
 
     back = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     back.start()

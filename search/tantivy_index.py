@@ -8,6 +8,13 @@ result shows; a page record stores its page's text for the snippets. Queries are
 the parsed tree, never from text, and filters are added as zero-scoring clauses so that
 they narrow without changing the ranking.
 
+A phrase over document records is slow by nature: Tantivy checks word positions in every
+record that holds all its words, and a phrase of common words ("the patient was") is in most
+of them. So each document record also indexes every pair of adjacent words of each page as
+one term of ``document_pairs`` (document ids only, no positions), and a phrase first requires
+all its pairs: only the few records that hold them are checked for positions. The pairs are
+cut with ``interfaces.words_of`` on both sides, index and query, so they always agree.
+
 Words are split by Tantivy's ``SimpleTokenizer`` (runs of characters for which Rust's
 ``char::is_alphanumeric`` holds) and lowercased: the same rule as ``interfaces.WORD``, and
 unlike the ``default`` tokenizer, no word is dropped for being long.
@@ -43,6 +50,7 @@ from search.interfaces import (
     SearchQuery,
     SearchResults,
     Term,
+    words_of,
 )
 
 WORDS = "chartvault_words"  # the tokenizer name, registered on every open
@@ -76,6 +84,7 @@ def _schema() -> tantivy.Schema:
     builder.add_unsigned_field("date_rank", fast=True)
     builder.add_text_field("fingerprint", stored=True, tokenizer_name="raw")
     builder.add_text_field("document_text", tokenizer_name=WORDS)
+    builder.add_text_field("document_pairs", tokenizer_name="whitespace", index_option="basic")
     builder.add_unsigned_field("page_number", fast=True)
     builder.add_text_field("page_text", stored=True, tokenizer_name=WORDS)
     return builder.build()
@@ -99,7 +108,7 @@ def date_rank(date_of_service: date | None, document_id: int) -> int:
 
 
 class TantivyIndex:
-    SCHEMA_VERSION = 1
+    SCHEMA_VERSION = 2  # 2: document_pairs
 
     def __init__(self, path: Path):
         self._path = path
@@ -230,7 +239,17 @@ class TantivyIndex:
                 schema, field, node.word, distance=node.distance, transposition_cost_one=True
             )
         if isinstance(node, Phrase):
-            return Query.phrase_query(schema, field, list(node.words))
+            phrase = Query.phrase_query(schema, field, list(node.words))
+            if field != "document_text":
+                return phrase  # page records are only ever searched among a few documents
+            pairs = [
+                (Occur.Must, Query.term_query(schema, "document_pairs", pair))
+                for pair in word_pairs(node.words)
+            ]
+            # The pairs narrow without scoring, so ranking stays the phrase's own.
+            return Query.boolean_query(
+                [(Occur.Must, _zero_scoring(Query.boolean_query(pairs))), (Occur.Must, phrase)]
+            )
         if isinstance(node, Or):
             return Query.boolean_query(
                 [(Occur.Should, self._text_query(field, part)) for part in node.parts]
@@ -382,7 +401,13 @@ def _document_record(version: IndexedVersion) -> tantivy.Document:
     record.add_text("fingerprint", version.fingerprint)
     for page in version.pages:
         record.add_text("document_text", page.text)
+        record.add_text("document_pairs", " ".join(word_pairs(words_of(page.text))))
     return record
+
+
+def word_pairs(words: Sequence[str]) -> Iterator[str]:
+    """Each two adjacent words as one term: "_" joins them, and never occurs in a word."""
+    return (f"{first}_{second}" for first, second in zip(words, words[1:], strict=False))
 
 
 def _page_record(version: IndexedVersion, number: int, text: str) -> tantivy.Document:

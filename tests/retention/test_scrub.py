@@ -10,17 +10,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import uuid
-from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from flask import render_template
-from moto.server import ThreadedMotoServer
 from sqlalchemy import select
 
-from archive.config import Settings
 from archive.errors import ArchiveError, StorageUnavailable
 from archive.models import AuditEvent, DocumentVersion, utcnow
 from archive.records.service import open_original, register_patient
@@ -32,6 +28,10 @@ from retention.schedule import FAILED, ScheduledJob, run_job
 from retention.scrub import ObjectsUnrepaired, run_scrub, scrub, scrub_status, share
 from retention.scrub_cli import verify_command
 from tests.conftest import SYSTEM
+from tests.retention.test_replication import (  # noqa: F401  (fixtures)
+    replica_server,
+    settings,
+)
 from tests.search.library import file_chart
 from tests.storefixtures import ACCESS_KEY, REGION, SECRET_KEY
 
@@ -290,28 +290,8 @@ def test_the_backup_page_section_shows_the_alert_escaped(app, ext, charts):
 # --- an S3 replica ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def replica_server() -> ThreadedMotoServer:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def settings(request, database_url, tmp_path) -> Settings:
-    """The filesystem primary with an S3 replica for the S3 test, else the default."""
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
-    if "replica_server" not in request.fixturenames:
-        return settings
-    host, port = request.getfixturevalue("replica_server").get_host_and_port()
-    return replace(settings, replica_storage="s3", replica_s3_endpoint=f"{host}:{port}",
-                   replica_s3_access_key=ACCESS_KEY, replica_s3_secret_key=SECRET_KEY,
-                   replica_s3_bucket=f"replica-{uuid.uuid4().hex}", s3_region=REGION)
-
-
 def test_with_an_s3_replica_both_directions_are_repaired(
-    replica_server, ext, people, charts, monkeypatch
+    replica_server, ext, people, charts, monkeypatch  # noqa: F811  (the fixture)
 ):
     for name, value in {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
                         "AWS_DEFAULT_REGION": REGION}.items():

@@ -13,6 +13,7 @@ import re
 import shlex
 import shutil
 import uuid
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from retention.replication import replicate
 from retention.restore import MARKER, stored_refs
 from retention.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot
 from tests.conftest import SYSTEM, People
+from tests.retention.test_replication import replica_server  # noqa: F401  (fixture)
 from tests.search.charts import text_pdf
 from tests.search.library import (
     CARDIOLOGY,
@@ -45,6 +47,7 @@ from tests.search.library import (
     found,
     process_and_index,
 )
+from tests.storefixtures import _AWS_ENV, ACCESS_KEY, REGION, SECRET_KEY
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 QUERIES = ["pneumonia", "cholecystectomy", "mitral regurgitation", "amended", "rescanned"]
@@ -54,9 +57,10 @@ QUERIES = ["pneumonia", "cholecystectomy", "mitral regurgitation", "amended", "r
 
 
 @pytest.fixture
-def settings(database_template, database_url, tmp_path) -> Settings:
+def settings(request, database_template, database_url, tmp_path) -> Settings:
     """The embedded default's layout: the SQLite database inside the data directory (so
-    deleting the directory loses it), the replica beside it."""
+    deleting the directory loses it), the replica beside it; or, for a test that asks for
+    ``replica_server``, an S3 replica there (moto over HTTP)."""
     data_dir = tmp_path / "data"
     url = database_url
     if database_template.backend == "sqlite":
@@ -64,7 +68,14 @@ def settings(database_template, database_url, tmp_path) -> Settings:
         target = data_dir / "chartvault.db"
         shutil.move(database_url.removeprefix("sqlite:///"), target)
         url = f"sqlite:///{target}"
-    return Settings(data_dir=data_dir, database_url=url, replica_dir=tmp_path / "replica")
+    settings = Settings(data_dir=data_dir, database_url=url, replica_dir=tmp_path / "replica")
+    if "replica_server" not in request.fixturenames:
+        return settings
+    host, port = request.getfixturevalue("replica_server").get_host_and_port()
+    return replace(settings, replica_dir=None, replica_storage="s3",
+                   replica_s3_endpoint=f"{host}:{port}", replica_s3_access_key=ACCESS_KEY,
+                   replica_s3_secret_key=SECRET_KEY, replica_s3_bucket=f"dr-{uuid.uuid4().hex}",
+                   s3_region=REGION)
 
 
 @pytest.fixture
@@ -386,3 +397,44 @@ def test_only_the_newest_snapshots_are_kept_and_each_is_audited(ext, monkeypatch
         events = session.scalars(select(AuditEvent).where(
             AuditEvent.action == "backup.snapshot_taken").order_by(AuditEvent.seq)).all()
     assert [event.details["dropped"] for event in events] == [0, 0, 1]
+
+
+# --- an S3 replica ------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("replica_server")
+def test_a_restore_from_an_s3_replica_brings_back_every_version_and_search(
+    app, ext, people, library, settings, target_url, monkeypatch
+):
+    for name, value in _AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    digests = version_digests(ext, people.principal("staff"))
+    answers = {q: found(app, people, q) for q in QUERIES}
+    replicate(ext)
+    take_snapshot(ext)
+    ext.db.dispose()
+    shutil.rmtree(settings.data_dir)
+    replica = f"s3://{settings.replica_s3_endpoint}/{settings.replica_s3_bucket}"
+    env = {
+        **environment(settings, target_url),
+        "CHARTVAULT_REPLICA_DIR": None,
+        "CHARTVAULT_REPLICA_STORAGE": "s3",
+        "CHARTVAULT_REPLICA_S3_ENDPOINT": settings.replica_s3_endpoint,
+        "CHARTVAULT_REPLICA_S3_ACCESS_KEY": ACCESS_KEY,
+        "CHARTVAULT_REPLICA_S3_SECRET_KEY": SECRET_KEY,
+        "CHARTVAULT_REPLICA_S3_BUCKET": settings.replica_s3_bucket,
+    }
+
+    result = chartvault(env, "restore", "--from", replica, "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert "Restore complete" in result.output and "LOST" not in result.output
+    restored = open_restored(settings, target_url)
+    try:
+        again = restored.extensions["chartvault"]
+        readers = People(again, {})
+        assert version_digests(again, readers.principal("staff")) == digests
+        assert {q: found(restored, readers, q) for q in QUERIES} == answers
+        assert chain_ok(again)
+    finally:
+        again.db.dispose()

@@ -1,13 +1,30 @@
-"""Retention's part of the REST API: legal holds (DESIGN.md, "Contracts")."""
+"""Retention's part of the REST API: legal holds (DESIGN.md, "Contracts"), retention policies
+and disposition batches. Thin: parse, call the services the compliance pages call, answer."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from dataclasses import asdict
+from datetime import date
+
+from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest
+from retention.clocks import Rules
+from retention.destruction import execute_now, open_certificate
+from retention.disposition import (
+    approve_batch,
+    batch_page,
+    batches,
+    exclude_item,
+    policies_in_force,
+    preview_policy,
+)
 from retention.holds import hold_json, hold_row, list_holds, place_hold, release_hold
+from retention.models import DispositionBatch, RetentionPolicy
+from retention.policies import apply_preset, save_policy
+from retention.presets import find_preset
 
 bp = Blueprint("retention_api", __name__, url_prefix="/api/v1")
 
@@ -62,3 +79,154 @@ def _text(body: dict, field: str) -> str:
     if not isinstance(value, str):
         raise BadRequest(f"{field} must be text.")
     return value
+
+
+# --- retention policies -----------------------------------------------------------------------
+
+
+@bp.route("/retention/policies")
+@requires("retention.manage")
+def policies():
+    with archive().db.transaction() as session:
+        in_force = policies_in_force(session)
+        return jsonify({"policies": [_policy_json(p) for _t, p in sorted(in_force.items())]})
+
+
+@bp.route("/retention/policies", methods=["POST"])
+@requires("retention.manage")
+def save():
+    """A new version of a type's policy: from ``preset``, or from ``name``, ``rules``
+    (retention.clocks.Rules as JSON) and ``source``; ``reason`` always."""
+    body = _json_body()
+    doc_type, reason = _text(body, "doc_type"), _text(body, "reason")
+    with archive().db.transaction() as session:
+        if body.get("preset") is not None:
+            policy = apply_preset(session, current_principal(), doc_type,
+                                  _text(body, "preset"), reason=reason)
+        else:
+            policy = save_policy(session, current_principal(), doc_type,
+                                 name=_text(body, "name"), rules=Rules.from_json(body.get("rules")),
+                                 source=_text(body, "source"), reason=reason)
+        return jsonify(_policy_json(policy)), 201
+
+
+@bp.route("/retention/policies/preview", methods=["POST"])
+@requires("retention.manage")
+def preview():
+    """What saving these rules (or ``preset``) for ``doc_type`` would make due today; saves
+    nothing."""
+    body = _json_body()
+    rules = (find_preset(_text(body, "preset")).rules if body.get("preset") is not None
+             else Rules.from_json(body.get("rules")))
+    with archive().db.transaction() as session:
+        figures = preview_policy(session, current_principal(), _text(body, "doc_type"), rules,
+                                 today=date.today())
+    return jsonify(asdict(figures))
+
+
+def _policy_json(policy: RetentionPolicy) -> dict:
+    return {
+        "doc_type": policy.doc_type,
+        "version": policy.version,
+        "name": policy.name,
+        "rules": policy.rules,
+        "source": policy.source,
+        "created_by": policy.created_by,
+        "created_at": policy.created_at.isoformat(),
+        "reason": policy.reason,
+    }
+
+
+# --- disposition batches --------------------------------------------------------------------
+
+
+@bp.route("/disposition/batches")
+@requires("retention.manage")
+def disposition_batches():
+    with archive().db.transaction() as session:
+        rows = batches(session, current_principal())
+        return jsonify({"batches": [_batch_json(batch, counts) for batch, counts in rows]})
+
+
+@bp.route("/disposition/batches/<int:batch_id>")
+@requires("retention.manage")
+def disposition_batch(batch_id: int):
+    """One page of a batch's items (``page``), each with why it is due; audited."""
+    page = request.args.get("page", default=1, type=int) or 1
+    with archive().db.transaction() as session:
+        viewed = batch_page(session, current_principal(), batch_id, page)
+        return jsonify({
+            **_batch_json(viewed.batch, viewed.counts),
+            "page": viewed.page,
+            "pages": viewed.pages,
+            "items": [_item_json(view) for view in viewed.items],
+        })
+
+
+@bp.route("/disposition/batches/<int:batch_id>/items/<int:item_id>/exclude",
+          methods=["POST"])
+@requires("retention.manage")
+def disposition_exclude(batch_id: int, item_id: int):
+    with archive().db.transaction() as session:
+        item = exclude_item(session, current_principal(), item_id,
+                            _text(_json_body(), "reason"), in_batch=batch_id)
+        return jsonify({"item": item.id, "document_id": item.document_id,
+                        "status": item.status, "note": item.note})
+
+
+@bp.route("/disposition/batches/<int:batch_id>/approve", methods=["POST"])
+@requires("retention.manage")
+def disposition_approve(batch_id: int):
+    """Approve the batch; ``pending_seen`` is the number of pending items the caller
+    reviewed (a 409 if the sweep added more since)."""
+    seen = _json_body().get("pending_seen")
+    if isinstance(seen, bool) or not isinstance(seen, int):
+        raise BadRequest("pending_seen must be the number of pending items you reviewed.")
+    with archive().db.transaction() as session:
+        batch = approve_batch(session, current_principal(), batch_id, pending_seen=seen)
+        return jsonify(_batch_json(batch, {}))
+
+
+@bp.route("/disposition/batches/<int:batch_id>/execute", methods=["POST"])
+@requires("retention.manage")
+def disposition_execute(batch_id: int):
+    outcome = execute_now(archive(), current_principal(), batch_id)
+    return jsonify({"batch": batch_id, "destroyed": outcome.destroyed,
+                    "skipped": outcome.skipped, "executed": outcome.executed})
+
+
+@bp.route("/disposition/batches/<int:batch_id>/certificate")
+@requires("retention.manage")
+def disposition_certificate(batch_id: int):
+    chunks, filename = open_certificate(archive(), current_principal(), batch_id)
+    return Response(stream_with_context(chunks), mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _batch_json(batch: DispositionBatch, counts: dict) -> dict:
+    return {
+        "id": batch.id,
+        "status": batch.status,
+        "swept_on": batch.swept_on.isoformat(),
+        "approved_by": batch.approved_by,
+        "executed_by": batch.executed_by,
+        "certificate_sha256": batch.certificate_sha256,
+        "counts": counts,
+    }
+
+
+def _item_json(view) -> dict:
+    item = view.item
+    return {
+        "item": item.id,
+        "document_id": item.document_id,
+        "mrn": view.mrn,
+        "patient_name": view.patient_name,
+        "type": view.doc_type,
+        "date_of_service": view.date_of_service.isoformat() if view.date_of_service else None,
+        "disposition_date": item.disposition_date.isoformat(),
+        "policy": {"doc_type": view.policy.doc_type, "version": view.policy.version},
+        "why": [{"clock": label, "date": when.isoformat()} for label, when in view.why],
+        "status": item.status,
+        "note": item.note,
+    }

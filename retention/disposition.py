@@ -394,7 +394,8 @@ def get_batch(session: Session, batch_id: int) -> DispositionBatch:
 
 
 def exclude_item(
-    session: Session, principal: Principal, item_id: int, reason: str
+    session: Session, principal: Principal, item_id: int, reason: str,
+    *, in_batch: int | None = None,
 ) -> DispositionItem:
     """Take one document out of a batch in review, for a reason kept with the item and in
     the audit trail. It is not proposed again until its date or policy changes."""
@@ -404,8 +405,9 @@ def exclude_item(
         raise BadRequest("Say why this document is excluded from disposition; the reason is "
                          "kept with the batch and in the audit trail.")
     item = session.get(DispositionItem, item_id)
-    if item is None:
-        raise NotFound(f"There is no disposition item #{item_id}.")
+    if item is None or in_batch not in (None, item.batch_id):
+        where = f" in batch #{in_batch}" if in_batch is not None else ""
+        raise NotFound(f"There is no disposition item #{item_id}{where}.")
     batch = get_batch(session, item.batch_id)
     if batch.status != "review" or item.status != "pending":
         raise Conflict(f"Document {item.document_id} can no longer be excluded: batch "

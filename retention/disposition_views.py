@@ -48,7 +48,8 @@ def exclude(batch_id: int, item_id: int):
     page = request.form.get("page", default=1, type=int) or 1
     try:
         with archive().db.transaction() as session:
-            item = exclude_item(session, current_principal(), item_id, reason)
+            item = exclude_item(session, current_principal(), item_id, reason,
+                                in_batch=batch_id)
             document_id, batch_id = item.document_id, item.batch_id
     except (BadRequest, Conflict, NotFound) as err:
         return _batch_page(batch_id, page, problem=err.message, status=err.http_status,

@@ -80,6 +80,8 @@ class Settings:
     replica_s3_access_key: str | None = None
     replica_s3_secret_key: str | None = None
     replica_s3_bucket: str = "chartvault-replica"
+    snapshots_keep: int = 7
+    scrub_days: int = 30
     search: str = "tantivy"
     ocr_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     hot_folder: Path | None = None
@@ -125,6 +127,8 @@ class Settings:
             replica_s3_access_key=_env("REPLICA_S3_ACCESS_KEY"),
             replica_s3_secret_key=_env("REPLICA_S3_SECRET_KEY"),
             replica_s3_bucket=_env("REPLICA_S3_BUCKET", "chartvault-replica"),
+            snapshots_keep=int(_env("SNAPSHOTS_KEEP", "7")),
+            scrub_days=int(_env("SCRUB_DAYS", "30")),
             search=_env("SEARCH", "tantivy"),
             ocr_workers=int(_env("OCR_WORKERS") or os.cpu_count() or 1),
             hot_folder=_path(_env("HOT_FOLDER")),

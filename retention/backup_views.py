@@ -31,6 +31,6 @@ def backups():
         return render_template(
             "retention/backups.html", status=status, lag=status.lag(now), now=now,
             replica=ext.settings.replica_storage or "filesystem", snapshots=snapshots,
-            keep=snapshots_to_keep(), replica_problem=replica_problem,
-            scrub=scrub_status(session, now),
+            keep=snapshots_to_keep(ext.settings), replica_problem=replica_problem,
+            scrub=scrub_status(session, now, days=ext.settings.scrub_days),
         )

@@ -43,7 +43,7 @@ def backup_run():
     snapshot = take_snapshot(ext, cli_principal().actor)
     click.echo(f"Snapshot: {snapshot.database}, {snapshot.size:,} bytes, SHA-256 "
                f"{snapshot.sha256}, stored in the replica as {snapshot.key} (the newest "
-               f"{snapshots_to_keep()} are kept).")
+               f"{snapshots_to_keep(ext.settings)} are kept).")
     if report.failed:
         raise click.ClickException(
             f"{report.failed} objects could not be copied to the replica; the backup status "

@@ -40,7 +40,6 @@ and a repair finished after destruction began is deleted again instead of record
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,6 +50,7 @@ from sqlalchemy.orm import Session
 from archive import audit
 from archive.app import Archive
 from archive.audit import Actor
+from archive.config import Settings
 from archive.errors import (
     ArchiveError,
     IntegrityError,
@@ -88,17 +88,15 @@ class ObjectsUnrepaired(ArchiveError):
 # --- how much each run checks -----------------------------------------------------------------
 
 
-def scrub_days() -> int:
+def scrub_days(settings: Settings) -> int:
     """The period of a full pass, ``CHARTVAULT_SCRUB_DAYS`` (default 30)."""
-    value = os.environ.get(DAYS_VARIABLE, "").strip()
-    if not value:
-        return DEFAULT_DAYS
-    if not value.isdigit() or int(value) < 1:
+    days = settings.scrub_days
+    if days < 1:
         raise ArchiveError(
-            f"{DAYS_VARIABLE}={value!r} is not a number of days; set it to a whole number of "
+            f"{DAYS_VARIABLE}={days!r} is not a number of days; set it to a whole number of "
             f"days of 1 or more (the default is {DEFAULT_DAYS})."
         )
-    return int(value)
+    return days
 
 
 def share(total: int, days: int) -> int:
@@ -192,7 +190,7 @@ def scrub(
     """Check the least recently checked objects: one run's share, ``limit`` of them, or
     (``everything``) all. Raises ``StorageUnavailable`` when a store does not answer."""
     with ext.db.transaction() as session:
-        due = _due(session, everything, limit)
+        due = _due(session, everything, limit, ext.settings)
     report = ScrubReport()
     for start in range(0, len(due), BATCH):
         ids = due[start : start + BATCH]
@@ -216,11 +214,13 @@ def scrub(
     return report
 
 
-def _due(session: Session, everything: bool, limit: int | None) -> list[int]:
+def _due(
+    session: Session, everything: bool, limit: int | None, settings: Settings
+) -> list[int]:
     waiting = ObjectCopy.state.in_(CHECKED_STATES)
     if not everything and limit is None:
         total = session.scalar(select(func.count()).select_from(ObjectCopy).where(waiting))
-        limit = share(total, scrub_days())
+        limit = share(total, scrub_days(settings))
     query = (select(ObjectCopy.id).where(waiting)
              .order_by(ObjectCopy.checked_at.asc().nulls_first(), ObjectCopy.id))
     if not everything:
@@ -471,12 +471,13 @@ def _outstanding():
     )
 
 
-def scrub_status(session: Session, now: datetime | None = None) -> ScrubStatus:
+def scrub_status(
+    session: Session, now: datetime | None = None, *, days: int = DEFAULT_DAYS
+) -> ScrubStatus:
+    """What the backup page shows; ``days`` is the configured pass (a bad setting falls back
+    to the default here: the job itself reports it)."""
     now = now or utcnow()
-    try:
-        days = scrub_days()
-    except ArchiveError:
-        days = DEFAULT_DAYS  # the job itself reports the setting; the page still shows
+    days = days if days >= 1 else DEFAULT_DAYS
     checked = ObjectCopy.state.in_(CHECKED_STATES)
     objects, in_period, never, last_check = session.execute(
         select(

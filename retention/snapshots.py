@@ -28,6 +28,7 @@ from sqlalchemy.engine import URL, make_url
 from archive import audit
 from archive.app import Archive
 from archive.audit import Actor
+from archive.config import Settings
 from archive.errors import ArchiveError, ObjectNotFound
 from archive.interfaces import ObjectStore
 
@@ -52,14 +53,11 @@ class Snapshot:
         return "SQLite" if self.key == SQLITE_KEY else "PostgreSQL"
 
 
-def snapshots_to_keep() -> int:
-    raw = os.environ.get(KEEP_VARIABLE, str(DEFAULT_KEEP))
-    try:
-        keep = int(raw)
-    except ValueError:
-        keep = 0
+def snapshots_to_keep(settings: Settings) -> int:
+    keep = settings.snapshots_keep
     if keep < 1:
-        raise ArchiveError(f"{KEEP_VARIABLE}={raw!r}: give a whole number of snapshots, 1 or more.")
+        raise ArchiveError(f"{KEEP_VARIABLE}={keep!r}: give a whole number of snapshots, 1 or "
+                           "more.")
     return keep
 
 
@@ -78,14 +76,15 @@ def snapshot_key(url: str) -> str:
 def run_snapshot(ext: Archive) -> str:
     """The scheduled job: one snapshot now; a one-line summary."""
     snapshot = take_snapshot(ext)
+    keep = snapshots_to_keep(ext.settings)
     return (f"{snapshot.database} snapshot of {snapshot.size:,} bytes stored in the replica "
-            f"(SHA-256 {(snapshot.sha256 or '')[:12]}…); newest {snapshots_to_keep()} kept.")
+            f"(SHA-256 {(snapshot.sha256 or '')[:12]}…); newest {keep} kept.")
 
 
 def take_snapshot(ext: Archive, actor: Actor = SNAPSHOT_ACTOR) -> Snapshot:
     """Copy the database consistently into a temporary file, store it in the replica as the
     newest version of its key, drop the versions beyond the number kept, and audit it."""
-    keep = snapshots_to_keep()
+    keep = snapshots_to_keep(ext.settings)
     key = snapshot_key(ext.settings.database_url)
     with tempfile.TemporaryDirectory(prefix="chartvault-snapshot-") as work:
         dump = Path(work) / "database"

@@ -387,7 +387,7 @@ def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
 
 
 def test_only_the_newest_snapshots_are_kept_and_each_is_audited(ext, monkeypatch):
-    monkeypatch.setenv("CHARTVAULT_SNAPSHOTS_KEEP", "2")
+    monkeypatch.setattr(ext.settings, "snapshots_keep", 2)
     taken = [take_snapshot(ext) for _ in range(3)]
 
     kept = latest_snapshots(ext)

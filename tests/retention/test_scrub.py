@@ -217,7 +217,7 @@ def test_a_run_checks_its_share_and_a_full_pass_visits_each_object_once(
     ext, charts, monkeypatch
 ):
     total = len(copies(ext))
-    monkeypatch.setenv("CHARTVAULT_SCRUB_DAYS", "1")
+    monkeypatch.setattr(ext.settings, "scrub_days", 1)
     start = utcnow()
     visited: list[int] = []
     for hour in range(total):
@@ -235,7 +235,7 @@ def test_a_run_checks_its_share_and_a_full_pass_visits_each_object_once(
         status = scrub_status(session, now=start + timedelta(days=1))
     assert (status.objects, status.checked_in_period, status.never_checked) == (total, total, 0)
     assert (share(720, 30), share(721, 30), share(1_000_000, 30)) == (1, 2, 1389)
-    monkeypatch.setenv("CHARTVAULT_SCRUB_DAYS", "0")
+    monkeypatch.setattr(ext.settings, "scrub_days", 0)
     with pytest.raises(ArchiveError, match="CHARTVAULT_SCRUB_DAYS"):
         scrub(ext, now=start)
 

@@ -23,7 +23,7 @@ from retention.disposition import (
 )
 from retention.holds import hold_json, hold_row, list_holds, place_hold, release_hold
 from retention.models import DispositionBatch, RetentionPolicy
-from retention.policies import apply_preset, save_policy
+from retention.policies import apply_preset, policy_snapshot, save_policy
 from retention.presets import find_preset
 
 bp = Blueprint("retention_api", __name__, url_prefix="/api/v1")
@@ -127,10 +127,7 @@ def preview():
 def _policy_json(policy: RetentionPolicy) -> dict:
     return {
         "doc_type": policy.doc_type,
-        "version": policy.version,
-        "name": policy.name,
-        "rules": policy.rules,
-        "source": policy.source,
+        **policy_snapshot(policy),
         "created_by": policy.created_by,
         "created_at": policy.created_at.isoformat(),
         "reason": policy.reason,

@@ -95,8 +95,8 @@ def save_policy(
         reason=reason,
         details={
             "doc_type": doc_type,
-            "before": _snapshot(previous) if previous else None,
-            "after": _snapshot(policy),
+            "before": policy_snapshot(previous) if previous else None,
+            "after": policy_snapshot(policy),
         },
     )
     return policy
@@ -175,7 +175,8 @@ def _required_text(text: str | None, what: str) -> str:
     return text
 
 
-def _snapshot(policy: RetentionPolicy) -> dict:
+def policy_snapshot(policy: RetentionPolicy) -> dict:
+    """What a version says (the audit trail's before and after, and the API's answer)."""
     return {
         "version": policy.version,
         "name": policy.name,

@@ -36,7 +36,6 @@ SQLITE_KEY = "snapshots/database.sqlite"
 POSTGRES_KEY = "snapshots/database.pgdump"
 MEDIA_TYPES = {SQLITE_KEY: "application/vnd.sqlite3", POSTGRES_KEY: "application/octet-stream"}
 KEEP_VARIABLE = "CHARTVAULT_SNAPSHOTS_KEEP"
-DEFAULT_KEEP = 7
 SNAPSHOT_ACTOR = Actor("database snapshot", "scheduler")
 
 

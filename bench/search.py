@@ -28,7 +28,8 @@ In one run, for Tantivy at N pages and Whoosh at W pages (default min(N, 100,000
 * rebuild: every batch is also inserted into a real SQLite database (the project's
   migrations, bulk inserts of patients, documents, versions and pages; untimed), and
   ``search.jobs.rebuild`` - the code `chartvault reindex` runs - rebuilds the Tantivy index
-  from it. The rebuilt index must answer the query mix with the same totals.
+  from it (one writer for the whole archive). The query mix is then timed again
+  on the rebuilt index, which must find the same totals.
 
 Targets (issue 4): Tantivy p95 <= 30 ms per search at 1,000,000 pages, and a rebuild of at
 least 5,000 pages/s. Both print PASS or FAIL; the exit status is 1 if either fails. Every
@@ -604,7 +605,11 @@ def run_queries(installation: Installation, handle: OpenIndex, probes: list[Prob
 
 
 def measure_queries(
-    installation: Installation, backend: Backend, probes: list[Probe], warmup: list[Probe]
+    installation: Installation,
+    backend: Backend,
+    probes: list[Probe],
+    warmup: list[Probe],
+    built: str = "indexed batch by batch",
 ) -> QueryRun:
     cached = backend.read_into_page_cache()
     run_queries(installation, backend.handle, warmup)
@@ -612,7 +617,7 @@ def measure_queries(
         timings = run_queries(installation, backend.handle, probes)
     label = (
         f"{backend.name} at {backend.pages:,} pages ({backend.documents:,} documents, "
-        f"index {cached / 1e9:.2f} GB read into the page cache first)"
+        f"{built}, index {cached / 1e9:.2f} GB read into the page cache first)"
     )
     return QueryRun(label, timings, others.cores)
 
@@ -648,13 +653,6 @@ def measure_rebuild(installation: Installation, backend: Backend) -> RebuildRun:
         result = jobs.rebuild(installation.ext, backend.handle, progress=progress)
     print(file=sys.stderr)
     return RebuildRun(result.pages, result.documents, result.seconds, others.cores)
-
-
-def same_totals(installation: Installation, backend: Backend, probes, expected) -> bool:
-    """Whether the index in use (the rebuilt one) finds as many documents for every query
-    as the directly built one did."""
-    again = run_queries(installation, backend.handle, probes)
-    return [t.total for t in again] == [t.total for t in expected]
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -733,10 +731,12 @@ def print_summary(columns: list[Column], ratio_of: tuple[Column, Column] | None)
         )
 
 
-def print_targets(tantivy: QueryRun, pages: int, rebuild: RebuildRun) -> bool:
-    p95 = percentiles_ms([t.service for t in tantivy.timings])[1]
+def print_targets(runs: list[QueryRun], pages: int, rebuild: RebuildRun) -> bool:
+    """The search target must hold on the index the worker grows batch by batch and on
+    the one a rebuild writes at once (it has other segments)."""
+    p95s = [percentiles_ms([t.service for t in run.timings])[1] for run in runs]
     scale = "" if pages >= TARGET_PAGES else f" (at {pages:,} pages, below the target's 1,000,000)"
-    search_ok = p95 <= P95_TARGET_MS and pages >= TARGET_PAGES
+    search_ok = max(p95s) <= P95_TARGET_MS and pages >= TARGET_PAGES
     rebuild_ok = rebuild.pages_per_second >= REBUILD_TARGET
     print()
     print(
@@ -746,7 +746,8 @@ def print_targets(tantivy: QueryRun, pages: int, rebuild: RebuildRun) -> bool:
     )
     print(
         f"target: Tantivy search p95 <= {P95_TARGET_MS:.0f} ms at 1,000,000 pages: "
-        f"{p95:.1f} ms{scale}  {verdict(search_ok)}"
+        f"{' and '.join(f'{p95:.1f} ms' for p95 in p95s)} (indexed in batches, rebuilt)"
+        f"{scale}  {verdict(search_ok)}"
     )
     print(
         f"target: rebuild >= {REBUILD_TARGET:,} pages/s: {rebuild.pages_per_second:,.0f}  "
@@ -860,17 +861,19 @@ def run(args: argparse.Namespace, root: Path) -> bool:
         if stream.whoosh and results.ratio_of is None:
             results.ratio_of = (final, results.columns[0])
         rebuild = measure_rebuild(installation, stream.tantivy)
-        rebuilt_same = same_totals(
-            installation, stream.tantivy, results.probes, final.queries.timings
+        rebuilt = measure_queries(
+            installation, stream.tantivy, results.probes, results.warmup, built="rebuilt"
         )
+        print_query_run(rebuilt)
     finally:
         stream.tantivy.close()
         if stream.whoosh:
             stream.whoosh.close()
         installation.close()
     print_summary([final, *results.columns], results.ratio_of)
+    rebuilt_same = [t.total for t in rebuilt.timings] == [t.total for t in final.queries.timings]
     print(f"the rebuilt index finds the same totals for every query: {verdict(rebuilt_same)}")
-    ok = print_targets(final.queries, stream.tantivy.pages, rebuild) and rebuilt_same
+    ok = print_targets([final.queries, rebuilt], stream.tantivy.pages, rebuild) and rebuilt_same
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"max RSS of this process: {peak_mib:,.0f} MiB")
     return ok

@@ -17,7 +17,7 @@ backends answer the same language the same way, and words are split and folded b
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, Protocol, runtime_checkable
@@ -218,6 +218,13 @@ class SearchIndex(Protocol):
         of the given versions (an empty sequence removes the document). Atomic and durable:
         when this returns, the whole batch is committed and the next ``search`` sees it; if
         it raises, none of the batch is visible."""
+        ...
+
+    def load(self, batches: Iterable[Mapping[int, Sequence[IndexedVersion]]]) -> None:
+        """Add every batch's versions to this index, which holds none of their documents
+        yet (a rebuild's new index): one writer and one commit for all of them, which is
+        much faster than a commit per batch. Nothing is visible until it returns; if it
+        raises, nothing is."""
         ...
 
     def search(self, query: SearchQuery) -> SearchResults:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from archive.app import Archive
@@ -20,7 +20,7 @@ from search.indexer import (
     drain_outbox,
     pending_outbox_ids,
 )
-from search.interfaces import IndexBusy
+from search.interfaces import IndexBusy, IndexedVersion
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +79,22 @@ def _rebuild_locked(ext, home, *, progress=None) -> RebuildResult:
     covered = pending_outbox_ids(ext.db)
     path = home.new_generation()
     fresh = open_index(home.backend, path)
-    documents = pages = 0
-    try:
-        for batch in document_batches(ext.db):
-            fresh.replace_documents(batch)
-            documents += len(batch)
-            pages += sum(len(v.pages) for versions in batch.values() for v in versions)
+    tally = {"documents": 0, "pages": 0}
+
+    def counted(batches: Iterator[dict[int, list[IndexedVersion]]]):
+        for batch in batches:
+            tally["documents"] += len(batch)
+            tally["pages"] += sum(len(v.pages) for versions in batch.values() for v in versions)
             if progress:
-                progress(documents, pages)
+                progress(tally["documents"], tally["pages"])
+            yield batch
+
+    try:
+        # One writer for the whole archive: a commit per batch would merge segments over
+        # and over as the index grows.
+        fresh.load(counted(document_batches(ext.db)))
     finally:
         fresh.close()
     home.activate(path)
     delete_outbox_rows(ext.db, covered)
-    return RebuildResult(documents, pages, time.monotonic() - started)
+    return RebuildResult(tally["documents"], tally["pages"], time.monotonic() - started)

@@ -8,13 +8,6 @@ result shows; a page record stores its page's text for the snippets. Queries are
 the parsed tree, never from text, and filters are added as zero-scoring clauses so that
 they narrow without changing the ranking.
 
-A phrase over document records is slow by nature: Tantivy checks word positions in every
-record that holds all its words, and a phrase of common words ("the patient was") is in most
-of them. So each document record also indexes every pair of adjacent words of each page as
-one term of ``document_pairs`` (document ids only, no positions), and a phrase first requires
-all its pairs: only the few records that hold them are checked for positions. The pairs are
-cut with ``interfaces.words_of`` on both sides, index and query, so they always agree.
-
 Words are split by Tantivy's ``SimpleTokenizer`` (runs of characters for which Rust's
 ``char::is_alphanumeric`` holds) and lowercased: the same rule as ``interfaces.WORD``, and
 unlike the ``default`` tokenizer, no word is dropped for being long.
@@ -25,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -50,13 +43,15 @@ from search.interfaces import (
     SearchQuery,
     SearchResults,
     Term,
-    words_of,
 )
 
 WORDS = "chartvault_words"  # the tokenizer name, registered on every open
 DOCUMENT = "document"
 PAGE = "page"
 WRITER_HEAP_BYTES = 128_000_000  # split among the writer's threads (at least 15 MB each)
+# A rebuild writes the whole archive with one writer: its heap sets the size of the segments
+# it flushes, and fewer, larger segments leave less to merge afterwards.
+BULK_HEAP_BYTES = 512_000_000
 # A search fetches the matching pages of its result documents in one query; only when
 # they are more than this (huge charts matching everywhere) is each document asked alone.
 PAGE_CANDIDATES = 2000
@@ -84,7 +79,6 @@ def _schema() -> tantivy.Schema:
     builder.add_unsigned_field("date_rank", fast=True)
     builder.add_text_field("fingerprint", stored=True, tokenizer_name="raw")
     builder.add_text_field("document_text", tokenizer_name=WORDS)
-    builder.add_text_field("document_pairs", tokenizer_name="whitespace", index_option="basic")
     builder.add_unsigned_field("page_number", fast=True)
     builder.add_text_field("page_text", stored=True, tokenizer_name=WORDS)
     return builder.build()
@@ -108,7 +102,7 @@ def date_rank(date_of_service: date | None, document_id: int) -> int:
 
 
 class TantivyIndex:
-    SCHEMA_VERSION = 2  # 2: document_pairs
+    SCHEMA_VERSION = 3  # 2 added word pairs for phrases, 3 took them out again
 
     def __init__(self, path: Path):
         self._path = path
@@ -129,22 +123,26 @@ class TantivyIndex:
     # --- writing ----------------------------------------------------------------------------
 
     def replace_documents(self, documents: Mapping[int, Sequence[IndexedVersion]]) -> None:
+        with self._writer(WRITER_HEAP_BYTES) as writer:
+            # By query: delete_documents_by_term takes a Python int for a signed term,
+            # which never equals the unsigned document_id.
+            writer.delete_documents_by_query(
+                Query.term_set_query(self._schema, "document_id", list(documents))
+            )
+            _add_records(writer, documents)
+
+    def load(self, batches: Iterable[Mapping[int, Sequence[IndexedVersion]]]) -> None:
+        with self._writer(BULK_HEAP_BYTES) as writer:
+            for documents in batches:
+                _add_records(writer, documents)
+
+    @contextlib.contextmanager
+    def _writer(self, heap_size: int) -> Iterator[tantivy.IndexWriter]:
+        """A writer that commits when the block ends and rolls back if it raises."""
         with _writer_lock(self._path / WRITER_LOCK), self._engine_errors("written"):
-            writer = self._index.writer(heap_size=WRITER_HEAP_BYTES)
+            writer = self._index.writer(heap_size=heap_size)
             try:
-                # By query: delete_documents_by_term takes a Python int for a signed term,
-                # which never equals the unsigned document_id.
-                writer.delete_documents_by_query(
-                    Query.term_set_query(self._schema, "document_id", list(documents))
-                )
-                versions = [version for batch in documents.values() for version in batch]
-                # Document records first: they are then stored together, away from the
-                # long page texts, and reading them (results, fingerprints) stays cheap.
-                for version in versions:
-                    writer.add_document(_document_record(version))
-                for version in versions:
-                    for page in version.pages:
-                        writer.add_document(_page_record(version, page.number, page.text))
+                yield writer
                 writer.commit()
             except BaseException:
                 writer.rollback()
@@ -239,17 +237,7 @@ class TantivyIndex:
                 schema, field, node.word, distance=node.distance, transposition_cost_one=True
             )
         if isinstance(node, Phrase):
-            phrase = Query.phrase_query(schema, field, list(node.words))
-            if field != "document_text":
-                return phrase  # page records are only ever searched among a few documents
-            pairs = [
-                (Occur.Must, Query.term_query(schema, "document_pairs", pair))
-                for pair in word_pairs(node.words)
-            ]
-            # The pairs narrow without scoring, so ranking stays the phrase's own.
-            return Query.boolean_query(
-                [(Occur.Must, _zero_scoring(Query.boolean_query(pairs))), (Occur.Must, phrase)]
-            )
+            return Query.phrase_query(schema, field, list(node.words))
         if isinstance(node, Or):
             return Query.boolean_query(
                 [(Occur.Should, self._text_query(field, part)) for part in node.parts]
@@ -401,13 +389,18 @@ def _document_record(version: IndexedVersion) -> tantivy.Document:
     record.add_text("fingerprint", version.fingerprint)
     for page in version.pages:
         record.add_text("document_text", page.text)
-        record.add_text("document_pairs", " ".join(word_pairs(words_of(page.text))))
     return record
 
 
-def word_pairs(words: Sequence[str]) -> Iterator[str]:
-    """Each two adjacent words as one term: "_" joins them, and never occurs in a word."""
-    return (f"{first}_{second}" for first, second in zip(words, words[1:], strict=False))
+def _add_records(writer: tantivy.IndexWriter, documents: Mapping[int, Sequence[IndexedVersion]]):
+    versions = [version for batch in documents.values() for version in batch]
+    # Document records first: they are then stored together, away from the long page
+    # texts, and reading them (results, fingerprints) stays cheap.
+    for version in versions:
+        writer.add_document(_document_record(version))
+    for version in versions:
+        for page in version.pages:
+            writer.add_document(_page_record(version, page.number, page.text))
 
 
 def _page_record(version: IndexedVersion, number: int, text: str) -> tantivy.Document:

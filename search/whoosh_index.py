@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
-from whoosh import fields, index, query, sorting
+from whoosh import fields, index, query, sorting, writing
 from whoosh.analysis import Token, Tokenizer
 from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
@@ -153,6 +153,19 @@ class WhooshIndex:
     # --- writing ----------------------------------------------------------------------------
 
     def replace_documents(self, documents: Mapping[int, Sequence[IndexedVersion]]) -> None:
+        with self._writer() as writer:
+            for document_id in documents:
+                writer.delete_by_query(query.Term("document_id", document_id))
+            _add_records(writer, documents)
+
+    def load(self, batches: Iterable[Mapping[int, Sequence[IndexedVersion]]]) -> None:
+        with self._writer() as writer:
+            for documents in batches:
+                _add_records(writer, documents)
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[writing.IndexWriter]:
+        """A writer that commits (durably) when the block ends and cancels if it raises."""
         with self._engine_errors("written"):
             try:
                 writer = self._index.writer(limitmb=WRITER_MEMORY_MB)
@@ -161,13 +174,7 @@ class WhooshIndex:
                     "The search index is being updated by another process; try again shortly."
                 ) from error
             try:
-                for document_id in documents:
-                    writer.delete_by_query(query.Term("document_id", document_id))
-                for versions in documents.values():
-                    for version in versions:
-                        writer.add_document(**_document_record(version))
-                        for page in version.pages:
-                            writer.add_document(**_page_record(version, page.number, page.text))
+                yield writer
                 writer.commit()
             except BaseException:
                 if not writer.is_closed:  # a commit that failed midway: let the lock go
@@ -263,6 +270,14 @@ def _page_record(version: IndexedVersion, number: int, text: str) -> dict[str, o
         "page_number": number,
         "page_text": text,
     }
+
+
+def _add_records(writer: writing.IndexWriter, documents: Mapping[int, Sequence[IndexedVersion]]):
+    for versions in documents.values():
+        for version in versions:
+            writer.add_document(**_document_record(version))
+            for page in version.pages:
+                writer.add_document(**_page_record(version, page.number, page.text))
 
 
 def _make_durable(directory: Path) -> None:

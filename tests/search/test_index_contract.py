@@ -515,6 +515,37 @@ def test_another_index_object_sees_each_commit(library, open_search_index):
     assert reader.fingerprints() == library.fingerprints()
 
 
+def test_load_adds_every_batch_and_commits_once_at_the_end(search_index, open_search_index):
+    reader = open_search_index()
+    seen_between_batches: list[set[int]] = []
+
+    def batches() -> Iterator[dict[int, list[IndexedVersion]]]:
+        yield {DISCHARGE: [LIBRARY[DISCHARGE]], OPERATIVE: [LIBRARY[OPERATIVE]]}
+        seen_between_batches.append(found_set(reader, "cholecystectomy"))
+        yield {CARDIOLOGY: [LIBRARY[CARDIOLOGY]]}
+
+    search_index.load(batches())
+    assert seen_between_batches == [set()]  # nothing is visible before the one commit
+    assert found_set(reader, "pneumonia") == {DISCHARGE}
+    assert found_set(reader, "cholecystectomy OR echocardiogram") == {OPERATIVE, CARDIOLOGY}
+    assert reader.fingerprints() == {
+        document_id: {1: LIBRARY[document_id].fingerprint}
+        for document_id in (DISCHARGE, OPERATIVE, CARDIOLOGY)
+    }
+
+
+def test_a_load_whose_batches_fail_half_way_injected_leaves_nothing_visible(search_index):
+    def batches() -> Iterator[dict[int, list[IndexedVersion]]]:
+        yield {DISCHARGE: [LIBRARY[DISCHARGE]]}
+        raise RuntimeError("the database went away mid-rebuild")
+
+    with pytest.raises(RuntimeError):
+        search_index.load(batches())
+    assert search_index.fingerprints() == {}
+    search_index.replace_documents({OPERATIVE: [LIBRARY[OPERATIVE]]})  # the writer is free
+    assert found_set(search_index, "cholecystectomy") == {OPERATIVE}
+
+
 class HeldBatch(Mapping):
     """A batch whose writing pauses, writer lock held, until released."""
 

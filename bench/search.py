@@ -16,7 +16,8 @@ In one run, for Tantivy at N pages and Whoosh at W pages (default min(N, 100,000
 
 * indexing: each batch of ``IndexedVersion`` (fingerprinted by ``search.indexer.fingerprint``
   exactly as ``load_documents`` does) goes into ``replace_documents``, REBUILD_BATCH
-  documents per commit, as the worker and the rebuild write; only that call is timed;
+  documents per commit (the worker's call, in larger commits than its OUTBOX_BATCH rows);
+  only that call is timed;
 * queries: a fixed, seeded mix of --queries searches (common and rare words, two words,
   phrases, prefixes, fuzzy words, an MRN filter, a date range) through
   ``search.service.search`` - the function the API calls: access filtering for a staff user

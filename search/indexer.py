@@ -28,10 +28,9 @@ from search.interfaces import IndexedPage, IndexedVersion, SearchIndex
 log = logging.getLogger(__name__)
 
 OUTBOX_BATCH = 500  # rows per pass: bounds memory, and a crash replays at most this many
-# Documents read from the database per index commit during a rebuild. Every commit makes
-# small segments that Tantivy merges before the commit returns: at 200 documents (about
-# 1,300 pages) a rebuild spent two thirds of its time committing and merging. 2,000 (about
-# 13,000 pages, some 35 MB of text per batch) made it 1.7 times as fast; 5,000 gained nothing.
+# Documents a rebuild or reconcile reads from the database at a time (about 13,000 pages,
+# some 35 MB of text): it bounds their memory. A rebuild commits once at the end, so the
+# size no longer decides how often Tantivy merges.
 REBUILD_BATCH = 2000
 
 
@@ -159,9 +158,9 @@ def document_batches(
 ) -> Iterator[dict[int, list[IndexedVersion]]]:
     """Every document of the archive, as the index should hold it, ``batch`` at a time.
 
-    The next batch is read in a helper thread while the caller works on this one: a
-    rebuild's index commit runs outside the GIL, so reading the database and indexing
-    overlap instead of taking turns (at most two batches are held besides the caller's)."""
+    The next batch is read in a helper thread while the caller indexes this one, so the
+    two overlap instead of taking turns (at most two batches are held besides the
+    caller's)."""
     ids = all_document_ids(db)
 
     def read(chunk: list[int]) -> dict[int, list[IndexedVersion]]:

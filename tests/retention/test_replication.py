@@ -6,20 +6,15 @@ deleted again."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import uuid
-from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
 from moto.server import ThreadedMotoServer
 from sqlalchemy import select, update
 
-from archive.config import Settings
 from archive.models import utcnow
-from archive.records.service import register_patient
 from retention import replication
 from retention.clocks import Rules
 from retention.destruction import DESTRUCTION_LOG, execute_now
@@ -28,35 +23,9 @@ from retention.models import ObjectCopy
 from retention.policies import save_policy
 from retention.replication import replicate, replication_status
 from retention.snapshots import take_snapshot
-from tests.conftest import SYSTEM, login
-from tests.search.library import file_chart
-from tests.storefixtures import ACCESS_KEY, REGION, SECRET_KEY
-
-CHART = ["DISCHARGE SUMMARY", "Admitted with community acquired pneumonia."]
-NOTE = ["CLINIC NOTE", "Seen for follow up of the pneumonia."]
-
-
-@pytest.fixture
-def charts(app, ext, people):
-    clerk = people.principal("clerk")
-    with ext.db.transaction() as session:
-        register_patient(session, SYSTEM, mrn="REP-1", name="COPY, ANN", dob=date(1940, 3, 1))
-    return [
-        file_chart(app, clerk, "REP-1", CHART, date_of_service=date(2001, 2, 3)),
-        file_chart(app, clerk, "REP-1", NOTE, doc_type="clinic_note",
-                   date_of_service=date(2024, 5, 6)),
-    ]
-
-
-def copies(ext) -> list[ObjectCopy]:
-    with ext.db.transaction() as session:
-        return list(session.scalars(select(ObjectCopy).order_by(ObjectCopy.id)))
-
-
-def replica_digest(ext, copy: ObjectCopy) -> str:
-    return hashlib.sha256(b"".join(
-        ext.replica.open(copy.key, copy.replica_version_id, expected_sha256=copy.sha256)
-    )).hexdigest()
+from tests.conftest import login
+from tests.retention.replicas import copies, replica_digest
+from tests.storefixtures import _AWS_ENV
 
 
 def test_every_stored_object_gets_a_verified_copy_and_the_lag_drops_to_zero(ext, charts):
@@ -110,31 +79,10 @@ def test_a_worker_killed_mid_replication_resumes_without_duplicates_injected_kil
     assert all(len(ext.replica.list_versions(row.key)) == 1 for row in originals)
 
 
-@pytest.fixture
-def replica_server() -> ThreadedMotoServer:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def settings(request, database_url, tmp_path) -> Settings:
-    """The filesystem primary with an S3 replica for the outage test, else the default."""
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
-    if "replica_server" not in request.fixturenames:
-        return settings
-    host, port = request.getfixturevalue("replica_server").get_host_and_port()
-    return replace(settings, replica_storage="s3", replica_s3_endpoint=f"{host}:{port}",
-                   replica_s3_access_key=ACCESS_KEY, replica_s3_secret_key=SECRET_KEY,
-                   replica_s3_bucket=f"replica-{uuid.uuid4().hex}", s3_region=REGION)
-
-
 def test_a_stopped_replica_endpoint_loses_nothing_and_replication_catches_up(
     ext, charts, replica_server, monkeypatch
 ):
-    for name, value in {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-                        "AWS_DEFAULT_REGION": REGION}.items():
+    for name, value in _AWS_ENV.items():
         monkeypatch.setenv(name, value)
     host, port = replica_server.get_host_and_port()
     replica_server.stop()

@@ -16,13 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from retention import replication
 from retention.replication import replicate
-from tests.retention.test_replication import (  # noqa: F401  (fixtures)
-    charts,
-    copies,
-    replica_digest,
-    replica_server,
-    settings,
-)
+from tests.retention.replicas import copies, replica_digest
 from tests.storefixtures import _AWS_ENV
 
 

@@ -37,7 +37,7 @@ from retention.replication import replicate
 from retention.restore import MARKER, stored_refs
 from retention.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot
 from tests.conftest import SYSTEM, People
-from tests.retention.test_replication import replica_server  # noqa: F401  (fixture)
+from tests.retention.replicas import with_s3_replica
 from tests.search.charts import text_pdf
 from tests.search.library import (
     CARDIOLOGY,
@@ -47,7 +47,7 @@ from tests.search.library import (
     found,
     process_and_index,
 )
-from tests.storefixtures import _AWS_ENV, ACCESS_KEY, REGION, SECRET_KEY
+from tests.storefixtures import _AWS_ENV, ACCESS_KEY, SECRET_KEY
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 QUERIES = ["pneumonia", "cholecystectomy", "mitral regurgitation", "amended", "rescanned"]
@@ -71,11 +71,7 @@ def settings(request, database_template, database_url, tmp_path) -> Settings:
     settings = Settings(data_dir=data_dir, database_url=url, replica_dir=tmp_path / "replica")
     if "replica_server" not in request.fixturenames:
         return settings
-    host, port = request.getfixturevalue("replica_server").get_host_and_port()
-    return replace(settings, replica_dir=None, replica_storage="s3",
-                   replica_s3_endpoint=f"{host}:{port}", replica_s3_access_key=ACCESS_KEY,
-                   replica_s3_secret_key=SECRET_KEY, replica_s3_bucket=f"dr-{uuid.uuid4().hex}",
-                   s3_region=REGION)
+    return with_s3_replica(settings, request.getfixturevalue("replica_server"))
 
 
 @pytest.fixture
@@ -140,7 +136,6 @@ def lose_the_primary(ext, settings: Settings) -> None:
 
 
 def open_restored(settings: Settings, database_url: str):
-    from dataclasses import replace
 
     return create_app(replace(settings, database_url=database_url), testing=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from archive.errors import ArchiveError, StorageUnavailable
 from archive.models import AuditEvent, DocumentVersion, utcnow
-from archive.records.service import open_original, register_patient
+from archive.records.service import open_original
 from archive.storage.filesystem import VERSIONS_DIR
 from ingest.models import Derivative
 from retention.models import ObjectCopy, ScrubFinding
@@ -27,35 +27,15 @@ from retention.replication import replicate
 from retention.schedule import FAILED, ScheduledJob, run_job
 from retention.scrub import ObjectsUnrepaired, run_scrub, scrub, scrub_status, share
 from retention.scrub_cli import verify_command
-from tests.conftest import SYSTEM
-from tests.retention.test_replication import (  # noqa: F401  (fixtures)
-    replica_server,
-    settings,
-)
-from tests.search.library import file_chart
-from tests.storefixtures import ACCESS_KEY, REGION, SECRET_KEY
-
-CHART = ["DISCHARGE SUMMARY", "Admitted with community acquired pneumonia."]
-NOTE = ["CLINIC NOTE", "Seen for follow up of the pneumonia."]
+from tests.retention.replicas import copies
+from tests.storefixtures import _AWS_ENV
 
 
 @pytest.fixture
-def charts(app, ext, people):
-    """Two filed and processed charts, every object of them replicated."""
-    clerk = people.principal("clerk")
-    with ext.db.transaction() as session:
-        register_patient(session, SYSTEM, mrn="SCR-1", name="CHECK, ANN", dob=date(1950, 1, 2))
-    documents = [
-        file_chart(app, clerk, "SCR-1", CHART, date_of_service=date(2001, 2, 3)),
-        file_chart(app, clerk, "SCR-1", NOTE, doc_type="clinic_note"),
-    ]
+def charts(charts, ext):
+    """The two charts of conftest.py, every object of them replicated."""
     assert replicate(ext).failed == 0
-    return documents
-
-
-def copies(ext) -> list[ObjectCopy]:
-    with ext.db.transaction() as session:
-        return list(session.scalars(select(ObjectCopy).order_by(ObjectCopy.id)))
+    return charts
 
 
 def original(ext, document_id: int) -> DocumentVersion:
@@ -293,8 +273,7 @@ def test_the_backup_page_section_shows_the_alert_escaped(app, ext, charts):
 def test_with_an_s3_replica_both_directions_are_repaired(
     replica_server, ext, people, charts, monkeypatch  # noqa: F811  (the fixture)
 ):
-    for name, value in {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-                        "AWS_DEFAULT_REGION": REGION}.items():
+    for name, value in _AWS_ENV.items():
         monkeypatch.setenv(name, value)
     lost_replica = copy_of(ext, original(ext, charts[0]).object_key)
     ext.replica.delete_version(lost_replica.key, lost_replica.replica_version_id)

@@ -1,0 +1,45 @@
+"""Fixtures of the replication, scrub and restore tests: a replica endpoint (moto over
+HTTP), settings that put the replica there when a test asks for it, and two filed charts."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from archive.config import Settings
+from archive.records.service import register_patient
+from tests.conftest import SYSTEM
+from tests.retention.replicas import CHART, NOTE, with_s3_replica
+from tests.search.library import file_chart
+
+
+@pytest.fixture
+def replica_server() -> ThreadedMotoServer:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(request, database_url, tmp_path) -> Settings:
+    """The default settings; with an S3 replica for a test that asks for ``replica_server``."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    if "replica_server" not in request.fixturenames:
+        return settings
+    return with_s3_replica(settings, request.getfixturevalue("replica_server"))
+
+
+@pytest.fixture
+def charts(app, ext, people) -> list[int]:
+    """Two filed and processed charts of one patient."""
+    clerk = people.principal("clerk")
+    with ext.db.transaction() as session:
+        register_patient(session, SYSTEM, mrn="REP-1", name="COPY, ANN", dob=date(1940, 3, 1))
+    return [
+        file_chart(app, clerk, "REP-1", CHART, date_of_service=date(2001, 2, 3)),
+        file_chart(app, clerk, "REP-1", NOTE, doc_type="clinic_note",
+                   date_of_service=date(2024, 5, 6)),
+    ]

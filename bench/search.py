@@ -665,7 +665,22 @@ def verdict(ok: bool) -> str:
 
 def others_note(cores: float) -> str:
     note = f"other processes used {cores:.2f} cores"
-    return note + (" - DISTURBED, repeat on a quiet machine" if cores > DISTURBED_CORES else "")
+    note += " - DISTURBED, repeat on a quiet machine" if cores > DISTURBED_CORES else ""
+    return f"{note}; {cpu_speed_note()}"
+
+
+def cpu_speed_note() -> str:
+    """How fast this (shared, virtual) CPU is just now: the same pure-Python loop, best of
+    three. Runs on this VM have found the same work taking twice the CPU time an hour
+    later with no other process running, so each phase's figures carry this beside them."""
+    best = min(_timed_loop() for _ in range(3))
+    return f"reference loop {best * 1000:.0f} ms"
+
+
+def _timed_loop() -> float:
+    started = time.perf_counter()
+    sum(number * number for number in range(1_000_000))
+    return time.perf_counter() - started
 
 
 def describe_machine() -> None:
@@ -674,7 +689,8 @@ def describe_machine() -> None:
     print(
         f"ChartVault search bench  {time.strftime('%Y-%m-%d %H:%M')}  "
         f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
-        f"{memory / 2**30:.0f} GiB, load average {one:.2f} {five:.2f} {fifteen:.2f}"
+        f"{memory / 2**30:.0f} GiB, load average {one:.2f} {five:.2f} {fifteen:.2f}; "
+        f"{cpu_speed_note()}"
     )
     print(
         f"Python {platform.python_version()}, tantivy {package_version('tantivy')}, "

@@ -8,6 +8,12 @@ result shows; a page record stores its page's text for the snippets. Queries are
 the parsed tree, never from text, and filters are added as zero-scoring clauses so that
 they narrow without changing the ranking.
 
+A phrase of common words is the slow query: Tantivy reads the positions of its words in every
+document record that holds them all. Schema version 2 also indexed each pair of adjacent
+words to narrow those records first, but making the pairs cost more CPU per page than all the
+rest of the indexing, and the rebuild fell far below its target; version 3 took them out
+(bench/README.md, run 3, has the figures).
+
 Words are split by Tantivy's ``SimpleTokenizer`` (runs of characters for which Rust's
 ``char::is_alphanumeric`` holds) and lowercased: the same rule as ``interfaces.WORD``, and
 unlike the ``default`` tokenizer, no word is dropped for being long.

@@ -8,11 +8,8 @@ result shows; a page record stores its page's text for the snippets. Queries are
 the parsed tree, never from text, and filters are added as zero-scoring clauses so that
 they narrow without changing the ranking.
 
-A phrase of common words is the slow query: Tantivy reads the positions of its words in every
-document record that holds them all. Schema version 2 also indexed each pair of adjacent
-words to narrow those records first, but making the pairs cost more CPU per page than all the
-rest of the indexing, and the rebuild fell far below its target; version 3 took them out
-(bench/README.md, run 3, has the figures).
+A phrase of common words is the slow query; ``search.common_pairs`` says how each document
+record's ``document_pairs`` field helps it.
 
 Words are split by Tantivy's ``SimpleTokenizer`` (runs of characters for which Rust's
 ``char::is_alphanumeric`` holds) and lowercased: the same rule as ``interfaces.WORD``, and
@@ -32,6 +29,7 @@ import tantivy
 from tantivy import Occur, Query
 
 from search.backends import PageMatches, VersionKey, best_pages, results_with_pages
+from search.common_pairs import common_pairs, page_pairs
 from search.highlight import page_hit
 from search.interfaces import (
     And,
@@ -85,6 +83,8 @@ def _schema() -> tantivy.Schema:
     builder.add_unsigned_field("date_rank", fast=True)
     builder.add_text_field("fingerprint", stored=True, tokenizer_name="raw")
     builder.add_text_field("document_text", tokenizer_name=WORDS)
+    # Frequencies too: a two-word phrase answered by its pair is ranked by them.
+    builder.add_text_field("document_pairs", tokenizer_name="whitespace", index_option="freq")
     builder.add_unsigned_field("page_number", fast=True)
     builder.add_text_field("page_text", stored=True, tokenizer_name=WORDS)
     return builder.build()
@@ -108,7 +108,7 @@ def date_rank(date_of_service: date | None, document_id: int) -> int:
 
 
 class TantivyIndex:
-    SCHEMA_VERSION = 3  # 2 added word pairs for phrases, 3 took them out again
+    SCHEMA_VERSION = 4  # 2: every pair of words; 3: none; 4: pairs of common words
 
     def __init__(self, path: Path):
         self._path = path
@@ -243,7 +243,7 @@ class TantivyIndex:
                 schema, field, node.word, distance=node.distance, transposition_cost_one=True
             )
         if isinstance(node, Phrase):
-            return Query.phrase_query(schema, field, list(node.words))
+            return self._phrase_query(field, node.words)
         if isinstance(node, Or):
             return Query.boolean_query(
                 [(Occur.Should, self._text_query(field, part)) for part in node.parts]
@@ -258,6 +258,20 @@ class TantivyIndex:
                 ]
             )
         raise ValueError(f"a Not outside an And cannot be searched: {node!r}")
+
+    def _phrase_query(self, field: str, words: tuple[str, ...]) -> Query:
+        schema = self._schema
+        phrase = Query.phrase_query(schema, field, list(words))
+        pairs = common_pairs(words)
+        if field != "document_text" or not pairs:
+            return phrase  # page records are only ever searched among a few documents
+        if len(words) == 2:
+            return Query.term_query(schema, "document_pairs", pairs[0])  # the phrase itself
+        required = [(Occur.Must, Query.term_query(schema, "document_pairs", p)) for p in pairs]
+        # The pairs narrow without scoring, so ranking stays the phrase's own.
+        return Query.boolean_query(
+            [(Occur.Must, _zero_scoring(Query.boolean_query(required))), (Occur.Must, phrase)]
+        )
 
     # --- pages ------------------------------------------------------------------------------
 
@@ -395,6 +409,7 @@ def _document_record(version: IndexedVersion) -> tantivy.Document:
     record.add_text("fingerprint", version.fingerprint)
     for page in version.pages:
         record.add_text("document_text", page.text)
+        record.add_text("document_pairs", page_pairs(page.text))
     return record
 
 

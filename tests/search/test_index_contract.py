@@ -154,6 +154,28 @@ def test_a_phrase_never_runs_from_one_page_into_the_next(library):
     assert found_set(library, "acute appendicitis") == {DISCHARGE}
 
 
+def test_a_phrase_of_common_words_matches_only_where_they_are_adjacent_on_one_page(
+    search_index,
+):
+    # Tantivy answers these from pairs of common words (search.common_pairs): the same
+    # answers as from word positions are expected of both backends.
+    search_index.replace_documents(
+        {
+            1: [chart(1, ["Pain in the left knee."])],
+            2: [chart(2, ["The knee on the right; left untreated."])],  # not adjacent
+            3: [chart(3, ["Examined the", "left knee on page two."])],  # across a page break
+            4: [chart(4, ["THE, LEFT: knee"])],  # punctuation and case between them
+            5: [chart(5, ["The patient was seen. The left knee; the patient was discharged."])],
+            6: [chart(6, ["Dr. Müller examined the left knee."])],  # not ASCII
+        }
+    )
+    assert found_set(search_index, '"the left"') == {1, 4, 5, 6}
+    assert found_set(search_index, '"the left knee"') == {1, 4, 5, 6}
+    assert found_set(search_index, '"the patient was"') == {5}
+    assert found_set(search_index, '"patient the"') == set()
+    assert found_set(search_index, '"the right left"') == {2}  # across the semicolon
+
+
 def test_a_term_of_several_words_is_a_phrase(library):
     assert found_set(library, "X-Ray") == {DISCHARGE}
     assert found_set(library, "ray-x") == set()

@@ -1,0 +1,67 @@
+"""Pairs of common words, the Tantivy backend's help for phrases (what Lucene calls common
+grams).
+
+A phrase is slow when all its words are common: Tantivy reads their positions in every
+document that holds them all, and "the left" is in two thirds of a chart archive. So each
+document record also indexes, as one term, every two adjacent words of a page that are both
+in ``COMMON_WORDS``: a phrase of two such words is answered by its pair term alone, and a
+longer phrase first requires the pairs it has, so that positions are read only in the few
+documents that hold them. A phrase with an uncommon word needs no help: its rare word keeps
+the documents to check few.
+
+Only common words pair up, because indexing every pair cost more than all the rest of the
+indexing (bench/README.md, search run 3); these pairs are about a third of them, from a
+vocabulary of a few thousand terms. The list is fixed: changing it changes what the index
+holds, so it is part of the schema version (``TantivyIndex.SCHEMA_VERSION``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from search.interfaces import words_of
+
+# English function words and the words of clinical writing that are in most charts.
+COMMON_WORDS = frozenset(
+    """
+    a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does done down during each
+    either few for from further had has have having he her here hers him his how i if in
+    into is it its may me more most must my no nor not now of off on once one only or
+    other our out over own per same she should since so some such than that the their them
+    then there these they this those three through to too two under until up upon very was
+    we were what when where which while who whom why will with within without would you
+    your given made well
+    abdomen allergies anesthesia anterior area back bilateral blood chest clear closed
+    complications condition daily diagnosis dr exam examination follow general good head
+    heart history illness incision lateral left lower medial medications negative neck
+    normal noted old operating pain past patient performed physical placed positive post
+    posterior postoperative preoperative present pressure prior procedure rate recovery
+    removed right room side skin stable status surgery tissue tolerated upper used using
+    year
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+# Every ASCII character that is not a letter or a digit, mapped to a space: on ASCII text,
+# splitting after this gives exactly the words of interfaces.WORD, many times faster.
+_ASCII_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+PAIR_JOINER = "_"  # never inside a word
+
+
+def page_pairs(text: str) -> str:
+    """The common pairs of one page, as whitespace-separated terms."""
+    return " ".join(common_pairs(_words(text)))
+
+
+def _words(text: str) -> list[str]:
+    if text.isascii():
+        return text.translate(_ASCII_SEPARATORS).lower().split()
+    return words_of(text)
+
+
+def common_pairs(words: Sequence[str]) -> list[str]:
+    """The terms of each two adjacent ``words`` that are both common, in order."""
+    return [
+        f"{first}{PAIR_JOINER}{second}"
+        for first, second in zip(words, words[1:], strict=False)
+        if first in COMMON_WORDS and second in COMMON_WORDS
+    ]

@@ -1,0 +1,36 @@
+"""The pairs of common words the Tantivy index holds for phrases: cut from a page exactly
+as the query's words are (interfaces.words_of), on the fast ASCII path and off it."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.common_pairs import COMMON_WORDS, common_pairs, page_pairs
+from search.interfaces import words_of
+
+PAGES = [
+    "Pain in the left knee; the patient was seen.",
+    "THE,LEFT:knee\n\tthe_patient (was) 2x daily",
+    "HISTORY OF PRESENT ILLNESS: no chest pain, no fever.",
+    "",
+    "   ",
+    "a",
+    "Dr. Müller examined the left knee – the patient was stable.",
+    "naïve the left",
+]
+
+
+@pytest.mark.parametrize("text", PAGES)
+def test_a_page_gives_the_pairs_of_its_words_as_the_query_cuts_them(text):
+    assert page_pairs(text).split() == common_pairs(words_of(text))
+
+
+def test_only_two_adjacent_common_words_make_a_pair():
+    words = ["the", "left", "knee", "was", "the", "patient"]
+    assert {"the", "left", "was", "patient"} <= COMMON_WORDS and "knee" not in COMMON_WORDS
+    assert common_pairs(words) == ["the_left", "was_the", "the_patient"]
+
+
+def test_words_are_lowercased_and_split_at_every_separator():
+    assert page_pairs("THE,LEFT:knee the_patient") == "the_left the_patient"
+    assert page_pairs("Müller: THE LEFT") == "the_left"

@@ -10,8 +10,8 @@ documents that hold them. A phrase with an uncommon word needs no help: its rare
 the documents to check few.
 
 Only common words pair up, because indexing every pair cost more than all the rest of the
-indexing (bench/README.md, search run 3); these pairs are about a third of them, from a
-vocabulary of a few thousand terms. The list is fixed: changing it changes what the index
+indexing (bench/README.md, search run 3); these are about a quarter of the pairs of a chart
+page, and cutting them costs about 50 µs a page. The list is fixed: changing it changes what the index
 holds, so it is part of the schema version (``TantivyIndex.SCHEMA_VERSION``).
 """
 

@@ -6,13 +6,13 @@ document that holds them all, and "the left" is in two thirds of a chart archive
 document record also indexes, as one term, every two adjacent words of a page that are both
 in ``COMMON_WORDS``: a phrase of two such words is answered by its pair term alone, and a
 longer phrase first requires the pairs it has, so that positions are read only in the few
-documents that hold them. A phrase with an uncommon word needs no help: its rare word keeps
-the documents to check few.
+documents that hold them. A phrase with a less common word is mostly fast without help: that
+word keeps the documents to check fewer.
 
 Only common words pair up, because indexing every pair cost more than all the rest of the
 indexing (bench/README.md, search run 3); these are about a quarter of the pairs of a chart
-page, and cutting them costs about 50 µs a page. The list is fixed: changing it changes what the index
-holds, so it is part of the schema version (``TantivyIndex.SCHEMA_VERSION``).
+page, and cutting them costs about 50 µs a page. The list is fixed: changing it changes what
+the index holds, so it is part of the schema version (``TantivyIndex.SCHEMA_VERSION``).
 """
 
 from __future__ import annotations

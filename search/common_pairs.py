@@ -2,7 +2,7 @@
 grams).
 
 A phrase is slow when all its words are common: Tantivy reads their positions in every
-document that holds them all, and "the left" is in two thirds of a chart archive. So each
+document that holds them all ("the left" is in two thirds of the benchmark's charts). So each
 document record also indexes, as one term, every two adjacent words of a page that are both
 in ``COMMON_WORDS``: a phrase of two such words is answered by its pair term alone, and a
 longer phrase first requires the pairs it has, so that positions are read only in the few

@@ -222,9 +222,9 @@ class SearchIndex(Protocol):
 
     def load(self, batches: Iterable[Mapping[int, Sequence[IndexedVersion]]]) -> None:
         """Add every batch's versions to this index, which holds none of their documents
-        yet (a rebuild's new index): one writer and one commit for all of them, which is
-        much faster than a commit per batch. Nothing is visible until it returns; if it
-        raises, nothing is."""
+        yet (a rebuild's new index): one writer and one commit for all of them, where a
+        commit per batch would merge the growing index again each time. Nothing is visible
+        until it returns; if it raises, nothing is."""
         ...
 
     def search(self, query: SearchQuery) -> SearchResults:

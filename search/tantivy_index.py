@@ -262,9 +262,11 @@ class TantivyIndex:
     def _phrase_query(self, field: str, words: tuple[str, ...]) -> Query:
         schema = self._schema
         phrase = Query.phrase_query(schema, field, list(words))
-        pairs = common_pairs(words)
-        if field != "document_text" or not pairs:
+        if field != "document_text":
             return phrase  # page records are only ever searched among a few documents
+        pairs = common_pairs(words)
+        if not pairs:
+            return phrase
         if len(words) == 2:
             return Query.term_query(schema, "document_pairs", pairs[0])  # the phrase itself
         required = [(Occur.Must, Query.term_query(schema, "document_pairs", p)) for p in pairs]

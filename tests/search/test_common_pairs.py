@@ -34,3 +34,11 @@ def test_only_two_adjacent_common_words_make_a_pair():
 def test_words_are_lowercased_and_split_at_every_separator():
     assert page_pairs("THE,LEFT:knee the_patient") == "the_left the_patient"
     assert page_pairs("Müller: THE LEFT") == "the_left"
+
+
+def test_every_ascii_character_separates_or_joins_words_as_the_word_rule_says():
+    # The ASCII path translates bytes by a table; each character between two common words
+    # must split them exactly when interfaces.WORD does.
+    for code in range(128):
+        text = f"The{chr(code)}LEFT side"
+        assert page_pairs(text).split() == common_pairs(words_of(text)), repr(chr(code))

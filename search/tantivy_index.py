@@ -108,7 +108,8 @@ def date_rank(date_of_service: date | None, document_id: int) -> int:
 
 
 class TantivyIndex:
-    SCHEMA_VERSION = 4  # 2: every pair of words; 3: none; 4: pairs of common words
+    # 2: every pair of words; 3: none; 4: pairs of common words; 5: BLAKE2b fingerprints
+    SCHEMA_VERSION = 5
 
     def __init__(self, path: Path):
         self._path = path

@@ -134,7 +134,7 @@ def _schema() -> fields.Schema:
 
 
 class WhooshIndex:
-    SCHEMA_VERSION = 1
+    SCHEMA_VERSION = 2  # 2: BLAKE2b fingerprints
 
     def __init__(self, path: Path):
         self._path = path

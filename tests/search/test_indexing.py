@@ -16,7 +16,13 @@ from sqlalchemy import func, select, update
 
 from archive.cli import cli
 from archive.models import AuditEvent, Page
-from archive.records.service import Upload, add_document, reassign_patient, register_patient
+from archive.records.service import (
+    Upload,
+    add_document,
+    add_version,
+    reassign_patient,
+    register_patient,
+)
 from ingest.models import IndexOutbox
 from ingest.worker import Worker
 from search import indexer, open_index_of
@@ -94,6 +100,38 @@ def test_a_crash_after_the_index_commits_replays_to_the_same_result(
     assert outbox_rows(ext) == 0
     assert open_index_of(app).get().fingerprints() == before
     assert found(app, people, "cholecystectomy") == [document_id]
+
+
+def test_load_documents_reads_each_version_with_pages_and_marks_only_the_newest_latest(
+    app, ext, people, patient
+):
+    clerk = people.principal("clerk")
+    document_id = file_chart(app, clerk, patient, OPERATIVE, DISCHARGE,
+                             doc_type="operative_report", date_of_service=date(2024, 3, 5),
+                             department="Surgery")
+    add_version(ext, clerk, document_id=document_id, reason="rescan",
+                upload=Upload(io.BytesIO(text_pdf(DISCHARGE)), "rescan.pdf"))
+
+    def loaded():
+        with ext.db.transaction() as session:
+            return indexer.load_documents(session, [document_id, 424242])
+
+    # Version 2 is still waiting for OCR: it has no pages to index, yet it is the newest.
+    waiting = loaded()
+    assert waiting[424242] == []  # a document that does not exist: removed from the index
+    [first] = waiting[document_id]
+    assert (first.version, first.latest) == (1, False)
+    assert (first.mrn, first.patient_name, first.doc_type, first.department) == (
+        patient, "DOE, JANE", "operative_report", "Surgery")
+    assert first.date_of_service == date(2024, 3, 5) and first.restricted is False
+    assert [page.number for page in first.pages] == [1, 2]
+    assert "cholecystectomy" in first.pages[0].text.lower()
+
+    process_and_index(app)
+    versions = loaded()[document_id]
+    assert [(v.version, v.latest, len(v.pages)) for v in versions] == [(1, False, 2), (2, True, 1)]
+    assert versions[0].fingerprint == first.fingerprint  # the same content, the same digest
+    assert versions[1].fingerprint != first.fingerprint
 
 
 def test_reassigning_a_document_reindexes_it_under_the_new_mrn(app, ext, people, library):

@@ -588,7 +588,7 @@ class Timing:
 class QueryRun:
     label: str
     timings: list[Timing]
-    others: float  # cores other processes used meanwhile
+    conditions: str  # what else ran meanwhile, and the CPU's speed (Phase.note)
 
     def of(self, kind: str | None) -> list[Timing]:
         return [t for t in self.timings if kind is None or t.kind == kind]
@@ -614,13 +614,13 @@ def measure_queries(
 ) -> QueryRun:
     cached = backend.read_into_page_cache()
     run_queries(installation, backend.handle, warmup)
-    with OtherLoad() as others:
+    with Phase() as phase:
         timings = run_queries(installation, backend.handle, probes)
     label = (
         f"{backend.name} at {backend.pages:,} pages ({backend.documents:,} documents, "
         f"{built}, index {cached / 1e9:.2f} GB read into the page cache first)"
     )
-    return QueryRun(label, timings, others.cores)
+    return QueryRun(label, timings, phase.note)
 
 
 def percentiles_ms(seconds: list[float]) -> tuple[float, float, float]:
@@ -639,7 +639,7 @@ class RebuildRun:
     pages: int
     documents: int
     seconds: float
-    others: float
+    conditions: str
 
     @property
     def pages_per_second(self) -> float:
@@ -650,10 +650,10 @@ def measure_rebuild(installation: Installation, backend: Backend) -> RebuildRun:
     def progress(documents: int, pages: int) -> None:
         print(f"\r  rebuilt {documents:,} documents, {pages:,} pages", end="", file=sys.stderr)
 
-    with OtherLoad() as others:
+    with Phase() as phase:
         result = jobs.rebuild(installation.ext, backend.handle, progress=progress)
     print(file=sys.stderr)
-    return RebuildRun(result.pages, result.documents, result.seconds, others.cores)
+    return RebuildRun(result.pages, result.documents, result.seconds, phase.note)
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -663,18 +663,33 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def others_note(cores: float) -> str:
-    note = f"other processes used {cores:.2f} cores"
-    note += " - DISTURBED, repeat on a quiet machine" if cores > DISTURBED_CORES else ""
-    return f"{note}; {cpu_speed_note()}"
+class Phase(OtherLoad):
+    """A measured phase: the CPU other processes took meanwhile (OtherLoad), and the
+    reference loop timed as it starts and as it ends, since the CPU's speed can change
+    within a phase of minutes."""
+
+    def __enter__(self) -> Phase:
+        self._loop_before = reference_loop_ms()
+        return super().__enter__()
+
+    def __exit__(self, *exc) -> None:
+        super().__exit__(*exc)
+        self._loop_after = reference_loop_ms()
+
+    @property
+    def note(self) -> str:
+        note = f"other processes used {self.cores:.2f} cores"
+        if self.cores > DISTURBED_CORES:
+            note += " - DISTURBED, repeat on a quiet machine"
+        before, after = self._loop_before, self._loop_after
+        return f"{note}; reference loop {before:.0f} ms before, {after:.0f} after"
 
 
-def cpu_speed_note() -> str:
+def reference_loop_ms() -> float:
     """How fast this (shared, virtual) CPU is just now: the same pure-Python loop, best of
     three. Runs on this VM have found the same work taking twice the CPU time an hour
     later with no other process running, so each phase's figures carry this beside them."""
-    best = min(_timed_loop() for _ in range(3))
-    return f"reference loop {best * 1000:.0f} ms"
+    return min(_timed_loop() for _ in range(3)) * 1000
 
 
 def _timed_loop() -> float:
@@ -690,7 +705,7 @@ def describe_machine() -> None:
         f"ChartVault search bench  {time.strftime('%Y-%m-%d %H:%M')}  "
         f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
         f"{memory / 2**30:.0f} GiB, load average {one:.2f} {five:.2f} {fifteen:.2f}; "
-        f"{cpu_speed_note()}"
+        f"reference loop {reference_loop_ms():.0f} ms"
     )
     print(
         f"Python {platform.python_version()}, tantivy {package_version('tantivy')}, "
@@ -699,7 +714,7 @@ def describe_machine() -> None:
 
 
 def print_query_run(run: QueryRun) -> None:
-    print(f"\n{run.label}: {len(run.timings)} searches; {others_note(run.others)}")
+    print(f"\n{run.label}: {len(run.timings)} searches; {run.conditions}")
     print(
         f"  {'kind':<14}{'found (mean)':>13}   {'service ms  p50':>16}{'p95':>8}{'p99':>8}"
         f"   {'index ms  p50':>14}{'p95':>8}{'p99':>8}"
@@ -759,7 +774,7 @@ def print_targets(runs: list[QueryRun], pages: int, rebuild: RebuildRun) -> bool
     print(
         f"rebuild from the database (search.jobs.rebuild): {rebuild.pages:,} pages, "
         f"{rebuild.documents:,} documents in {rebuild.seconds:.1f} s = "
-        f"{rebuild.pages_per_second:,.0f} pages/s; {others_note(rebuild.others)}"
+        f"{rebuild.pages_per_second:,.0f} pages/s; {rebuild.conditions}"
     )
     print(
         f"target: Tantivy search p95 <= {P95_TARGET_MS:.0f} ms at 1,000,000 pages: "
@@ -839,7 +854,7 @@ def results_with(results: Results, whoosh: Column, tantivy: Column | None) -> Re
 def build_and_measure(args: argparse.Namespace, corpus: Corpus, stream: Stream) -> Results:
     documents = synthetic_documents(corpus, stream.installation.patients, random.Random(args.seed))
     results = None
-    with OtherLoad() as others:
+    with Phase() as phase:
         for number, batch in enumerate(batches(documents, args.pages, REBUILD_BATCH)):
             stream.feed(batch, first=number == 0)
             print(f"\r  indexed {stream.tantivy.pages:,} pages", end="", file=sys.stderr)
@@ -851,7 +866,7 @@ def build_and_measure(args: argparse.Namespace, corpus: Corpus, stream: Stream) 
     print(
         f"\nbuilt: Tantivy {stream.tantivy.pages:,} pages, {stream.tantivy.documents:,} "
         f"documents; database filled and both indexes written in the same stream; "
-        f"{others_note(others.cores)}"
+        f"{phase.note}"
     )
     return results
 

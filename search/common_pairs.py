@@ -11,9 +11,9 @@ word keeps the documents to check fewer.
 
 Only common words pair up, because indexing every pair cost more than all the rest of the
 indexing (bench/README.md, search run 3); these are about a quarter of the pairs of a chart
-page. They are cut in one pass over the page's bytes, since a rebuild cuts them on every
-page of the archive. The list is fixed: changing it changes what the index holds, so it is
-part of the schema version (``TantivyIndex.SCHEMA_VERSION``).
+page. An ASCII page (nearly every page) is cut in one pass over its bytes, since a rebuild
+cuts them on every page of the archive. The list is fixed: changing it changes what the
+index holds, so it is part of the schema version (``TantivyIndex.SCHEMA_VERSION``).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Backends are imported only when chosen, so a process that uses Tantivy never loads Whoosh.
 Both answer a search in the same two steps (see ``search.interfaces``): the document
-records give the total and the page of results; then one page query over just those
-documents gives each one's matching pages, grouped and highlighted here alike.
+records give the total and the page of results; then the matching pages of just those
+documents are found (Whoosh asks its page records, Tantivy checks the pages' text), and
+grouped and highlighted here alike.
 """
 
 from __future__ import annotations

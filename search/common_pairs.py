@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import AnyStr
 
-from search.interfaces import words_of
+from search.interfaces import ASCII_WORD_BYTES, words_of
 
 # English function words and the words of clinical writing that are in most charts.
 COMMON_WORDS = frozenset(
@@ -44,20 +44,13 @@ COMMON_WORDS = frozenset(
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
 PAIR_JOINER = "_"  # never inside a word
-# On ASCII text one bytes.translate does what the word rule needs: every byte that is not a
-# letter or a digit becomes a space and every capital its small letter, so a split then
-# gives exactly the lowercased words of interfaces.WORD. Bytes, because translating a
-# str goes through a dict lookup per character and costs twice as much.
-_ASCII_WORD_BYTES = bytes(
-    ord(chr(byte).lower()) if chr(byte).isalnum() else ord(" ") for byte in range(128)
-) + bytes(range(128, 256))
 _COMMON_WORD_BYTES = frozenset(word.encode() for word in COMMON_WORDS)
 
 
 def page_pairs(text: str) -> str:
     """The common pairs of one page, as whitespace-separated terms."""
     if text.isascii():
-        words = text.encode().translate(_ASCII_WORD_BYTES).split()
+        words = text.encode().translate(ASCII_WORD_BYTES).split()  # the words, as bytes
         return b" ".join(_pairs(words, _COMMON_WORD_BYTES, PAIR_JOINER.encode())).decode()
     return " ".join(common_pairs(words_of(text)))
 

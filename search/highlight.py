@@ -1,21 +1,23 @@
 """Which words of a page a query matched, and the passage shown for it, for every backend.
 
-The index says *which* pages match; this module says *where* on the page, from the stored
+Whoosh's index says *which* pages match; for Tantivy, ``PageMatcher`` decides it here, over
+the pages of the result documents. This module says *where* on the page, from the stored
 page text and the query tree alone, so both backends highlight exactly alike. The rules
 mirror the index's: words are ``interfaces.WORD`` runs, lowercased; a phrase is marked only
 where all of it occurs; a prefix or fuzzy word marks the words it expands to; nothing under
 a ``Not`` is ever marked (those words are why a page was *not* left out).
 
-It runs for every page shown on a results page (about sixty per search, inside the
+It runs for every page of the result documents (a hundred or more per search, inside the
 search's time budget), so it looks words up in the lowercased page rather than splitting
-the page into words (see ``_Page``); only a fuzzy word needs the page's distinct words.
+the page into words (see ``_Page``); only a prefix or fuzzy word needs the page's distinct
+words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from markupsafe import Markup, escape
 
@@ -31,8 +33,10 @@ from search.interfaces import (
     Prefix,
     Snippet,
     Term,
+    words_of,
 )
 
+MIN_PIECE = 3  # shorter pieces of a fuzzy word are found in too many words to help
 SNIPPET_CHARACTERS = 240  # about two lines of a results list
 ELLIPSIS = "…"
 
@@ -88,11 +92,32 @@ class _Page:
             start = self.lowered.find(stem, start + 1)
         return found
 
+    @cached_property
     def distinct_words(self) -> set[str]:
-        if self.lowered.isascii():
-            # With ASCII punctuation blanked out, splitting on white space is exactly WORD.
-            return set(self.lowered.translate(_ASCII_SEPARATORS).split())
-        return set(WORD.findall(self.lowered))
+        return set(words_of(self.lowered))
+
+    def words_holding(self, pieces: Iterable[str]) -> set[str]:
+        """The distinct words in which any of ``pieces`` occurs."""
+        lowered = self.lowered
+        found = set()
+        for piece in pieces:
+            start = lowered.find(piece)
+            while start >= 0:
+                while start > 0 and lowered[start - 1].isalnum():
+                    start -= 1
+                word = WORD.match(lowered, start)
+                found.add(word.group())
+                start = lowered.find(piece, word.end())
+        return found
+
+    def count_word_starts(self, stem: str) -> int:
+        """How many words begin with ``stem``."""
+        count = 0
+        start = self.lowered.find(stem)
+        while start >= 0:
+            count += self._starts_word(start)
+            start = self.lowered.find(stem, start + 1)
+        return count
 
     def phrase_spans(self, words: tuple[str, ...]) -> list[Span]:
         """One span per occurrence of the whole phrase, from its first word to its last;
@@ -120,13 +145,6 @@ class _Page:
         return end == len(self.lowered) or not self.lowered[end].isalnum()
 
 
-# Every ASCII character that is neither a letter, a digit nor white space (which ``split``
-# already separates on), mapped to a space.
-_ASCII_SEPARATORS = str.maketrans(
-    {chr(code): " " for code in range(128) if not chr(code).isalnum() and not chr(code).isspace()}
-)
-
-
 def _lowered_with_origin(text: str) -> tuple[str, list[int]]:
     parts = []
     origin = []
@@ -148,6 +166,105 @@ def find_matches(query: Node, text: str) -> Matches:
                 terms.update(words)
                 spans.extend(leaf_spans)
     return Matches(marks=_merged([page.in_text(span) for span in spans]), terms=frozenset(terms))
+
+
+class PageMatcher:
+    """Whether each page of one search matches its query, and how well: for a backend that
+    keeps no index of single pages (Tantivy: indexing every page a second time made up a
+    third of a rebuild), these few pages are checked here, by the same rules as the index.
+
+    One matcher serves all the pages of a search, so that a fuzzy word is compared with each
+    distinct page word once, not once per page."""
+
+    def __init__(self, query: Node):
+        self._query = query
+        self._fuzzy: dict[Fuzzy, _FuzzyWords] = {}
+
+    def score(self, text: str) -> int:
+        """0 if the page does not match the query as a whole (every part of an And, one of
+        an Or, nothing a Not leaves out); else how often its positive words occur on it,
+        which ranks the pages of a document."""
+        counts = _LeafCounts(_Page(text), self._fuzzy)
+        if not counts.holds(self._query):
+            return 0
+        return sum(counts.of(leaf) for leaf in _positive_leaves(self._query))
+
+
+class _FuzzyWords:
+    """The words of each page within a fuzzy word's distance. Each distinct word is judged
+    once per search (the pages of a search share most of their words), and on long enough
+    words only those that hold a piece of the fuzzy word unchanged are judged at all."""
+
+    def __init__(self, leaf: Fuzzy):
+        self._leaf = leaf
+        self._lengths = range(len(leaf.word) - leaf.distance, len(leaf.word) + leaf.distance + 1)
+        self._pieces = _unchanged_pieces(leaf)
+        self._judged: set[str] = set()
+        self._near: set[str] = set()
+
+    def on(self, page: _Page) -> set[str]:
+        words = page.words_holding(self._pieces) if self._pieces else page.distinct_words
+        unjudged = words - self._judged
+        if unjudged:
+            self._judged |= unjudged
+            word, distance = self._leaf.word, self._leaf.distance
+            self._near.update(
+                other
+                for other in unjudged
+                if len(other) in self._lengths and _fuzzy_match(word, other, distance)
+            )
+        return words & self._near
+
+
+def _unchanged_pieces(leaf: Fuzzy) -> tuple[str, ...]:
+    """Strings of which every word within one edit of ``leaf.word`` holds at least one: its
+    two halves (one edit changes at most one of them), and the word with the letters either
+    side of the middle swapped (the one edit that changes both). Splitting a page into words
+    costs seven times as much as finding these. Empty (split the page) for two edits, and
+    for words too short for their halves to be rare."""
+    word = leaf.word
+    if leaf.distance != 1 or len(word) < MIN_PIECE * 2:
+        return ()
+    half = len(word) // 2
+    swapped = word[: half - 1] + word[half] + word[half - 1] + word[half + 1 :]
+    return word[:half], word[half:], swapped
+
+
+class _LeafCounts:
+    """How often each leaf of a query occurs on one page, counted once however often it is
+    asked."""
+
+    def __init__(self, page: _Page, fuzzy: dict[Fuzzy, _FuzzyWords]):
+        self._page = page
+        self._fuzzy = fuzzy
+        self._counts: dict[Node, int] = {}
+
+    def holds(self, node: Node) -> bool:
+        if isinstance(node, And):
+            return all(self.holds(part) for part in node.parts)
+        if isinstance(node, Or):
+            return any(self.holds(part) for part in node.parts)
+        if isinstance(node, Not):
+            return not self.holds(node.part)
+        return self.of(node) > 0
+
+    def of(self, leaf: Term | Prefix | Fuzzy | Phrase) -> int:
+        if leaf not in self._counts:
+            self._counts[leaf] = self._count(leaf)
+        return self._counts[leaf]
+
+    def _count(self, leaf: Term | Prefix | Fuzzy | Phrase) -> int:
+        page = self._page
+        if isinstance(leaf, Term):
+            return len(page.occurrences(leaf.word))
+        if isinstance(leaf, Phrase):
+            return len(page.phrase_spans(leaf.words))
+        if isinstance(leaf, Prefix):
+            return page.count_word_starts(leaf.stem)
+        if leaf not in self._fuzzy:
+            self._fuzzy[leaf] = _FuzzyWords(leaf)
+        near = self._fuzzy[leaf].on(page)
+        return sum(len(page.occurrences(word)) for word in near)
 
 
 def _positive_leaves(node: Node) -> Iterator[Term | Prefix | Fuzzy | Phrase]:
@@ -172,7 +289,7 @@ def _leaf_matches(
             yield (word,), word_spans
     else:
         shortest, longest = len(leaf.word) - leaf.distance, len(leaf.word) + leaf.distance
-        for word in page.distinct_words():
+        for word in page.distinct_words:
             if shortest <= len(word) <= longest and _fuzzy_match(leaf.word, word, leaf.distance):
                 yield (word,), page.occurrences(word)
 

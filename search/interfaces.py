@@ -6,8 +6,10 @@ Each backend is named after its technology (``TantivyIndex``, ``WhooshIndex``), 
 
 The index holds, for every version of every document, one *document record* (all its
 pages' text and its fields: what a search matches, counts and ranks) and one *page record*
-per page (what tells which pages matched, with snippets). Results are grouped by document
-because the document record is what is matched; totals are therefore exact.
+per page (its text for the snippets, and with Whoosh an index of it that tells which pages
+matched; Tantivy checks the pages of the result documents instead, see
+``search.highlight.PageMatcher``). Results are grouped by document because the document
+record is what is matched; totals are therefore exact.
 
 Queries arrive parsed (``search.query.parse_query``) as the small tree below, so both
 backends answer the same language the same way, and words are split and folded by one rule
@@ -28,8 +30,19 @@ from archive.errors import ArchiveError, BadRequest
 WORD = re.compile(r"[^\W_]+")
 
 
+# On ASCII text one bytes.translate does what WORD needs: every byte that is not a letter or
+# a digit becomes a space and every capital its small letter, so a split then gives exactly
+# the lowercased words. Bytes, because translating a str looks up a dict per character and
+# costs twice as much; nearly every page is ASCII, and pages are split on every search.
+ASCII_WORD_BYTES = bytes(
+    ord(chr(byte).lower()) if chr(byte).isalnum() else ord(" ") for byte in range(128)
+) + bytes(range(128, 256))
+
+
 def words_of(text: str) -> list[str]:
     """The index terms of ``text``: its words, lowercased."""
+    if text.isascii():
+        return text.encode().translate(ASCII_WORD_BYTES).decode().split()
     return [w.lower() for w in WORD.findall(text)]
 
 

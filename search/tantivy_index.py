@@ -4,9 +4,11 @@ Layout: one Tantivy index in the directory, holding both record kinds of
 ``search.interfaces`` told apart by the ``record`` field. A document record indexes every
 page's text as a separate value of ``document_text`` (Tantivy leaves a position gap between
 values, so a phrase never runs from one page into the next) and stores only the fields a
-result shows; a page record stores its page's text for the snippets. Queries are built from
-the parsed tree, never from text, and filters are added as zero-scoring clauses so that
-they narrow without changing the ranking.
+result shows. A page record stores its page's text without indexing it: which pages of a
+result document match is decided from their text by ``search.highlight.PageMatcher``, since
+indexing every page a second time took a third of a rebuild's time (bench/README.md). Queries
+are built from the parsed tree, never from text, and filters are added as zero-scoring
+clauses so that they narrow without changing the ranking.
 
 A phrase of common words is the slow query; ``search.common_pairs`` says how each document
 record's ``document_pairs`` field helps it.
@@ -30,7 +32,7 @@ from tantivy import Occur, Query
 
 from search.backends import PageMatches, VersionKey, best_pages, results_with_pages
 from search.common_pairs import common_pairs, page_pairs
-from search.highlight import page_hit
+from search.highlight import PageMatcher, page_hit
 from search.interfaces import (
     And,
     DocumentHit,
@@ -56,9 +58,6 @@ WRITER_HEAP_BYTES = 128_000_000  # split among the writer's threads (at least 15
 # A rebuild writes the whole archive with one writer: its heap sets the size of the segments
 # it flushes, and fewer, larger segments leave less to merge afterwards.
 BULK_HEAP_BYTES = 512_000_000
-# A search fetches the matching pages of its result documents in one query; only when
-# they are more than this (huge charts matching everywhere) is each document asked alone.
-PAGE_CANDIDATES = 2000
 # Our own writer lock beside Tantivy's: a second writer must be told "busy" by a typed
 # error, and Tantivy reports its lock failure only as a ValueError.
 WRITER_LOCK = "chartvault-writer.lock"
@@ -86,7 +85,7 @@ def _schema() -> tantivy.Schema:
     # Frequencies too: a two-word phrase answered by its pair is ranked by them.
     builder.add_text_field("document_pairs", tokenizer_name="whitespace", index_option="freq")
     builder.add_unsigned_field("page_number", fast=True)
-    builder.add_text_field("page_text", stored=True, tokenizer_name=WORDS)
+    builder.add_bytes_field("page_text", stored=True)  # UTF-8; read, never searched
     return builder.build()
 
 
@@ -108,8 +107,9 @@ def date_rank(date_of_service: date | None, document_id: int) -> int:
 
 
 class TantivyIndex:
-    # 2: every pair of words; 3: none; 4: pairs of common words; 5: BLAKE2b fingerprints
-    SCHEMA_VERSION = 5
+    # 2: every pair of words; 3: none; 4: pairs of common words; 5: BLAKE2b fingerprints;
+    # 6: page records store their text without indexing it
+    SCHEMA_VERSION = 6
 
     def __init__(self, path: Path):
         self._path = path
@@ -167,9 +167,7 @@ class TantivyIndex:
                 return SearchResults(total=total, hits=tuple(hits))
             keys = [(hit.document_id, hit.version) for hit in hits]
             matches = self._page_matches(searcher, query.text, keys, query.pages_per_hit)
-            return results_with_pages(
-                total, hits, query.text, matches, lambda address: _page_text(searcher, address)
-            )
+            return results_with_pages(total, hits, query.text, matches, lambda text: text)
 
     def _documents(
         self, searcher: tantivy.Searcher, query: SearchQuery
@@ -280,29 +278,22 @@ class TantivyIndex:
 
     def _page_matches(
         self, searcher: tantivy.Searcher, text: Node, keys: list[VersionKey], per_version: int
-    ) -> Mapping[VersionKey, PageMatches[tantivy.DocAddress]]:
-        found = searcher.search(self._pages_query(text, keys), limit=PAGE_CANDIDATES, count=True)
-        if found.count > len(found.hits):
-            return {
-                key: self._version_page_matches(searcher, text, key, per_version) for key in keys
-            }
-        return best_pages(_page_candidates(searcher, found.hits), per_version)
+    ) -> Mapping[VersionKey, PageMatches[str]]:
+        matcher = PageMatcher(text)
+        candidates = []
+        for key, number, address in self._pages_of(searcher, keys):
+            page_text = _page_text(searcher, address)
+            score = matcher.score(page_text)
+            if score:
+                candidates.append((key, float(score), number, page_text))
+        return best_pages(candidates, per_version)
 
-    def _version_page_matches(
-        self, searcher: tantivy.Searcher, text: Node, key: VersionKey, per_version: int
-    ) -> PageMatches[tantivy.DocAddress]:
-        found = searcher.search(
-            self._pages_query(text, [key]), limit=max(per_version, 1), count=True
-        )
-        best = [
-            (score, number, page)
-            for _, score, number, page in _page_candidates(searcher, found.hits)
-        ]
-        return PageMatches(count=found.count, best=best[:per_version])
-
-    def _pages_query(self, text: Node, keys: list[VersionKey]) -> Query:
+    def _pages_of(
+        self, searcher: tantivy.Searcher, keys: list[VersionKey]
+    ) -> list[tuple[VersionKey, int, tantivy.DocAddress]]:
+        """(version, page number, address) of every page of the ``keys`` versions, in order."""
         schema = self._schema
-        versions = Query.boolean_query(
+        of_versions = Query.boolean_query(
             [
                 (
                     Occur.Should,
@@ -316,35 +307,30 @@ class TantivyIndex:
                 for document_id, version in keys
             ]
         )
-        pages_of_versions = _zero_scoring(
-            Query.boolean_query(
-                [
-                    (Occur.Must, Query.term_query(schema, "record", PAGE)),
-                    (Occur.Must, versions),
-                ]
-            )
+        query = Query.boolean_query(
+            [(Occur.Must, Query.term_query(schema, "record", PAGE)), (Occur.Must, of_versions)]
         )
-        return Query.boolean_query(
-            [
-                (Occur.Must, self._text_query("page_text", text)),
-                (Occur.Must, pages_of_versions),
-            ]
-        )
+        count = searcher.search(query, limit=1, count=True).count
+        if not count:
+            return []
+        addresses = [address for _, address in searcher.search(query, limit=count).hits]
+        # From fast fields, in three batched calls, rather than by loading each record.
+        document_ids = searcher.fast_field_values("document_id", addresses)
+        versions = searcher.fast_field_values("version", addresses)
+        numbers = searcher.fast_field_values("page_number", addresses)
+        keys_of_pages = zip(document_ids, versions, strict=True)
+        return sorted(zip(keys_of_pages, numbers, addresses, strict=True), key=lambda p: p[:2])
 
     def page_hits(self, text: Node, document_id: int, version: int) -> list[PageHit]:
         with self._engine_errors("searched"):
             searcher = self._searcher()
-            query = self._pages_query(text, [(document_id, version)])
-            count = searcher.search(query, limit=1, count=True).count
-            if not count:
-                return []
-            found = searcher.search(
-                query, limit=count, order_by_field="page_number", order=tantivy.Order.Asc
-            )
-            return [
-                page_hit(text, number, _page_text(searcher, address))
-                for number, address in found.hits
-            ]
+            matcher = PageMatcher(text)
+            hits = []
+            for _, number, address in self._pages_of(searcher, [(document_id, version)]):
+                page_text = _page_text(searcher, address)
+                if matcher.score(page_text):
+                    hits.append(page_hit(text, number, page_text))
+            return hits
 
     # --- housekeeping -----------------------------------------------------------------------
 
@@ -433,7 +419,7 @@ def _page_record(version: IndexedVersion, number: int, text: str) -> tantivy.Doc
     record.add_unsigned("document_id", version.document_id)
     record.add_unsigned("version", version.version)
     record.add_unsigned("page_number", number)
-    record.add_text("page_text", text)
+    record.add_bytes("page_text", text.encode())
     return record
 
 
@@ -478,21 +464,5 @@ def _document_hit(record: tantivy.Document, score: float) -> DocumentHit:
     )
 
 
-def _page_candidates(
-    searcher: tantivy.Searcher,
-    hits: list[tuple[float, tantivy.DocAddress]],
-) -> Iterator[tuple[VersionKey, float, int, tantivy.DocAddress]]:
-    """(version, score, page number, address) of each page hit, read from fast fields in
-    three batched calls instead of loading every page's stored text."""
-    addresses = [address for _, address in hits]
-    document_ids = searcher.fast_field_values("document_id", addresses)
-    versions = searcher.fast_field_values("version", addresses)
-    numbers = searcher.fast_field_values("page_number", addresses)
-    for (score, address), document_id, version, number in zip(
-        hits, document_ids, versions, numbers, strict=True
-    ):
-        yield (document_id, version), score, number, address
-
-
 def _page_text(searcher: tantivy.Searcher, address: tantivy.DocAddress) -> str:
-    return searcher.doc(address).get_first("page_text")
+    return searcher.doc(address).get_first("page_text").decode()

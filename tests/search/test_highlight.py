@@ -10,13 +10,14 @@ import pytest
 from search.highlight import (
     ELLIPSIS,
     SNIPPET_CHARACTERS,
+    PageMatcher,
     best_snippet,
     find_matches,
     page_hit,
     snippet_html,
     within_distance,
 )
-from search.interfaces import WORD, Fuzzy, Snippet, Term, words_of
+from search.interfaces import WORD, Fuzzy, Prefix, Snippet, Term, words_of
 from search.query import parse_query
 
 PROGRESS_NOTE = (
@@ -118,6 +119,77 @@ def test_fuzzy_marks_agree_with_splitting_the_page_into_words():
                 ]
                 found = find_matches(Fuzzy(word, 1), text).marks
                 assert list(found) == expected, (word, text)
+
+
+# --- which pages match (Tantivy keeps no index of single pages) ----------------------------------
+
+
+def page_score(query: str, text: str = PROGRESS_NOTE) -> int:
+    return PageMatcher(parse_query(query)).score(text)
+
+
+def test_a_page_scores_how_often_its_matching_words_occur():
+    assert page_score("chest") == 2
+    assert page_score("chest OR pain") == 4
+    assert page_score('"chest pain"') == 1
+    assert page_score("pneumon*") == 2  # pneumonla, Pneumonia; not Bronchopneumonia
+    assert page_score("pneumonia~1") == 2  # pneumonla, Pneumonia
+
+
+def test_a_page_matches_only_when_the_whole_query_holds_on_it():
+    assert page_score("chest cardiology") == 3
+    assert page_score("chest sepsis") == 0  # every part of an And
+    assert page_score("sepsis OR chest") == 2  # one part of an Or
+    assert page_score("chest NOT sepsis") == 2
+    assert page_score("chest NOT cardiology") == 0  # nothing a Not leaves out
+    assert page_score('"pain chest"') == 0
+
+
+def test_one_matcher_decides_page_after_page_as_the_word_rule_says():
+    # A matcher remembers which words a prefix or fuzzy word expands to across the pages of
+    # a search; each page must still be decided by its own words alone.
+    generator = random.Random(6)
+    queries = [Term("ab"), Prefix("ab"), Fuzzy("aab", 1), Fuzzy("b1a", 2)]
+    matchers = [PageMatcher(query) for query in queries]
+    for _ in range(500):
+        text = "".join(generator.choice("ab_-. 1\né") for _ in range(generator.randrange(40)))
+        words = words_of(text)
+        expected = [
+            words.count("ab"),
+            sum(word.startswith("ab") for word in words),
+            sum(restricted_edit_distance("aab", word) <= 1 for word in words),
+            sum(restricted_edit_distance("b1a", word) <= 2 for word in words),
+        ]
+        assert [matcher.score(text) for matcher in matchers] == expected, text
+
+
+def test_a_long_fuzzy_word_finds_every_word_within_one_edit_and_no_other():
+    # A fuzzy word of six letters or more judges only the page words that hold one of its
+    # halves: every kind of slip, at every place, must still be found.
+    generator = random.Random(7)
+    word = "pneumonia"
+    matcher = PageMatcher(Fuzzy(word, 1))
+    for _ in range(300):
+        slipped = [randomly_edited(word, generator.randrange(3), generator) for _ in range(3)]
+        text = " ".join(slipped + ["pneumothorax", "ammonia"]).upper()
+        expected = sum(restricted_edit_distance(word, other) <= 1 for other in slipped)
+        assert matcher.score(text) == expected, slipped
+
+
+def randomly_edited(word: str, edits: int, generator: random.Random) -> str:
+    for _ in range(edits):
+        at = generator.randrange(len(word) - 1)
+        kind = generator.randrange(4)
+        letter = generator.choice("aimnoeu")
+        if kind == 0:
+            word = word[:at] + letter + word[at + 1 :]
+        elif kind == 1:
+            word = word[:at] + word[at + 1 :]
+        elif kind == 2:
+            word = word[:at] + letter + word[at:]
+        else:
+            word = word[:at] + word[at + 1] + word[at] + word[at + 2 :]
+    return word
 
 
 # --- the edit distance of fuzzy words -------------------------------------------------------------

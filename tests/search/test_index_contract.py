@@ -393,12 +393,7 @@ def test_the_best_pages_come_first(library):
     assert [page.number for page in hit.pages] == [3, 1]
 
 
-def test_counts_stay_exact_when_the_result_documents_match_on_very_many_pages(
-    search_index, monkeypatch
-):
-    # Tantivy fetches the result documents' matching pages in one query of at most
-    # PAGE_CANDIDATES hits, and asks per document beyond that: make it go beyond.
-    monkeypatch.setattr("search.tantivy_index.PAGE_CANDIDATES", 3)
+def test_each_result_document_counts_and_ranks_only_its_own_pages(search_index):
     search_index.replace_documents(
         {
             number: [chart(number, ["Sepsis."] * 3 + ["Sepsis, sepsis, sepsis.", "Nothing."])]

@@ -9,8 +9,7 @@ a ``Not`` is ever marked (those words are why a page was *not* left out).
 
 It runs for every page of the result documents (a hundred or more per search, inside the
 search's time budget), so it looks words up in the lowercased page rather than splitting
-the page into words (see ``_Page``); only a prefix or fuzzy word needs the page's distinct
-words.
+the page into words (see ``_Page``); only a fuzzy word can need the page's distinct words.
 """
 
 from __future__ import annotations

@@ -279,14 +279,19 @@ class TantivyIndex:
     def _page_matches(
         self, searcher: tantivy.Searcher, text: Node, keys: list[VersionKey], per_version: int
     ) -> Mapping[VersionKey, PageMatches[str]]:
+        return best_pages(self._matching_pages(searcher, text, keys), per_version)
+
+    def _matching_pages(
+        self, searcher: tantivy.Searcher, text: Node, keys: list[VersionKey]
+    ) -> Iterator[tuple[VersionKey, float, int, str]]:
+        """(version, score, page number, page text) of each page of the ``keys`` versions
+        that ``text`` matches, in page order."""
         matcher = PageMatcher(text)
-        candidates = []
         for key, number, address in self._pages_of(searcher, keys):
             page_text = _page_text(searcher, address)
             score = matcher.score(page_text)
             if score:
-                candidates.append((key, float(score), number, page_text))
-        return best_pages(candidates, per_version)
+                yield key, float(score), number, page_text
 
     def _pages_of(
         self, searcher: tantivy.Searcher, keys: list[VersionKey]
@@ -324,13 +329,8 @@ class TantivyIndex:
     def page_hits(self, text: Node, document_id: int, version: int) -> list[PageHit]:
         with self._engine_errors("searched"):
             searcher = self._searcher()
-            matcher = PageMatcher(text)
-            hits = []
-            for _, number, address in self._pages_of(searcher, [(document_id, version)]):
-                page_text = _page_text(searcher, address)
-                if matcher.score(page_text):
-                    hits.append(page_hit(text, number, page_text))
-            return hits
+            pages = self._matching_pages(searcher, text, [(document_id, version)])
+            return [page_hit(text, number, page_text) for _, _, number, page_text in pages]
 
     # --- housekeeping -----------------------------------------------------------------------
 

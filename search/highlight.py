@@ -191,8 +191,9 @@ class PageMatcher:
 
 class _FuzzyWords:
     """The words of each page within a fuzzy word's distance. Each distinct word is judged
-    once per search (the pages of a search share most of their words), and on long enough
-    words only those that hold a piece of the fuzzy word unchanged are judged at all."""
+    once (a PageMatcher keeps one of these for all the pages of a search, which share most
+    of their words), and for a long enough fuzzy word only the words that hold a piece of it
+    unchanged are judged at all."""
 
     def __init__(self, leaf: Fuzzy):
         self._leaf = leaf
@@ -287,10 +288,8 @@ def _leaf_matches(
         for word, word_spans in page.words_starting(leaf.stem).items():
             yield (word,), word_spans
     else:
-        shortest, longest = len(leaf.word) - leaf.distance, len(leaf.word) + leaf.distance
-        for word in page.distinct_words:
-            if shortest <= len(word) <= longest and _fuzzy_match(leaf.word, word, leaf.distance):
-                yield (word,), page.occurrences(word)
+        for word in _FuzzyWords(leaf).on(page):
+            yield (word,), page.occurrences(word)
 
 
 def _merged(marks: list[Span]) -> tuple[Span, ...]:

@@ -6,7 +6,7 @@ page's text as a separate value of ``document_text`` (Tantivy leaves a position 
 values, so a phrase never runs from one page into the next) and stores only the fields a
 result shows. A page record stores its page's text without indexing it: which pages of a
 result document match is decided from their text by ``search.highlight.PageMatcher``, since
-indexing every page a second time took a third of a rebuild's time (bench/README.md). Queries
+indexing every page a second time took a third of a rebuild's CPU (bench/README.md). Queries
 are built from the parsed tree, never from text, and filters are added as zero-scoring
 clauses so that they narrow without changing the ranking.
 

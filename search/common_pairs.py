@@ -4,10 +4,13 @@ grams).
 A phrase is slow when all its words are common: Tantivy reads their positions in every
 document that holds them all ("the left" is in two thirds of the benchmark's charts). So each
 document record also indexes, as one term, every two adjacent words of a page that are both
-in ``COMMON_WORDS``: a phrase of two such words is answered by its pair term alone, and a
-longer phrase first requires the pairs it has, so that positions are read only in the few
-documents that hold them. A phrase with a less common word is mostly fast without help: that
-word keeps the documents to check fewer.
+in ``COMMON_WORDS``, with positions. A phrase of such words is then a phrase of their pairs:
+"the patient was" is "the_patient" followed by "patient_was", whose positions are far fewer
+than those of "the". Where two successive pairs are not adjacent on the page, a ``RUN_BREAK``
+stands between them; the index drops it but keeps the gap, so that "the patient X patient
+was" never matches "the patient was". A phrase with a less common word first requires the
+pairs it has and is then checked on word positions: that word keeps the documents to check
+fewer.
 
 Only common words pair up, because indexing every pair cost more than all the rest of the
 indexing (bench/README.md, search run 3); these are about a quarter of the pairs of a chart
@@ -44,32 +47,49 @@ COMMON_WORDS = frozenset(
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
 PAIR_JOINER = "_"  # never inside a word
+RUN_BREAK = "."  # never a word: stands between two pairs that are not adjacent on the page
 _COMMON_WORD_BYTES = frozenset(word.encode() for word in COMMON_WORDS)
+_BYTE_JOINER = PAIR_JOINER.encode()
+_BYTE_BREAK = RUN_BREAK.encode()
 
 
 def page_pairs(text: str) -> str:
-    """The common pairs of one page, as whitespace-separated terms."""
+    """The terms one page gives ``document_pairs``, whitespace-separated: ``pair_terms`` of
+    its words."""
     if text.isascii():
         words = text.encode().translate(ASCII_WORD_BYTES).split()  # the words, as bytes
-        return b" ".join(_pairs(words, _COMMON_WORD_BYTES, PAIR_JOINER.encode())).decode()
-    return " ".join(common_pairs(words_of(text)))
+        return b" ".join(_pairs(words, _COMMON_WORD_BYTES, _BYTE_JOINER, _BYTE_BREAK)).decode()
+    return " ".join(pair_terms(words_of(text)))
+
+
+def pair_terms(words: Sequence[str]) -> list[str]:
+    """The pair of each two adjacent ``words`` that are both common, in order, with a
+    ``RUN_BREAK`` between two pairs that are not adjacent."""
+    return _pairs(words, COMMON_WORDS, PAIR_JOINER, RUN_BREAK)
 
 
 def common_pairs(words: Sequence[str]) -> list[str]:
-    """The terms of each two adjacent ``words`` that are both common, in order."""
-    return _pairs(words, COMMON_WORDS, PAIR_JOINER)
+    """The pair of each two adjacent ``words`` that are both common, in order."""
+    return [term for term in pair_terms(words) if term != RUN_BREAK]
 
 
-def _pairs(words: Sequence[AnyStr], common: frozenset[AnyStr], joiner: AnyStr) -> list[AnyStr]:
+def _pairs(
+    words: Sequence[AnyStr], common: frozenset[AnyStr], joiner: AnyStr, run_break: AnyStr
+) -> list[AnyStr]:
     # One pass that remembers the previous word while it is common: each word is looked
     # up once, which matters at some 340 words a page on every page of a rebuild.
-    pairs = []
+    terms = []
     previous = None
+    in_run = False  # the last term is the pair that ends with ``previous``
     for word in words:
         if word in common:
             if previous is not None:
-                pairs.append(previous + joiner + word)
+                if terms and not in_run:
+                    terms.append(run_break)
+                terms.append(previous + joiner + word)
+                in_run = True
             previous = word
         else:
             previous = None
-    return pairs
+            in_run = False
+    return terms

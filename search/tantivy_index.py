@@ -31,7 +31,7 @@ import tantivy
 from tantivy import Occur, Query
 
 from search.backends import PageMatches, VersionKey, best_pages, results_with_pages
-from search.common_pairs import common_pairs, page_pairs
+from search.common_pairs import RUN_BREAK, common_pairs, page_pairs
 from search.highlight import PageMatcher, page_hit
 from search.interfaces import (
     And,
@@ -51,7 +51,8 @@ from search.interfaces import (
     Term,
 )
 
-WORDS = "chartvault_words"  # the tokenizer name, registered on every open
+WORDS = "chartvault_words"  # the tokenizer names, registered on every open
+PAIRS = "chartvault_pairs"
 DOCUMENT = "document"
 PAGE = "page"
 WRITER_HEAP_BYTES = 128_000_000  # split among the writer's threads (at least 15 MB each)
@@ -82,8 +83,8 @@ def _schema() -> tantivy.Schema:
     builder.add_unsigned_field("date_rank", fast=True)
     builder.add_text_field("fingerprint", stored=True, tokenizer_name="raw")
     builder.add_text_field("document_text", tokenizer_name=WORDS)
-    # Frequencies too: a two-word phrase answered by its pair is ranked by them.
-    builder.add_text_field("document_pairs", tokenizer_name="whitespace", index_option="freq")
+    # Positions too: a phrase of common words is a phrase of their pairs.
+    builder.add_text_field("document_pairs", tokenizer_name=PAIRS, index_option="position")
     builder.add_unsigned_field("page_number", fast=True)
     builder.add_bytes_field("page_text", stored=True)  # UTF-8; read, never searched
     return builder.build()
@@ -93,6 +94,16 @@ def _words_analyzer() -> tantivy.TextAnalyzer:
     return (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
         .filter(tantivy.Filter.lowercase())
+        .build()
+    )
+
+
+def _pairs_analyzer() -> tantivy.TextAnalyzer:
+    """The terms of ``common_pairs.page_pairs``. A run break is dropped, but the whitespace
+    tokenizer has already counted it, so it leaves a gap in the positions."""
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace())
+        .filter(tantivy.Filter.custom_stopword([RUN_BREAK]))
         .build()
     )
 
@@ -108,8 +119,8 @@ def date_rank(date_of_service: date | None, document_id: int) -> int:
 
 class TantivyIndex:
     # 2: every pair of words; 3: none; 4: pairs of common words; 5: BLAKE2b fingerprints;
-    # 6: page records store their text without indexing it
-    SCHEMA_VERSION = 6
+    # 6: page records store their text without indexing it; 7: pairs with positions
+    SCHEMA_VERSION = 7
 
     def __init__(self, path: Path):
         self._path = path
@@ -124,6 +135,7 @@ class TantivyIndex:
                 "it with `chartvault reindex`."
             ) from error
         self._index.register_tokenizer(WORDS, _words_analyzer())
+        self._index.register_tokenizer(PAIRS, _pairs_analyzer())
         # Reloaded by hand before each search (see _searcher): the writer is another process.
         self._index.config_reader(reload_policy="Manual")
 
@@ -266,8 +278,10 @@ class TantivyIndex:
         pairs = common_pairs(words)
         if not pairs:
             return phrase
-        if len(words) == 2:
-            return Query.term_query(schema, "document_pairs", pairs[0])  # the phrase itself
+        if len(pairs) == len(words) - 1:  # every word is common: the pairs are the phrase
+            if len(pairs) == 1:
+                return Query.term_query(schema, "document_pairs", pairs[0])
+            return Query.phrase_query(schema, "document_pairs", pairs)
         required = [(Occur.Must, Query.term_query(schema, "document_pairs", p)) for p in pairs]
         # The pairs narrow without scoring, so ranking stays the phrase's own.
         return Query.boolean_query(

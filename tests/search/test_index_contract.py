@@ -167,11 +167,18 @@ def test_a_phrase_of_common_words_matches_only_where_they_are_adjacent_on_one_pa
             4: [chart(4, ["THE, LEFT: knee"])],  # punctuation and case between them
             5: [chart(5, ["The patient was seen. The left knee; the patient was discharged."])],
             6: [chart(6, ["Dr. Müller examined the left knee."])],  # not ASCII
+            7: [chart(7, ["the patient said the patient was"])],  # a word between the pairs
+            8: [chart(8, ["Before the patient", "was seen"])],  # the last pair across pages
+            9: [chart(9, ["The patient; Müller said the patient was well."])],
+            10: [chart(10, ["the patient knee patient was"])],  # pairs not adjacent
         }
     )
     assert found_set(search_index, '"the left"') == {1, 4, 5, 6}
     assert found_set(search_index, '"the left knee"') == {1, 4, 5, 6}
-    assert found_set(search_index, '"the patient was"') == {5}
+    assert found_set(search_index, '"the patient was"') == {5, 7, 9}
+    assert found_set(search_index, '"the patient said the patient was"') == {7}
+    assert found_set(search_index, '"patient the patient"') == set()
+    assert found_set(search_index, '"before the patient was"') == set()  # page 2: "was"
     assert found_set(search_index, '"patient the"') == set()
     assert found_set(search_index, '"the right left"') == {2}  # across the semicolon
 

@@ -169,8 +169,8 @@ def find_matches(query: Node, text: str) -> Matches:
 
 class PageMatcher:
     """Whether each page of one search matches its query, and how well: for a backend that
-    keeps no index of single pages (Tantivy: indexing every page a second time made up a
-    third of a rebuild), these few pages are checked here, by the same rules as the index.
+    keeps no index of single pages (Tantivy: indexing every page a second time took a third
+    of a rebuild's CPU), these few pages are checked here, by the same rules as the index.
 
     One matcher serves all the pages of a search, so that a fuzzy word is compared with each
     distinct page word once, not once per page."""

@@ -18,6 +18,7 @@ from flask_wtf.csrf import CSRFProtect
 from archive.config import Settings
 from archive.db import Database
 from archive.interfaces import ObjectStore
+from archive.params import RecordId
 from archive.storage import open_replica_store, open_store
 
 if TYPE_CHECKING:
@@ -137,6 +138,8 @@ def create_app(
         SESSION_REFRESH_EACH_REQUEST=True,
         WTF_CSRF_TIME_LIMIT=None,  # the session's idle timeout already bounds a form's life
     )
+    # Before any route is added: every <int:...> in a path is a bounded record id.
+    app.url_map.converters["int"] = RecordId
     app.extensions["chartvault"] = Archive(settings, pooled=not cli)
     csrf.init_app(app)
 

@@ -14,6 +14,7 @@ from archive import audit
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.models import AuditEvent
+from archive.params import optional_id, page_number
 from archive.records.service import parse_date
 
 bp = Blueprint("audit", __name__)
@@ -48,13 +49,12 @@ class AuditFilter:
 
     @classmethod
     def from_args(cls, args) -> AuditFilter:
-        document_id = args.get("document_id", "").strip()
         return cls(
             actor=args.get("actor", "").strip(),
             action=args.get("action", "").strip(),
             outcome=args.get("outcome", "").strip(),
             mrn=args.get("mrn", "").strip(),
-            document_id=int(document_id) if document_id.isdigit() else None,
+            document_id=optional_id(args.get("document_id"), "document_id"),
             date_from=args.get("from", "").strip(),
             date_to=args.get("to", "").strip(),
         )
@@ -81,11 +81,6 @@ class AuditFilter:
         return {k: v for k, v in self.__dict__.items() if v not in ("", None)}
 
 
-def _page_number() -> int:
-    value = request.args.get("page", "1")
-    return max(1, int(value)) if value.isdigit() else 1
-
-
 def _search(filters: AuditFilter, page: int) -> tuple[int, list[AuditEvent]]:
     with archive().db.transaction() as session:
         total = session.scalar(filters.apply(select(func.count(AuditEvent.id))))
@@ -108,7 +103,7 @@ def _search(filters: AuditFilter, page: int) -> tuple[int, list[AuditEvent]]:
 @requires("audit.view")
 def index():
     filters = AuditFilter.from_args(request.args)
-    page = _page_number()
+    page = page_number(request.args)
     total, events = _search(filters, page)
     pages = max(1, -(-total // PAGE_SIZE))
     return render_template(
@@ -161,6 +156,6 @@ def event_json(event: AuditEvent) -> dict:
 @requires("audit.view")
 def api_index():
     filters = AuditFilter.from_args(request.args)
-    page = _page_number()
+    page = page_number(request.args)
     total, events = _search(filters, page)
     return jsonify({"total": total, "page": page, "events": [event_json(e) for e in events]})

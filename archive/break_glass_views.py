@@ -11,6 +11,7 @@ from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.auth.restricted import REVIEW_PAGE_SIZE, break_glass, grants_to_review, review_grant
 from archive.errors import BadRequest, Conflict, PermissionDenied
+from archive.params import page_number
 from archive.web import local_path, render_restricted
 
 bp = Blueprint("break_glass", __name__)
@@ -41,11 +42,7 @@ def open_restricted(mrn: str):
 @bp.route("/break-glass/reviews")
 @requires("break_glass.review")
 def reviews():
-    return _reviews_page(_page_number(request.args))
-
-
-def _page_number(values) -> int:
-    return max(1, values.get("page", default=1, type=int) or 1)
+    return _reviews_page(page_number(request.args))
 
 
 def _reviews_page(page: int, refused: dict | None = None, status: int = 200):
@@ -67,7 +64,7 @@ def _reviews_page(page: int, refused: dict | None = None, status: int = 200):
 @requires("break_glass.review")
 def review(grant_id: int):
     comment = request.form.get("comment", "")
-    page = _page_number(request.form)
+    page = page_number(request.form)
     try:
         with archive().db.transaction() as session:
             review_grant(session, current_principal(), grant_id, comment)

@@ -16,11 +16,14 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import func, select
 
 from archive import audit, migrate
-from archive.auth.accounts import create_token, create_user
+from archive.auth import accounts
+from archive.auth.accounts import create_user
 from archive.auth.permissions import SYSTEM_ROLE, Principal
+from archive.auth.tokens import create_token, expiry_after, list_tokens, revoke_token
 from archive.config import SECRET_KEY_FILENAME
 from archive.errors import ArchiveError
 from archive.models import ROLES, User
+from archive.params import MAX_ID
 from archive.records.service import parse_date, register_patient
 
 
@@ -85,7 +88,10 @@ def init_command():
             f"{one_time}\nIt is shown only now; you will choose a new one at first login."
         )
     else:
-        click.echo("Created the first administrator 'admin' with CHARTVAULT_ADMIN_PASSWORD.")
+        click.echo(
+            "Created the first administrator 'admin' with CHARTVAULT_ADMIN_PASSWORD; "
+            "you will choose a new password at first login."
+        )
 
 
 def _ensure_secret_key(path) -> None:
@@ -143,9 +149,80 @@ def user_add(username: str, role: str, full_name: str, password_stdin: bool):
         _user, one_time = create_user(
             session, cli_principal().actor, username, role, password=password, full_name=full_name
         )
-    click.echo(f"Created {role} {username!r}.")
+    click.echo(f"Created {role} {username!r}; the password must be changed at first login.")
     if one_time:
-        click.echo(f"One-time password (must be changed at first login): {one_time}")
+        click.echo(f"One-time password: {one_time}")
+
+
+def _account_command(name: str, help_text: str, change: Callable[..., object], done: str):
+    """``chartvault user NAME USERNAME``: one audited change of one account."""
+
+    @user_group.command(name, help=help_text)
+    @click.argument("username")
+    @with_appcontext
+    @friendly_errors
+    def command(username: str):
+        with _archive().db.transaction() as session:
+            change(session, cli_principal(), username)
+        click.echo(done.format(username=username))
+
+    return command
+
+
+_account_command(
+    "disable",
+    "Deactivate USERNAME: every session and API token ends at once; nothing is deleted.",
+    lambda session, principal, username: accounts.set_active(session, principal, username, False),
+    "Deactivated {username}; their sessions and API tokens have ended.",
+)
+_account_command(
+    "enable",
+    "Reactivate a deactivated USERNAME.",
+    lambda session, principal, username: accounts.set_active(session, principal, username, True),
+    "Reactivated {username}.",
+)
+_account_command(
+    "unlock",
+    "Unlock USERNAME after repeated failed logins.",
+    accounts.unlock,
+    "Unlocked {username}.",
+)
+
+
+@user_group.command("reset-password")
+@click.argument("username")
+@with_appcontext
+@friendly_errors
+def user_reset_password(username: str):
+    """Print a one-time password for USERNAME (to be changed at next login); every session
+    and API token of the user ends."""
+    with _archive().db.transaction() as session:
+        one_time = accounts.reset_password(session, cli_principal(), username)
+    click.echo(one_time)
+
+
+@user_group.command("role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(ROLES))
+@with_appcontext
+@friendly_errors
+def user_role(username: str, role: str):
+    """Give USERNAME another role; their sessions and API tokens end."""
+    with _archive().db.transaction() as session:
+        accounts.change_role(session, cli_principal(), username, role)
+    click.echo(f"{username} is now {role}; their sessions and API tokens have ended.")
+
+
+@user_group.command("list")
+@with_appcontext
+def user_list():
+    """One line per user: name, role, state, last login, open sessions, live tokens."""
+    with _archive().db.transaction() as session:
+        rows = accounts.list_accounts(session, cli_principal())
+    for row in rows:
+        last = row.last_login_at.strftime("%Y-%m-%d %H:%M") if row.last_login_at else "never"
+        click.echo(f"{row.username}\t{row.role}\t{row.state}\tlast login {last}\t"
+                   f"{row.open_sessions} sessions\t{row.live_tokens} tokens")
 
 
 @click.group("token")
@@ -156,13 +233,41 @@ def token_group():
 @token_group.command("create")
 @click.argument("username")
 @click.option("--name", "label", default="cli", show_default=True, help="What the token is for.")
+@click.option("--expires", default=None, help="Last day the token works, YYYY-MM-DD (UTC).")
 @with_appcontext
 @friendly_errors
-def token_create(username: str, label: str):
+def token_create(username: str, label: str, expires: str | None):
     """Print a new API token for USERNAME (shown once; only its hash is stored)."""
+    expires_at = expiry_after(parse_date(expires, "--expires"))
     with _archive().db.transaction() as session:
-        token = create_token(session, cli_principal().actor, username, label)
+        token = create_token(session, cli_principal().actor, username, label, expires_at)
     click.echo(token)
+
+
+@token_group.command("list")
+@click.argument("username", required=False)
+@with_appcontext
+@friendly_errors
+def token_list(username: str | None):
+    """One line per API token (of USERNAME), its id first; never the token itself."""
+    with _archive().db.transaction() as session:
+        rows = list_tokens(session, username)
+    for row in rows:
+        used = row.last_used_at.strftime("%Y-%m-%d %H:%M") if row.last_used_at else "never"
+        expires = row.expires_at.strftime("%Y-%m-%d %H:%M UTC") if row.expires_at else "never"
+        click.echo(f"{row.id}\t{row.username}\t{row.name}\t{row.state}\t"
+                   f"last used {used}\texpires {expires}")
+
+
+@token_group.command("revoke")
+@click.argument("token_id", type=click.IntRange(1, MAX_ID))
+@with_appcontext
+@friendly_errors
+def token_revoke(token_id: int):
+    """Revoke the API token TOKEN_ID (`chartvault token list` shows the ids) at once."""
+    with _archive().db.transaction() as session:
+        revoke_token(session, cli_principal().actor, token_id)
+    click.echo(f"Revoked token {token_id}.")
 
 
 @click.group("patient")

@@ -41,6 +41,11 @@ SETTINGS: dict[str, str] = {
     "IDLE_TIMEOUT_MINUTES": "web session idle timeout (default 15)",
     "LOCKOUT_THRESHOLD": "failed logins before an account locks (default 5)",
     "LOCKOUT_MINUTES": "how long a locked account stays locked (default 15)",
+    "LOGIN_RATE_PER_ADDRESS": "login attempts allowed from one client address (default "
+    "'60 per minute': a ward's computers often share one address)",
+    "LOGIN_RATE_PER_ACCOUNT": "login attempts allowed for one username (default '10 per minute')",
+    "RATELIMIT_STORAGE": "where login throttling counts: memory:// (default, one process) or a "
+    "store shared by several gunicorn workers, e.g. redis://host:6379",
     "MAX_UPLOAD_MB": "largest accepted upload in MiB (default 512)",
     "SECURE_COOKIES": "1 to mark cookies Secure (set behind HTTPS; default 0)",
     "BREAK_GLASS_MINUTES": "how long breaking the glass opens a restricted chart (default 60)",
@@ -71,6 +76,9 @@ class Settings:
     idle_timeout_minutes: int = 15
     lockout_threshold: int = 5
     lockout_minutes: int = 15
+    login_rate_per_address: str = "60 per minute"
+    login_rate_per_account: str = "10 per minute"
+    ratelimit_storage: str = "memory://"
     max_upload_mb: int = 512
     secure_cookies: bool = False
     break_glass_minutes: int = 60
@@ -118,6 +126,9 @@ class Settings:
             idle_timeout_minutes=int(_env("IDLE_TIMEOUT_MINUTES", "15")),
             lockout_threshold=int(_env("LOCKOUT_THRESHOLD", "5")),
             lockout_minutes=int(_env("LOCKOUT_MINUTES", "15")),
+            login_rate_per_address=_env("LOGIN_RATE_PER_ADDRESS", "60 per minute"),
+            login_rate_per_account=_env("LOGIN_RATE_PER_ACCOUNT", "10 per minute"),
+            ratelimit_storage=_env("RATELIMIT_STORAGE", "memory://"),
             max_upload_mb=int(_env("MAX_UPLOAD_MB", "512")),
             secure_cookies=_env("SECURE_COOKIES", "0") == "1",
             break_glass_minutes=int(_env("BREAK_GLASS_MINUTES", "60")),

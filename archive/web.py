@@ -17,12 +17,13 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, logout_user
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from archive.auth.guards import current_principal, is_api_request, public
 from archive.auth.permissions import can
+from archive.auth.sessions import end_browser_session
 from archive.errors import ArchiveError, RestrictedRecord
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,7 @@ def init_app(app: Flask) -> None:
         now = time.time()
         last_seen = session.get("last_seen", now)
         if now - last_seen > timeout:
-            logout_user()
-            session.clear()
+            end_browser_session("idle")
             flash("You were logged out after a period of inactivity. Log in again.", "info")
             if request.endpoint == "auth.login":
                 return None  # already on its way to the login form

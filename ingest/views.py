@@ -32,6 +32,7 @@ from archive.errors import (
     PayloadTooLarge,
 )
 from archive.models import utcnow
+from archive.params import page_number
 from archive.records import views as records_views
 from archive.records.service import (
     Upload,
@@ -330,8 +331,7 @@ def new_version(document_id: int):
 @bp.route("/qc")
 @requires("qc.review")
 def qc_queue():
-    page = max(1, request.args.get("page", default=1, type=int) or 1)
-    return _qc_page(page)
+    return _qc_page(page_number(request.args))
 
 
 def _qc_page(page: int, status: int = 200):
@@ -378,8 +378,8 @@ def review(flag_id: int):
             response = make_response(records_views.document(int(on_document.group(1))))
             response.status_code = err.http_status
             return response
-        page = parse_qs(urlsplit(back or "").query).get("page", ["1"])[0]
-        return _qc_page(int(page) if page.isdigit() and int(page) > 0 else 1, err.http_status)
+        back_query = parse_qs(urlsplit(back or "").query)
+        return _qc_page(page_number({"page": back_query.get("page", [""])[0]}), err.http_status)
     flash(f"“{label}” on document #{document_id} is marked reviewed.", "info")
     return redirect(back or url_for("ingest.qc_queue"), code=303)
 

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest
+from archive.params import page_number
 from retention.clocks import Rules
 from retention.destruction import execute_now, open_certificate
 from retention.disposition import (
@@ -149,7 +150,7 @@ def disposition_batches():
 @requires("retention.manage")
 def disposition_batch(batch_id: int):
     """One page of a batch's items (``page``), each with why it is due; audited."""
-    page = request.args.get("page", default=1, type=int) or 1
+    page = page_number(request.args)
     with archive().db.transaction() as session:
         viewed = batch_page(session, current_principal(), batch_id, page)
         return jsonify({

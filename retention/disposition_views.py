@@ -18,6 +18,7 @@ from flask import (
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest, Conflict, NotFound
+from archive.params import page_number
 from retention.destruction import execute_now, open_certificate
 from retention.disposition import approve_batch, batch_page, exclude_item
 from retention.disposition import batches as list_batches
@@ -37,7 +38,7 @@ def batches():
 @bp.route("/retention/disposition/<int:batch_id>")
 @requires("retention.manage")
 def batch(batch_id: int):
-    return _batch_page(batch_id, request.args.get("page", default=1, type=int) or 1)
+    return _batch_page(batch_id, page_number(request.args))
 
 
 @bp.route("/retention/disposition/<int:batch_id>/items/<int:item_id>/exclude",
@@ -45,7 +46,7 @@ def batch(batch_id: int):
 @requires("retention.manage")
 def exclude(batch_id: int, item_id: int):
     reason = request.form.get("reason", "")
-    page = request.form.get("page", default=1, type=int) or 1
+    page = page_number(request.form)
     try:
         with archive().db.transaction() as session:
             item = exclude_item(session, current_principal(), item_id, reason,

@@ -10,6 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest, Conflict, UnknownPatient
+from archive.params import page_number
 from retention.holds import hold_with_documents, list_holds, place_hold, release_hold
 
 bp = Blueprint("retention", __name__)
@@ -49,7 +50,7 @@ def place():
 @bp.route("/holds/<int:hold_id>")
 @requires("hold.manage")
 def hold(hold_id: int):
-    return _hold_page(hold_id, request.args.get("page", default=1, type=int) or 1)
+    return _hold_page(hold_id, page_number(request.args))
 
 
 @bp.route("/holds/<int:hold_id>/release", methods=["POST"])

@@ -12,6 +12,7 @@ from archive.app import Archive
 from archive.auth.permissions import Principal, require
 from archive.auth.restricted import granted_patient_ids
 from archive.errors import BadRequest
+from archive.params import MAX_RESULT_WINDOW, page_number, whole_number
 from archive.records.service import parse_date
 from search.home import OpenIndex
 from search.interfaces import Access, SearchQuery, SearchResults
@@ -51,12 +52,21 @@ class SearchRequest:
             date_from=parse_date(args.get("from"), "from"),
             date_to=parse_date(args.get("to"), "to"),
             sort=_choice(args.get("sort") or "relevance", SORTS, "sort"),
-            page=_positive(args.get("page"), "page", default=1),
-            per_page=min(
-                _positive(args.get("per_page"), "per_page", default=PER_PAGE), MAX_PER_PAGE
+            page=page_number(args),
+            per_page=whole_number(
+                args.get("per_page"), "per_page", low=1, high=MAX_PER_PAGE, default=PER_PAGE
             ),
             all_versions=args.get("versions") == "all",
         )
+
+    def __post_init__(self):
+        # The index allocates the whole window up to the page asked for: bound it.
+        if self.page * self.per_page > MAX_RESULT_WINDOW:
+            raise BadRequest(
+                f"page {self.page:,} of {self.per_page} results is beyond the "
+                f"{MAX_RESULT_WINDOW:,} results a search shows (page × per_page at most "
+                f"{MAX_RESULT_WINDOW:,}). Narrow the search with words or filters."
+            )
 
     @property
     def filters(self) -> dict:
@@ -86,14 +96,6 @@ def _choice(value: str, choices: tuple[str, ...], name: str) -> str:
     if value not in choices:
         raise BadRequest(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
     return value
-
-
-def _positive(value: str | None, name: str, *, default: int) -> int:
-    if value in (None, ""):
-        return default
-    if not value.isdigit() or int(value) < 1:
-        raise BadRequest(f"{name} must be a whole number of 1 or more, not {value!r}.")
-    return int(value)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.auth.restricted import grant_in_force
 from archive.errors import BadRequest
+from archive.params import optional_id
 from search import open_index_of, reconcile
 from search.highlight import snippet_html
 from search.home import built_at
@@ -51,8 +52,8 @@ def read_document(document_id: int):
         open_index_of(),
         current_principal(),
         document_id,
-        version_number=_number(request.args.get("version")),
-        page_number=_number(request.args.get("page")),
+        version_number=optional_id(request.args.get("version"), "version"),
+        page_number=optional_id(request.args.get("page"), "page"),
         q=(request.args.get("q") or "").strip(),
     )
     with archive().db.transaction() as session:
@@ -61,11 +62,6 @@ def read_document(document_id: int):
     return render_template(
         "search/viewer.html", viewed=viewed, emergency_access=emergency_access
     )
-
-
-def _number(value: str | None) -> int | None:
-    """A page or version number from the URL; anything else is ignored, as a link would be."""
-    return int(value) if value and value.isdigit() and int(value) > 0 else None
 
 
 @bp.route("/admin/index")

@@ -17,9 +17,9 @@ from sqlalchemy import create_engine, text
 from archive import migrate
 from archive.app import Archive, create_app
 from archive.audit import GENESIS_HASH, Actor
-from archive.auth.accounts import create_token
 from archive.auth.passwords import hash_password
 from archive.auth.permissions import SYSTEM_ROLE, Principal
+from archive.auth.tokens import create_token
 from archive.config import Settings
 from archive.models import ROLES, Base, User
 from archive.records.service import Upload, add_document, register_patient

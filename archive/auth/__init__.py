@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, session
 from flask_login import LoginManager, UserMixin
 
+from archive.auth.sessions import COOKIE_KEY, open_session_user
 from archive.models import User
 
 login_manager = LoginManager()
 
 
 class LoginUser(UserMixin):
-    """Flask-Login's view of a user row, loaded fresh on every request (so a
-    deactivated or locked account loses access at once)."""
+    """Flask-Login's view of a user row, loaded fresh on every request from the open
+    server-side session (so logout, a deactivation or a password change ends it at once)."""
 
     def __init__(self, user: User):
         self.user = user
@@ -24,7 +25,7 @@ class LoginUser(UserMixin):
 
 
 def init_app(app: Flask) -> None:
-    from archive.auth import views
+    from archive.auth import throttle, views
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -32,8 +33,12 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> LoginUser | None:
-        with app.extensions["chartvault"].db.transaction() as session:
-            user = session.get(User, int(user_id))
-        return LoginUser(user) if user and user.active else None
+        session_id = session.get(COOKIE_KEY)
+        if not isinstance(session_id, str):
+            return None
+        with app.extensions["chartvault"].db.transaction() as db_session:
+            user = open_session_user(db_session, session_id)
+        return LoginUser(user) if user and str(user.id) == user_id else None
 
     app.register_blueprint(views.bp)
+    throttle.init_app(app)

@@ -11,8 +11,9 @@ from flask import current_app, g, redirect, request, url_for
 from flask_login import current_user
 
 from archive import audit
-from archive.auth.accounts import principal_from_token, principal_of
+from archive.auth.accounts import principal_of
 from archive.auth.permissions import Principal, can
+from archive.auth.tokens import principal_from_token
 from archive.errors import AuthenticationRequired, PermissionDenied
 
 ACCESS_ATTRIBUTE = "chartvault_access"

@@ -1,16 +1,18 @@
-"""Login, logout, password change and the idle-timeout keep-alive."""
+"""Login, logout, password change and the idle-timeout keep-alive. Each login opens a
+server-side session (archive.auth.sessions) whose id rides in the signed cookie."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_user
 
 from archive import audit
 from archive.app import archive
 from archive.auth import LoginUser
 from archive.auth.accounts import authenticate, change_password
 from archive.auth.guards import client_address, current_principal, public, requires
-from archive.errors import AccountLocked, AuthenticationRequired, BadRequest
+from archive.auth.sessions import COOKIE_KEY, end_browser_session, start_session
+from archive.errors import AuthenticationRequired, BadRequest
 from archive.models import User
 from archive.web import local_path
 
@@ -41,12 +43,11 @@ def login():
                     lockout_threshold=settings.lockout_threshold,
                     lockout_minutes=settings.lockout_minutes,
                 )
-            except (AuthenticationRequired, AccountLocked) as err:
+            except AuthenticationRequired as err:
                 return render_template("auth/login.html", error=err.message), err.http_status
             finally:
                 db_session.commit()
-        session.clear()
-        login_user(LoginUser(user))
+        _open_browser_session(user)
         if user.must_change_password:
             flash("Choose your own password before you go on.", "info")
             return redirect(url_for("auth.password"))
@@ -54,12 +55,19 @@ def login():
     return render_template("auth/login.html", error=None)
 
 
+def _open_browser_session(user: User) -> None:
+    """A fresh cookie (never one an attacker may have planted) bound to a new server session."""
+    session.clear()
+    with archive().db.transaction() as db_session:
+        session[COOKIE_KEY] = start_session(db_session, user, client_address())
+    login_user(LoginUser(user))
+
+
 @bp.route("/logout", methods=["POST"])
 @requires("session")
 def logout():
     audit.record_now(archive().db, current_principal().actor, "auth.logout")
-    logout_user()
-    session.clear()
+    end_browser_session("logout")
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -88,7 +96,10 @@ def password():
                 finally:
                     db_session.commit()  # the audit event of a failed attempt is kept too
             if error is None:
-                flash("Your password was changed.", "info")
+                # Every session of the user was ended with the change, this one too.
+                _open_browser_session(user)
+                flash("Your password was changed. Any other session of yours was ended and "
+                      "your API tokens were revoked.", "info")
                 return redirect(url_for("records.home"))
     status = 400 if error else 200
     return render_template("auth/password.html", error=error), status

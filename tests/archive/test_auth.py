@@ -48,13 +48,17 @@ def test_unknown_user_gets_the_same_message_as_a_wrong_password(client, people, 
 
 def test_repeated_failures_lock_the_account_even_for_the_right_password(client, people, ext):
     threshold = ext.settings.lockout_threshold
-    for _ in range(threshold - 1):
+    for _ in range(threshold):
         assert login(client, "staff1", "wrong password!").status_code == 401
-    locked = login(client, "staff1", "wrong password!")
-    assert locked.status_code == 423
-    assert "locked" in locked.get_data(as_text=True)
-    assert login(client, "staff1", PASSWORD).status_code == 423
+    locked = login(client, "staff1", PASSWORD)
+    # Locked looks exactly like a wrong password or an unknown name: nothing to enumerate.
+    unknown = login(client, "nobody-here", PASSWORD)
+    assert locked.status_code == unknown.status_code == 401
+    assert (locked.get_data(as_text=True).replace("staff1", "NAME")
+            == unknown.get_data(as_text=True).replace("nobody-here", "NAME"))
+    assert client.get("/").status_code == 302
     assert len(events(ext, "auth.lockout")) == 1
+    assert events(ext, "auth.login")[-2].details == {"why": "account locked"}
     with ext.db.transaction() as session:
         assert session.scalar(select(User.locked_until).where(User.username == "staff1"))
 
@@ -149,3 +153,35 @@ def test_login_page_after_idle_logout_lands_at_home_after_logging_in(client, peo
                                            "csrf_token": csrf_token_of(page.get_data(True))})
     assert response.headers["Location"] == "/"
     assert client.get("/login").headers["Location"] == "/"
+
+
+def test_logins_are_throttled_per_account_known_or_not(client, people, ext):
+    limit = int(ext.settings.login_rate_per_account.split()[0])
+    for name in ("staff1", "nobody-here"):
+        statuses = [login(client, name, "wrong password!").status_code for _ in range(limit + 1)]
+        assert statuses[:limit] == [401] * limit
+        assert statuses[limit] == 429, name
+    # Another account from the same address is not held back by those.
+    assert login(client, "clerk1").status_code == 302
+
+
+def test_logins_are_throttled_per_client_address(settings, people):
+    from archive.app import create_app
+
+    settings.login_rate_per_address = "3 per minute"
+    app = create_app(settings, testing=True)
+    client = app.test_client()
+    statuses = [login(client, f"user{n}", "wrong password!").status_code for n in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    refused = login(client, "staff1")
+    assert refused.status_code == 429
+    assert "Too many login attempts" in refused.get_data(as_text=True)
+    app.extensions["chartvault"].db.dispose()
+
+
+def test_a_bad_rate_setting_names_the_variable(settings):
+    from archive.app import create_app
+
+    settings.login_rate_per_account = "lots"
+    with pytest.raises(ValueError, match="CHARTVAULT_LOGIN_RATE_PER_ACCOUNT"):
+        create_app(settings, testing=True)

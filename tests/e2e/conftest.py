@@ -62,8 +62,10 @@ def live_archive() -> Iterator[Seeded]:
         ext = app.extensions["chartvault"]
         migrate.upgrade(ext.db.engine)
         with ext.db.transaction() as session:
-            create_user(session, Actor("test"), NURSE, "staff", password=NURSE_PASSWORD)
-            create_user(session, Actor("test"), CLERK, "clerk", password=CLERK_PASSWORD)
+            create_user(session, Actor("test"), NURSE, "staff", password=NURSE_PASSWORD,
+                        must_change_password=False)
+            create_user(session, Actor("test"), CLERK, "clerk", password=CLERK_PASSWORD,
+                        must_change_password=False)
             register_patient(
                 session,
                 Principal("test", "system"),

@@ -57,7 +57,8 @@ def charts(live_archive: Seeded) -> Charts:
     app = live_archive.app
     ext = app.extensions["chartvault"]
     with ext.db.transaction() as session:
-        create_user(session, Actor("test"), OFFICER, "compliance", password=OFFICER_PASSWORD)
+        create_user(session, Actor("test"), OFFICER, "compliance", password=OFFICER_PASSWORD,
+                    must_change_password=False)
         for mrn, name in ((OLD, "ELDER, OLIVE"), (HELD, "HALE, HENRY")):
             register_patient(session, Principal("test", "system"), mrn=mrn, name=name,
                              dob=date(1931, 4, 5))

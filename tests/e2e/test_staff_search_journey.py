@@ -62,7 +62,8 @@ def library(live_archive: Seeded) -> Library:
     app = live_archive.app
     ext = app.extensions["chartvault"]
     with ext.db.transaction() as session:
-        create_user(session, Actor("test"), OFFICER, "compliance", password=OFFICER_PASSWORD)
+        create_user(session, Actor("test"), OFFICER, "compliance", password=OFFICER_PASSWORD,
+                    must_change_password=False)
         register_patient(
             session,
             Principal("test", "system"),

@@ -46,7 +46,7 @@ def s3_app(database_url, tmp_path, moto_server):
 @pytest.fixture
 def s3_people(s3_app, patient_on):
     from archive.audit import Actor
-    from archive.auth.accounts import create_token
+    from archive.auth.tokens import create_token
     from tests.conftest import People, add_user
 
     ext = s3_app.extensions["chartvault"]

@@ -254,3 +254,26 @@ def test_the_document_page_leads_readers_to_the_page_viewer(app, client, people,
     assert link not in clerk_page.get_data(as_text=True)  # clerks do not read clinical text
     api = client.get(f"/api/v1/documents/{library['discharge']}", headers=people.headers("staff"))
     assert "reading" not in api.json  # a page link, not part of the API's document
+
+
+@pytest.mark.parametrize("args, named", [
+    ("page=1000000000", "page"),
+    ("page=501", "page"),  # 501 × 20 is past the 10,000-hit window
+    ("page=100&per_page=101", "per_page"),
+    ("page=0", "page"),
+    ("page=%D9%A3", "page"),  # an Arabic-Indic digit: isdigit() says yes, we say no
+    ("page=" + "9" * 5000, "page"),
+    ("per_page=-1", "per_page"),
+])
+def test_out_of_range_paging_is_a_400_that_names_the_parameter(client, people, library,
+                                                              args, named):
+    response = client.get(f"/api/v1/search?q=pneumonia&{args}", headers=people.headers("staff"))
+    assert response.status_code == 400
+    assert response.json["error"]["message"].startswith(named)
+    assert client.get("/api/v1/health").status_code == 200
+
+
+def test_the_deepest_allowed_page_answers(client, people, library):
+    response = client.get("/api/v1/search?q=pneumonia&page=100&per_page=100",
+                          headers=people.headers("staff"))
+    assert response.status_code == 200 and response.json["results"] == []

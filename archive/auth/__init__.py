@@ -25,7 +25,8 @@ class LoginUser(UserMixin):
 
 
 def init_app(app: Flask) -> None:
-    from archive.auth import throttle, views
+    from archive.app import NavLink
+    from archive.auth import admin_views, throttle, views
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -41,4 +42,10 @@ def init_app(app: Flask) -> None:
         return LoginUser(user) if user and str(user.id) == user_id else None
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(admin_views.bp)
+    app.extensions["chartvault"].navigation.append(
+        NavLink("accounts.users", "Users", "user.manage",
+                "Add users, change roles, reset passwords, unlock, deactivate; API tokens.",
+                "administration")
+    )
     throttle.init_app(app)

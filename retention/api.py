@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest
+from archive.jsonbody import json_object
 from archive.params import page_number
 from retention.clocks import Rules
 from retention.destruction import execute_now, open_certificate
@@ -67,10 +68,7 @@ def _hold_response(hold_id: int, status: int):
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest("Send a JSON object with Content-Type: application/json.")
-    return body
+    return json_object()
 
 
 def _text(body: dict, field: str) -> str:

@@ -13,6 +13,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "session": frozenset({"clerk", "staff", "compliance", "admin"}),
     "patient.view": frozenset({"clerk", "staff", "compliance"}),
     "patient.create": frozenset({"clerk", "admin"}),
+    # Demographics and the restricted flag, not clinical content; corrections are audited.
+    "patient.edit": frozenset({"clerk", "admin"}),
     "document.view": frozenset({"clerk", "staff", "compliance"}),
     "document.read": frozenset({"staff", "compliance"}),
     "document.upload": frozenset({"clerk"}),

@@ -7,9 +7,14 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from archive import audit_views, break_glass_views
+    from archive.app import NavLink
     from archive.records import api, views
 
     app.register_blueprint(views.bp)
+    app.extensions["chartvault"].navigation.append(
+        NavLink("records.new_patient", "Register a patient", "patient.create",
+                "Add a patient before filing their first scan.", "scanning")
+    )
     app.register_blueprint(break_glass_views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(audit_views.bp)

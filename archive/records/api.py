@@ -9,6 +9,7 @@ from archive.app import archive
 from archive.auth.guards import current_principal, public, requires
 from archive.auth.restricted import break_glass
 from archive.errors import ArchiveError, BadRequest, MissingFile
+from archive.jsonbody import json_object
 from archive.models import Document, DocumentVersion, Patient
 from archive.records.downloads import original_response
 from archive.records.service import (
@@ -86,11 +87,11 @@ def document_json(session, document: Document) -> dict:
     return body
 
 
-def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest("Send a JSON object with Content-Type: application/json.")
-    return body
+def _string(body: dict, field: str) -> str:
+    value = body.get(field, "")
+    if not isinstance(value, str):
+        raise BadRequest(f"{field} must be a string.")
+    return value
 
 
 def _upload_from_request() -> Upload:
@@ -139,7 +140,7 @@ def health():
 @bp.route("/patients", methods=["POST"])
 @requires("patient.create")
 def create_patient():
-    body = _json_body()
+    body = json_object()
     restricted = body.get("restricted", False)
     if not isinstance(restricted, bool):
         raise BadRequest("restricted must be true or false.")
@@ -147,8 +148,8 @@ def create_patient():
         patient = register_patient(
             session,
             current_principal(),
-            mrn=str(body.get("mrn", "")),
-            name=str(body.get("name", "")),
+            mrn=_string(body, "mrn"),
+            name=_string(body, "name"),
             dob=parse_date(body.get("dob"), "dob"),
             date_of_death=parse_date(body.get("date_of_death"), "date_of_death"),
             restricted=restricted,
@@ -167,7 +168,7 @@ def get_patient(mrn: str):
 @bp.route("/patients/<mrn>/break-glass", methods=["POST"])
 @requires("chart.break_glass")
 def break_the_glass(mrn: str):
-    reason = _json_body().get("reason")
+    reason = json_object().get("reason")
     with archive().db.transaction() as session:
         grant = break_glass(
             session,

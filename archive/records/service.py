@@ -87,6 +87,32 @@ def parse_date(value: object, field: str) -> date | None:
 # --- patients ---------------------------------------------------------------------------
 
 
+MAX_PATIENT_NAME = 200
+PATIENT_EDIT = "changed through its patient's details"
+
+
+def _checked_name(name: str | None) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise BadRequest("Give the patient's name as on the chart, e.g. 'DOE, JANE'.")
+    if len(name) > MAX_PATIENT_NAME:
+        raise BadRequest(f"A patient's name is at most {MAX_PATIENT_NAME} characters.")
+    if not name.isprintable():
+        raise BadRequest("A patient's name may not contain control characters.")
+    return name
+
+
+def _checked_dates(dob: date | None, date_of_death: date | None) -> None:
+    if dob is None:
+        raise BadRequest("Give the patient's date of birth (YYYY-MM-DD).")
+    if dob > date.today():
+        raise BadRequest("The date of birth is in the future; check it and try again.")
+    if date_of_death and date_of_death < dob:
+        raise BadRequest("The date of death is before the date of birth; check both.")
+    if date_of_death and date_of_death > date.today():
+        raise BadRequest("The date of death is in the future; check it and try again.")
+
+
 def register_patient(
     session: Session,
     principal: Principal,
@@ -101,19 +127,13 @@ def register_patient(
     mrn = (mrn or "").strip()
     if not MRN_PATTERN.match(mrn):
         raise BadRequest("An MRN is 1-32 letters, digits or dashes.")
-    if not (name or "").strip():
-        raise BadRequest("Give the patient's name as on the chart, e.g. 'DOE, JANE'.")
-    if dob is None:
-        raise BadRequest("Give the patient's date of birth (YYYY-MM-DD).")
-    if dob > date.today():
-        raise BadRequest("The date of birth is in the future; check it and try again.")
-    if date_of_death and date_of_death < dob:
-        raise BadRequest("The date of death is before the date of birth; check both.")
+    name = _checked_name(name)
+    _checked_dates(dob, date_of_death)
     if session.scalar(select(Patient.id).where(Patient.mrn == mrn)):
         raise DuplicateMRN(f"A patient with MRN {mrn} is already registered.")
     patient = Patient(
         mrn=mrn,
-        name=name.strip(),
+        name=name,
         dob=dob,
         date_of_death=date_of_death,
         restricted=restricted,
@@ -132,6 +152,47 @@ def register_patient(
         details={"restricted": restricted},
     )
     return patient
+
+
+def edit_patient(
+    ext: Archive,
+    principal: Principal,
+    mrn: str,
+    *,
+    name: str,
+    dob: date | None,
+    date_of_death: date | None,
+    restricted: bool,
+    reason: str,
+) -> Patient:
+    """Correct a patient's details (audited with before and after). Refused while a legal
+    hold covers any of the patient's documents, as an edit of the documents would be."""
+    require(principal, "patient.edit")
+    reason = _required_reason(reason)
+    name = _checked_name(name)
+    _checked_dates(dob, date_of_death)
+    with ext.db.transaction() as session:
+        patient = find_patient(session, mrn)
+        for document in session.scalars(select(Document).where(Document.patient_id == patient.id)):
+            _refuse_if_guarded(ext, session, principal, document, PATIENT_EDIT)
+        before = _patient_details(patient)
+        patient.name, patient.dob = name, dob
+        patient.date_of_death, patient.restricted = date_of_death, restricted
+        after = _patient_details(patient)
+        if before == after:
+            raise BadRequest("Nothing was changed; edit a field before saving.")
+        audit.record(session, principal.actor, "patient.edit", patient_mrn=mrn, reason=reason,
+                     details={"before": before, "after": after})
+        return patient
+
+
+def _patient_details(patient: Patient) -> dict:
+    return {
+        "name": patient.name,
+        "dob": patient.dob.isoformat(),
+        "date_of_death": patient.date_of_death.isoformat() if patient.date_of_death else None,
+        "restricted": patient.restricted,
+    }
 
 
 def find_patient(session: Session, mrn: str) -> Patient:
@@ -269,8 +330,9 @@ def _require_patient(ext: Archive, mrn: str) -> None:
     with ext.db.transaction() as session:
         if not session.scalar(select(Patient.id).where(Patient.mrn == mrn)):
             raise UnknownPatient(
-                f"No patient with MRN {mrn} is registered. Register the patient first "
-                "(chartvault patient add, or POST /api/v1/patients) and upload again."
+                f"No patient with MRN {mrn} is registered. Register the patient first (the "
+                "Register a patient page, `chartvault patient add` or POST /api/v1/patients) "
+                "and upload again."
             )
 
 

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
+from archive import audit
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.auth.permissions import can
 from archive.auth.restricted import grant_in_force
+from archive.errors import ArchiveError, NotFound
 from archive.records.downloads import original_response
-from archive.records.service import find_patients, view_document, view_patient
+from archive.records.service import (
+    edit_patient,
+    find_patient,
+    find_patients,
+    parse_date,
+    register_patient,
+    view_document,
+    view_patient,
+)
 
 bp = Blueprint("records", __name__)
 
@@ -93,3 +103,83 @@ def document(document_id: int):
 @requires("document.read")
 def download(document_id: int, number: int):
     return original_response(current_principal(), document_id, number)
+
+
+# --- registering and correcting patients --------------------------------------------------
+
+PATIENT_FIELDS = ("mrn", "name", "dob", "date_of_death", "reason")
+
+
+def _typed() -> dict:
+    typed = {name: request.form.get(name, "").strip() for name in PATIENT_FIELDS}
+    typed["restricted"] = request.form.get("restricted") == "yes"
+    return typed
+
+
+def _patient_form(mrn: str | None, typed: dict, problem: str | None = None, status: int = 200):
+    return render_template("archive/patient_form.html", editing=mrn is not None, mrn=mrn,
+                           typed=typed, problem=problem), status
+
+
+def _after_saving(mrn: str):
+    # Admins register patients but do not open charts: they go back to the form.
+    if can(current_principal().role, "patient.view"):
+        return redirect(url_for("records.patient", mrn=mrn), code=303)
+    return redirect(url_for("records.new_patient"), code=303)
+
+
+@bp.route("/register/patient")
+@requires("patient.create")
+def new_patient():
+    return _patient_form(None, {"mrn": request.args.get("mrn", "").strip()[:32]})
+
+
+@bp.route("/register/patient", methods=["POST"])
+@requires("patient.create")
+def register():
+    typed = _typed()
+    try:
+        with archive().db.transaction() as session:
+            register_patient(
+                session, current_principal(), mrn=typed["mrn"], name=typed["name"],
+                dob=parse_date(typed["dob"], "Date of birth"),
+                date_of_death=parse_date(typed["date_of_death"], "Date of death"),
+                restricted=typed["restricted"])
+    except ArchiveError as err:
+        return _patient_form(None, typed, err.message, err.http_status)
+    flash(f"Patient {typed['mrn']} is registered.", "info")
+    return _after_saving(typed["mrn"])
+
+
+@bp.route("/patients/<mrn>/edit")
+@requires("patient.edit")
+def edit_patient_form(mrn: str):
+    with archive().db.transaction() as session:
+        patient = find_patient(session, mrn)
+        audit.record(session, current_principal().actor, "patient.view", patient_mrn=mrn,
+                     details={"for": "correction"})
+        typed = {
+            "name": patient.name,
+            "dob": patient.dob.isoformat(),
+            "date_of_death": patient.date_of_death.isoformat() if patient.date_of_death else "",
+            "restricted": patient.restricted,
+        }
+    return _patient_form(mrn, typed)
+
+
+@bp.route("/patients/<mrn>/edit", methods=["POST"])
+@requires("patient.edit")
+def save_patient(mrn: str):
+    typed = _typed()
+    try:
+        edit_patient(
+            archive(), current_principal(), mrn, name=typed["name"],
+            dob=parse_date(typed["dob"], "Date of birth"),
+            date_of_death=parse_date(typed["date_of_death"], "Date of death"),
+            restricted=typed["restricted"], reason=typed["reason"])
+    except NotFound:
+        raise
+    except ArchiveError as err:
+        return _patient_form(mrn, typed, err.message, err.http_status)
+    flash(f"The details of patient {mrn} are corrected.", "info")
+    return _after_saving(mrn)

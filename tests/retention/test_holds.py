@@ -265,3 +265,18 @@ def test_deletion_and_disposition_ask_the_same_rule(ext, clerk, compliance, pati
         refuse_if_held(session, document, action, SYSTEM.actor)
     [event] = events(ext, "hold.refused")
     assert (event.actor, event.details["attempt"]) == ("tests", action)
+
+
+def test_a_patients_details_cannot_be_corrected_under_a_hold(ext, clerk, compliance, patient):
+    from archive.records.service import edit_patient
+
+    version = file_document(ext, clerk, patient, "held chart")
+    place(ext, compliance, mrns=[patient])
+    with pytest.raises(DocumentOnHold, match="Smith v. Mercy") as refused:
+        edit_patient(ext, clerk, patient, name="DOE, JANET", dob=date(1970, 1, 2),
+                     date_of_death=None, restricted=False, reason="name misread")
+    assert "patient's details" in refused.value.message
+    assert events(ext, "hold.refused")[-1].document_id == version.document_id
+    with ext.db.transaction() as session:
+        assert session.scalar(select(Document).where(Document.id == version.document_id)
+                              ).patient.name == "DOE, JANE"

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app
 from flask_wtf.csrf import CSRFProtect
 
+from archive.audit import key_bytes
 from archive.config import Settings
 from archive.db import Database
+from archive.errors import ArchiveError
 from archive.interfaces import ObjectStore
 from archive.params import RecordId
 from archive.storage import open_replica_store, open_store
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from archive.records.service import Upload
 
 PACKAGES_ENTRY_POINT = "chartvault.packages"
+# Tests (and only tests) chain their audit events with a fixed key, like SECRET_KEY's.
+TESTING_AUDIT_KEY = "testing-only-audit-key-not-for-real-use"
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -64,9 +68,15 @@ class Archive:
     """What every request, command and job needs: settings, database, object store, and
     the hooks through which other packages take part in filing a record."""
 
-    def __init__(self, settings: Settings, *, pooled: bool = True):
+    def __init__(
+        self, settings: Settings, *, pooled: bool = True, audit_key: str | None = None
+    ):
         self.settings = settings
-        self.db = Database(settings.database_url, pooled=pooled)
+        audit_key = audit_key or settings.audit_key
+        # Without a key (a command before `chartvault init` wrote one) nothing can be audited,
+        # so nothing that must be audited can happen: audit.record refuses.
+        self.db = Database(settings.database_url, pooled=pooled,
+                           audit_key=key_bytes(audit_key) if audit_key else None)
         # Called with an Upload before anything is stored; may raise an ArchiveError.
         self.intake_checks: list[Callable[[Upload], None]] = []
         # Called with (session, version) in the transaction that files a new version.
@@ -120,6 +130,13 @@ def create_app(
             "CHARTVAULT_SECRET_KEY (or CHARTVAULT_SECRET_KEY_FILE) is not set. Run "
             "`chartvault init`, which writes a key into the data directory, or set one."
         )
+    if not (testing or cli) and not settings.audit_key:
+        raise RuntimeError(
+            "CHARTVAULT_AUDIT_KEY (or CHARTVAULT_AUDIT_KEY_FILE) is not set, so the audit "
+            "trail could not be written. Run `chartvault init`, which writes a key into the "
+            "data directory, or set one; when restoring, use the key of the installation "
+            "being restored."
+        )
     app = Flask(
         "chartvault",
         template_folder=str(ROOT / "templates"),
@@ -140,7 +157,12 @@ def create_app(
     )
     # Before any route is added: every <int:...> in a path is a bounded record id.
     app.url_map.converters["int"] = RecordId
-    app.extensions["chartvault"] = Archive(settings, pooled=not cli)
+    try:
+        ext = Archive(settings, pooled=not cli,
+                      audit_key=TESTING_AUDIT_KEY if testing and not settings.audit_key else None)
+    except ArchiveError as err:  # an audit key too short to trust
+        raise RuntimeError(err.message) from err
+    app.extensions["chartvault"] = ext
     csrf.init_app(app)
 
     from archive import auth, records, web

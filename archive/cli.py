@@ -4,6 +4,7 @@ each package adds its own commands in its ``init_app``."""
 from __future__ import annotations
 
 import getpass
+import os
 import secrets
 import sys
 import threading
@@ -15,7 +16,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import func, select
 
-from archive import audit, migrate
+from archive import audit, audit_anchor, migrate
 from archive.auth import accounts
 from archive.auth.accounts import create_user
 from archive.auth.permissions import SYSTEM_ROLE, Principal
@@ -73,7 +74,12 @@ def init_command():
     """Create the data directory, apply pending migrations, create the first admin."""
     settings = _archive().settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _ensure_secret_key(settings.data_dir / SECRET_KEY_FILENAME)
+    _ensure_key_file(settings.data_dir / SECRET_KEY_FILENAME)
+    if not settings.audit_key:
+        settings.audit_key = _ensure_key_file(settings.audit_key_path)
+        _archive().db.use_audit_key(audit.key_bytes(settings.audit_key))
+        click.echo(f"The audit key is in {settings.audit_key_path}: keep a copy with the "
+                   "configuration, apart from the backups; a restore needs it.")
     migrate.upgrade(_archive().db.engine)
     click.echo(f"Database is at the newest schema ({_archive().db.engine.url.render_as_string()}).")
     with _archive().db.transaction() as session:
@@ -94,11 +100,14 @@ def init_command():
         )
 
 
-def _ensure_secret_key(path) -> None:
-    if path.exists():
-        return
-    path.write_text(secrets.token_hex(32))
-    path.chmod(0o600)
+def _ensure_key_file(path) -> str:
+    """The key in ``path``, written first (readable by its owner only) if missing."""
+    if not path.exists():
+        # Created 0600, never readable by others even for an instant.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 @click.command("serve")
@@ -114,6 +123,9 @@ def serve_command(host: str, port: int, threads: int):
 
     if not _archive().settings.secret_key:
         raise click.ClickException("No secret key: run `chartvault init` first.")
+    if not _archive().settings.audit_key:
+        raise click.ClickException(
+            "No audit key (CHARTVAULT_AUDIT_KEY): run `chartvault init` first, or set it.")
     _require_current_schema()
     app = create_app()  # the long-running app, with its own connection pool
     stop = threading.Event()
@@ -305,17 +317,39 @@ def audit_group():
 
 @audit_group.command("verify")
 @with_appcontext
+@friendly_errors
 def audit_verify():
-    """Check the audit hash chain; name the first broken event."""
-    with _archive().db.transaction() as session:
-        report = audit.verify_chain(session)
-    if report.ok:
-        click.echo(f"Audit chain intact: {report.events_checked} events verified.")
-        return
-    raise click.ClickException(
-        f"Audit chain broken at event {report.first_broken_seq}: {report.problem} "
-        f"({report.events_checked} events before it verified)."
-    )
+    """Check the audit chain against the audit key and every anchor in the replica store;
+    name the first event that fails."""
+    ext = _archive()
+    if ext.db.audit_key is None:
+        raise click.ClickException(
+            "No audit key is configured (CHARTVAULT_AUDIT_KEY, or the data directory's "
+            "audit_key file): the chain cannot be verified.")
+    result = audit_anchor.check(ext.db, ext.replica)
+    report = result.report
+    if not report.ok:
+        raise click.ClickException(
+            f"Audit chain broken at event {report.first_broken_seq}: {report.problem} "
+            f"({report.events_checked} events before it verified)."
+        )
+    click.echo(f"Audit chain intact: {report.events_checked} events verified against the "
+               "audit key.")
+    if result.lost_in_restores:
+        last = max(anchor.seq for anchor in result.lost_in_restores)
+        click.echo(f"{len(result.lost_in_restores)} anchors record events up to {last} that "
+                   "were lost when the archive was restored from an older snapshot; not "
+                   "checked.")
+    if result.replica_problem:
+        raise click.ClickException(
+            f"The anchors were NOT checked, so deleted newest events would go unnoticed: the "
+            f"replica store could not be read ({result.replica_problem})")
+    if result.anchors:
+        click.echo(f"All {result.anchors} anchors in the replica store match the chain.")
+    else:
+        click.echo("No anchor in the replica store covers this chain yet, so deleted newest "
+                   "events would go unnoticed: the schedule writes one every 5 minutes, "
+                   "`chartvault backup run` one at once.")
 
 
 def init_app(app: Flask) -> None:

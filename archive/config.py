@@ -12,6 +12,7 @@ from pathlib import Path
 
 PREFIX = "CHARTVAULT_"
 SECRET_KEY_FILENAME = "secret_key"  # noqa: S105 - a file name
+AUDIT_KEY_FILENAME = "audit_key"
 
 # name -> help text; the single list of variables the app understands.
 SETTINGS: dict[str, str] = {
@@ -35,6 +36,10 @@ SETTINGS: dict[str, str] = {
     "SEARCH": "full-text backend: tantivy (default) or whoosh",
     "SECRET_KEY": "session signing key; required outside testing",
     "SECRET_KEY_FILE": "file holding the session signing key (alternative to SECRET_KEY)",
+    "AUDIT_KEY": "key of the audit trail's MAC chain (at least 32 characters); required "
+    "outside testing. Keep it with the configuration, apart from the database and replica",
+    "AUDIT_KEY_FILE": "file holding the audit key (alternative to AUDIT_KEY; default "
+    "<DATA_DIR>/audit_key, written by `chartvault init`)",
     "ADMIN_PASSWORD": "password for the first admin created by `chartvault init`",
     "OCR_WORKERS": "OCR processes (default: number of cores)",
     "HOT_FOLDER": "scanner hot folder watched by the worker",
@@ -72,6 +77,10 @@ class Settings:
     s3_secure: bool = False
     s3_region: str = "us-east-1"
     secret_key: str | None = None
+    # The audit chain's MAC key, kept out of the database so that write access to the
+    # database is not enough to re-forge the chain (archive.audit).
+    audit_key: str | None = None
+    audit_key_file: Path | None = None
     admin_password: str | None = None
     idle_timeout_minutes: int = 15
     lockout_threshold: int = 5
@@ -103,6 +112,11 @@ class Settings:
         """The filesystem replica: CHARTVAULT_REPLICA_DIR, else ``<data dir>-replica``."""
         return self.replica_dir or self.data_dir.with_name(self.data_dir.name + "-replica")
 
+    @property
+    def audit_key_path(self) -> Path:
+        """Where the audit key is read from, and where `chartvault init` writes one."""
+        return self.audit_key_file or self.data_dir / AUDIT_KEY_FILENAME
+
     @classmethod
     def from_env(cls) -> Settings:
         data_dir = Path(_env("DATA_DIR", "data")).resolve()
@@ -111,6 +125,11 @@ class Settings:
         secret_file = Path(_env("SECRET_KEY_FILE") or data_dir / SECRET_KEY_FILENAME)
         if not secret and secret_file.is_file():
             secret = secret_file.read_text().strip()
+        audit_key_file = _path(_env("AUDIT_KEY_FILE"))
+        audit_key = _env("AUDIT_KEY")
+        audit_key_path = audit_key_file or data_dir / AUDIT_KEY_FILENAME
+        if not audit_key and audit_key_path.is_file():
+            audit_key = audit_key_path.read_text().strip()
         return cls(
             data_dir=data_dir,
             database_url=_env("DATABASE_URL") or f"sqlite:///{data_dir / 'chartvault.db'}",
@@ -122,6 +141,8 @@ class Settings:
             s3_secure=_env("S3_SECURE", "0") == "1",
             s3_region=_env("S3_REGION", "us-east-1"),
             secret_key=secret,
+            audit_key=audit_key,
+            audit_key_file=audit_key_file,
             admin_password=_env("ADMIN_PASSWORD"),
             idle_timeout_minutes=int(_env("IDLE_TIMEOUT_MINUTES", "15")),
             lockout_threshold=int(_env("LOCKOUT_THRESHOLD", "5")),

@@ -29,13 +29,27 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+# Where a session carries the audit trail's MAC key (archive.audit reads it there), so
+# every session the app opens can write audit events without the key passing through
+# every caller, and a session opened without it cannot write an unkeyed event.
+AUDIT_KEY_INFO = "chartvault.audit_key"
+
+
 class Database:
     """One engine and session factory per app (or CLI invocation)."""
 
-    def __init__(self, url: str, *, pooled: bool = True):
+    def __init__(self, url: str, *, pooled: bool = True, audit_key: bytes | None = None):
         self.url = url
         self.engine = make_engine(url, pooled=pooled)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.audit_key: bytes | None = None
+        if audit_key is not None:
+            self.use_audit_key(audit_key)
+
+    def use_audit_key(self, key: bytes) -> None:
+        """Sessions opened from now on sign audit events with ``key``."""
+        self.audit_key = key
+        self.sessionmaker.configure(info={AUDIT_KEY_INFO: key})
 
     @property
     def is_sqlite(self) -> bool:

@@ -99,6 +99,12 @@ class PayloadTooLarge(ArchiveError):
     code = "payload_too_large"
 
 
+class AuditKeyError(ArchiveError):
+    """The audit trail's MAC key is missing or unusable: no event can be written."""
+
+    code = "audit_key"
+
+
 # --- object storage -------------------------------------------------------------------
 
 

@@ -78,6 +78,12 @@ class ObjectStore(Protocol):
         """Every version of ``key``, oldest first; empty when the key is unknown."""
         ...
 
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """Every key that starts with ``prefix`` and has a version ``list_versions`` would
+        list, sorted. ``prefix`` is a plain string prefix: it need not end at a ``/``. A
+        key whose versions were all deleted is not listed."""
+        ...
+
     def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:
         """Set or clear the legal-hold flag of a version. A held version cannot be deleted."""
         ...

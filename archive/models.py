@@ -223,7 +223,7 @@ class Page(Base):
 
 
 class AuditEvent(Base):
-    """Append-only; each row carries the SHA-256 of the previous row (archive.audit)."""
+    """Append-only; each row carries the MAC of the previous row (archive.audit)."""
 
     __tablename__ = "audit_events"
 
@@ -241,6 +241,9 @@ class AuditEvent(Base):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # How ``hash`` was made: "hmac-sha256" (keyed), or "sha256" for the events written
+    # before the chain was keyed (migration 0009), which keep their plain hashes.
+    mac: Mapped[str] = mapped_column(String(16), server_default="sha256")
 
 
 class AuditHead(Base):

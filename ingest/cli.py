@@ -24,6 +24,10 @@ def worker_command(once: bool):
     from ingest.worker import Worker
 
     ext = current_app.extensions["chartvault"]
+    if ext.db.audit_key is None:
+        # Every job audits what it did: without the key each one would fail.
+        raise click.ClickException(
+            "No audit key (CHARTVAULT_AUDIT_KEY): run `chartvault init` first, or set it.")
     if once:
         worker = Worker(ext)
         while worker.run_once():

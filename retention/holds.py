@@ -147,7 +147,8 @@ def _record_refusal(
     refusal: DocumentOnHold,
 ) -> None:
     # The caller's transaction rolls back as the refusal propagates; this event must stay.
-    with Session(session.get_bind()) as own, own.begin():
+    # Its info carries the audit key (archive.db) to the new session.
+    with Session(session.get_bind(), info=session.info) as own, own.begin():
         audit.record(
             own,
             actor,

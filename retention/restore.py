@@ -39,10 +39,18 @@ from sqlalchemy import func, inspect, select, union_all, update
 from archive import audit, migrate
 from archive.app import Archive
 from archive.audit import Actor
+from archive.audit_anchor import record_restore, write_anchor
 from archive.config import SECRET_KEY_FILENAME
-from archive.errors import ArchiveError, Conflict, IntegrityError, ObjectNotFound
+from archive.errors import (
+    ArchiveError,
+    AuditKeyError,
+    Conflict,
+    IntegrityError,
+    ObjectNotFound,
+    StorageError,
+)
 from archive.interfaces import ObjectStore
-from archive.models import Document, Patient, utcnow
+from archive.models import AuditHead, Document, Patient, utcnow
 from retention import replication
 from retention.destruction import DESTRUCTION_LOG, delete_every_version, erase_document_rows
 from retention.models import DispositionItem, ObjectCopy, Tombstone
@@ -130,6 +138,13 @@ def restore(
     """Rebuild the installation ``ext`` is configured for from ``source`` (see the module
     docstring). ``source_is_replica``: the source is the configured replica store, so the
     copy records stay valid; otherwise replication copies everything anew."""
+    if ext.db.audit_key is None:
+        raise AuditKeyError(
+            "No audit key is configured. The restored audit trail can only be verified, and "
+            "continued, with the audit key of the archive being restored, which is kept with "
+            "the configuration, not in the replica: set CHARTVAULT_AUDIT_KEY to it (or copy "
+            "its audit_key file into the data directory) and run the restore again. Only an "
+            "archive from before keyed audit trails had none; then set a new key.")
     report = RestoreReport()
     marker = prepare_target(ext)
     report.resumed = marker.exists()
@@ -140,6 +155,7 @@ def restore(
                  f"{report.snapshot.taken_at:%Y-%m-%d %H:%M:%S} UTC "
                  f"({report.snapshot.size:,} bytes)…")
         load_snapshot(ext, source, report.snapshot)
+        _record_fork(ext, progress)
         _write_marker(marker, report.snapshot, loaded=True)
     progress("Applying migrations…")
     migrate.upgrade(ext.db.engine)
@@ -171,8 +187,33 @@ def restore(
     report.audit_ok, report.audit_events = chain.ok, chain.events_checked
     if not chain.ok:
         report.audit_problem = f"first broken event {chain.first_broken_seq}: {chain.problem}"
+    else:
+        _anchor(ext, progress)
     marker.unlink(missing_ok=True)
     return report
+
+
+def _record_fork(ext: Archive, progress: Progress) -> None:
+    """Mark in the replica where the loaded snapshot's audit chain ends, before this restore
+    writes events after it: the replica's anchors of the events lost with the old database
+    are then not mistaken for events deleted from the new one."""
+    with ext.db.engine.connect() as connection:
+        seq = connection.execute(select(AuditHead.last_seq).where(AuditHead.id == 1)).scalar()
+    try:
+        record_restore(ext.replica, seq or 0)
+    except StorageError as err:
+        progress(f"WARNING: the restore could not be marked in the replica store ({err.message}); "
+                 "`chartvault audit verify` will report the anchors of events newer than the "
+                 "snapshot as deleted events.")
+
+
+def _anchor(ext: Archive, progress: Progress) -> None:
+    """Anchor the restored chain at once: until then its newest events go unguarded."""
+    try:
+        write_anchor(ext.db, ext.replica)
+    except StorageError as err:
+        progress(f"WARNING: the audit chain could not be anchored in the replica store "
+                 f"({err.message}); the schedule tries again every 5 minutes.")
 
 
 # --- 0. the target ---------------------------------------------------------------------------

@@ -33,7 +33,9 @@ def backup_group():
 @with_appcontext
 @friendly_errors
 def backup_run():
-    """Copy every new object to the replica and take a database snapshot, now."""
+    """Copy every new object to the replica, take a database snapshot and anchor the
+    audit chain there, now."""
+    from archive.audit_anchor import write_anchor
     from retention.replication import replicate
     from retention.snapshots import snapshots_to_keep, take_snapshot
 
@@ -44,6 +46,9 @@ def backup_run():
     click.echo(f"Snapshot: {snapshot.database}, {snapshot.size:,} bytes, SHA-256 "
                f"{snapshot.sha256}, stored in the replica as {snapshot.key} (the newest "
                f"{snapshots_to_keep(ext.settings)} are kept).")
+    anchor, _new = write_anchor(ext.db, ext.replica)
+    click.echo(f"Audit anchor: event {anchor.seq} of the audit chain, in the replica as "
+               f"{anchor.name}.")
     if report.failed:
         raise click.ClickException(
             f"{report.failed} objects could not be copied to the replica; the backup status "

@@ -127,6 +127,17 @@ def _replication(ext: Archive) -> str:
     return run_replication(ext)
 
 
+def _audit_anchor(ext: Archive) -> str:
+    from archive.audit_anchor import write_anchor
+
+    anchor, new = write_anchor(ext.db, ext.replica)
+    if anchor is None:
+        return "The audit trail is empty: nothing to anchor."
+    if not new:
+        return f"The chain's head, event {anchor.seq}, was already anchored."
+    return f"Anchored the chain's head, event {anchor.seq}, in the replica as {anchor.name}."
+
+
 JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob(
         "retention_sweep",
@@ -177,6 +188,16 @@ JOBS: tuple[ScheduledJob, ...] = (
         "repairs a bad copy from the good one. Fails while an object has no good copy left.",
         IntervalTrigger(hours=1, start_date=ALIGNED + timedelta(minutes=35), timezone=UTC),
         _scrub,
+    ),
+    ScheduledJob(
+        "audit_anchor",
+        "Audit anchor",
+        "Writes the audit chain's newest event and MAC into the replica store as a "
+        "write-once object under legal hold, so `chartvault audit verify` notices the newest "
+        "events being deleted even by someone who can rewrite the database.",
+        # Events deleted since the last anchor go unnoticed: keep that window short.
+        IntervalTrigger(minutes=5, start_date=ALIGNED + timedelta(minutes=2), timezone=UTC),
+        _audit_anchor,
     ),
 )
 

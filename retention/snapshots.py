@@ -74,10 +74,15 @@ def snapshot_key(url: str) -> str:
 
 def run_snapshot(ext: Archive) -> str:
     """The scheduled job: one snapshot now; a one-line summary."""
+    from archive.audit_anchor import write_anchor
+
     snapshot = take_snapshot(ext)
     keep = snapshots_to_keep(ext.settings)
+    # Anchored at each backup too, after the snapshot's own audit event.
+    anchor, _new = write_anchor(ext.db, ext.replica)
     return (f"{snapshot.database} snapshot of {snapshot.size:,} bytes stored in the replica "
-            f"(SHA-256 {(snapshot.sha256 or '')[:12]}…); newest {keep} kept.")
+            f"(SHA-256 {(snapshot.sha256 or '')[:12]}…); newest {keep} kept; audit chain "
+            f"anchored at event {anchor.seq}.")
 
 
 def take_snapshot(ext: Archive, actor: Actor = SNAPSHOT_ACTOR) -> Snapshot:

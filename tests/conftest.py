@@ -15,7 +15,7 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 
 from archive import migrate
-from archive.app import Archive, create_app
+from archive.app import TESTING_AUDIT_KEY, Archive, create_app
 from archive.audit import GENESIS_HASH, Actor
 from archive.auth.passwords import hash_password
 from archive.auth.permissions import SYSTEM_ROLE, Principal
@@ -29,6 +29,14 @@ from tests.samples import pdf_bytes
 PASSWORD = "correct horse battery staple"
 # Tables whose rows the migration itself seeds; everything else is wiped between tests.
 SEEDED_TABLES = {"roles", "audit_head", "alembic_version"}
+
+
+@pytest.fixture(autouse=True)
+def audit_key_in_environment(monkeypatch):
+    """Commands run through the CLI (not in testing mode) read the audit key from the
+    environment: the same key the testing apps use, so both write and verify one chain.
+    A test of the key's absence removes it."""
+    monkeypatch.setenv("CHARTVAULT_AUDIT_KEY", TESTING_AUDIT_KEY)
 
 
 @pytest.fixture(scope="session")

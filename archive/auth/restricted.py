@@ -71,7 +71,8 @@ def _record_refusal(
     session: Session, principal: Principal, patient: Patient, document_id: int | None
 ) -> None:
     # The caller's transaction rolls back as the refusal propagates; this event must stay.
-    with Session(session.get_bind()) as own, own.begin():
+    # Its info carries the audit key (archive.db) to the new session.
+    with Session(session.get_bind(), info=session.info) as own, own.begin():
         audit.record(
             own,
             principal.actor,

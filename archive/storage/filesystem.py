@@ -262,6 +262,33 @@ class FilesystemStore:
                 continue  # deleted between listing and stat
         return infos
 
+    def list_keys(self, prefix: str = "") -> list[str]:
+        parent, _, partial = prefix.rpartition("/")
+        start = self.root.joinpath(*split_key(parent)) if parent else self.root
+        found: list[str] = []
+        try:
+            self._collect_keys(start, parent, partial, found)
+        except OSError as err:
+            raise self._unavailable(f"list the keys under {prefix!r}", err) from err
+        return sorted(found)
+
+    def _collect_keys(self, directory: Path, key: str, partial: str, found: list[str]) -> None:
+        """The keys in ``directory`` (the key ``key``) and below, whose next segment starts
+        with ``partial``. A key can be both an object and the parent of others."""
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.name.startswith(partial) or \
+                    not entry.is_dir(follow_symlinks=False):
+                continue
+            child = f"{key}/{entry.name}" if key else entry.name
+            if _has_version(Path(entry.path) / VERSIONS_DIR):
+                found.append(child)
+            self._collect_keys(Path(entry.path), child, "", found)
+
     def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:
         with self._locked(key):
             meta = self._read_sidecar(key, version_id)
@@ -312,6 +339,15 @@ class FilesystemStore:
             os.unlink(probe)
         except OSError as err:
             raise self._unavailable("be written to", err) from err
+
+
+def _has_version(versions_dir: Path) -> bool:
+    try:
+        with os.scandir(versions_dir) as entries:
+            return any(_VERSION_ID.fullmatch(entry.name) and entry.is_file()
+                       for entry in entries)
+    except FileNotFoundError:
+        return False
 
 
 def _copy_hashing(reader: HashingReader, fd: int, key: str) -> None:

@@ -374,6 +374,20 @@ class S3Store:
                 continue  # deleted between listing and stat
         return infos
 
+    def list_keys(self, prefix: str = "") -> list[str]:
+        self._ensure_bucket()
+        with self._errors(f"list the keys under {prefix!r}"):
+            # With versions: a key hidden behind a delete marker still has versions that
+            # list_versions lists (and an anchor someone "deleted" that way is still there).
+            keys = {
+                obj.object_name
+                for obj in self._client.list_objects(
+                    self.bucket, prefix=prefix or None, recursive=True, include_version=True
+                )
+                if not obj.is_delete_marker and not obj.is_dir
+            }
+        return sorted(keys)
+
     def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:
         self.stat(key, version_id)  # ObjectNotFound before S3 answers something vaguer
         with self._errors(f"change the legal hold of {key}", key, version_id):

@@ -1,16 +1,25 @@
-"""The audit trail: hash chain, tamper detection, the compliance page and its CSV export."""
+"""The audit trail: MAC chain, tamper detection, the compliance page and its CSV export."""
 
 from __future__ import annotations
 
 import csv
 import io
 import threading
+import uuid
 
-from sqlalchemy import delete, select, update
+import pytest
+from alembic import command
+from flask import Flask
+from sqlalchemy import create_engine, delete, insert, select, update
+from sqlalchemy.orm import Session
 
-from archive import audit
-from archive.audit import Actor, verify_chain
-from archive.models import AuditEvent
+from archive import audit, migrate
+from archive.app import create_app
+from archive.audit import GENESIS_HASH, Actor, compute_hash, compute_mac, verify_chain
+from archive.config import Settings
+from archive.db import Database
+from archive.errors import AuditKeyError
+from archive.models import AuditEvent, AuditHead, utcnow
 from tests.conftest import login
 
 
@@ -53,6 +62,150 @@ def test_deleted_newest_event_is_noticed(ext):
     with ext.db.transaction() as session:
         report = verify_chain(session)
     assert not report.ok and report.first_broken_seq == 4
+
+
+# --- the keyed chain ------------------------------------------------------------------------------
+
+
+def rewrite_from(ext, seq: int, remac) -> None:
+    """The insider's attack: change event ``seq``, then make the chain from it on whole
+    again with ``remac`` (each event's new hash), and move the head to the new last hash."""
+    with ext.db.transaction() as session:
+        prev = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == seq - 1))
+        prev = prev or GENESIS_HASH
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq >= seq).order_by(AuditEvent.seq)).all()
+        events[0].actor = "someone-else"
+        for event in events:
+            event.prev_hash = prev
+            remac(event)
+            prev = event.hash
+        session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
+
+
+def plain_sha256(event):
+    event.hash = compute_hash(event)
+
+
+def plain_sha256_marked_unkeyed(event):
+    event.mac = audit.SHA256
+    event.hash = compute_hash(event)
+
+
+def wrong_key(event):
+    event.hash = compute_mac(event, b"a-key-that-is-not-the-archive-key!")
+
+
+@pytest.mark.parametrize("remac", [plain_sha256, plain_sha256_marked_unkeyed, wrong_key])
+def test_an_edited_event_with_the_chain_recomputed_and_the_head_moved_is_named(ext, remac):
+    write_events(ext, 6)
+    with ext.db.transaction() as session:
+        assert verify_chain(session).ok
+
+    rewrite_from(ext, 3, remac)
+
+    with ext.db.transaction() as session:
+        report = verify_chain(session)
+    assert not report.ok
+    assert (report.first_broken_seq, report.events_checked) == (3, 2)
+    assert "without the audit key" in report.problem or "MAC does not match" in report.problem
+
+
+def test_every_event_is_keyed_with_the_configured_key(ext):
+    write_events(ext, 2)
+    with ext.db.transaction() as session:
+        events = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        assert {event.mac for event in events} == {audit.HMAC_SHA256}
+        assert all(event.hash == compute_mac(event, ext.db.audit_key) for event in events)
+        # The same chain checked with another key fails at its first event.
+        report = verify_chain(session, key=b"another-key-of-thirty-two-chars!!")
+    assert (report.ok, report.first_broken_seq) == (False, 1)
+
+
+def test_no_event_is_written_without_a_key(ext):
+    write_events(ext, 1)
+    with Session(ext.db.engine) as session, session.begin(), \
+            pytest.raises(AuditKeyError, match="CHARTVAULT_AUDIT_KEY"):
+        audit.record(session, Actor("tests"), "test.unkeyed")
+    with ext.db.transaction() as session:
+        assert session.scalar(select(AuditHead.last_seq)) == 1
+        assert verify_chain(session).ok
+
+
+def test_the_app_refuses_to_start_without_an_audit_key_outside_testing(tmp_path):
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/x.db",
+                        secret_key="s" * 32)
+    with pytest.raises(RuntimeError, match="CHARTVAULT_AUDIT_KEY"):
+        create_app(settings)
+    settings.audit_key = "too short"
+    with pytest.raises(RuntimeError, match="at least 32"):
+        create_app(settings)
+    settings.audit_key = "k" * 32
+    assert isinstance(create_app(settings), Flask)
+
+
+@pytest.fixture
+def database_at_0007(database_template, tmp_path, request):
+    """An empty database migrated only to 0007: an installation from before keyed audit."""
+    if database_template.backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    postgres = request.getfixturevalue("postgres")
+    name = f"old_{uuid.uuid4().hex[:12]}"
+    yield postgres.create_database(name)
+    postgres.drop_database(name)
+
+
+def test_old_unkeyed_events_keep_their_hashes_and_the_keyed_chain_continues(database_at_0007):
+    engine = create_engine(database_at_0007)
+    config = migrate._alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007")
+    # What the code before keyed audit wrote: plain SHA-256 links, no mac column yet.
+    columns = [c for c in AuditEvent.__table__.columns if c.name not in ("id", "mac")]
+    prev = GENESIS_HASH
+    with engine.begin() as connection:
+        for seq in (1, 2, 3):
+            event = AuditEvent(seq=seq, ts=utcnow(), actor="old", action="legacy.event",
+                               outcome="success", source="", reason="", details={"i": seq},
+                               prev_hash=prev)
+            event.hash = prev = compute_hash(event)
+            connection.execute(insert(AuditEvent.__table__).values(
+                {c.name: getattr(event, c.key) for c in columns}))
+        connection.execute(update(AuditHead.__table__).values(last_seq=3, last_hash=prev))
+    migrate.upgrade(engine)
+    engine.dispose()
+    db = Database(database_at_0007, audit_key=b"k" * 32)
+    try:
+        for _ in range(2):
+            audit.record_now(db, Actor("new"), "keyed.event")
+        with db.transaction() as session:
+            assert session.scalars(select(AuditEvent.mac).order_by(AuditEvent.seq)).all() == [
+                "sha256", "sha256", "sha256", "hmac-sha256", "hmac-sha256"]
+            report = verify_chain(session)
+        assert (report.ok, report.events_checked) == (True, 5)
+
+        # An old event is still checked by its plain hash...
+        with db.transaction() as session:
+            session.execute(update(AuditEvent).where(AuditEvent.seq == 2).values(actor="x"))
+        with db.transaction() as session:
+            report = verify_chain(session)
+        assert (report.ok, report.first_broken_seq) == (False, 2)
+        assert "changed" in report.problem
+    finally:
+        db.dispose()
+
+
+def test_a_keyed_event_rewritten_as_an_old_unkeyed_one_is_named(ext):
+    write_events(ext, 5)
+
+    rewrite_from(ext, 4, plain_sha256_marked_unkeyed)
+
+    with ext.db.transaction() as session:
+        report = verify_chain(session)
+    assert (report.ok, report.first_broken_seq) == (False, 4)
+    assert "plain SHA-256 although the events before it are keyed" in report.problem
 
 
 def test_concurrent_writers_never_fork_the_chain(ext):

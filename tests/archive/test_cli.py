@@ -117,3 +117,41 @@ def test_serve_refuses_to_start_on_an_old_schema(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["serve", "--port", "1"])
     assert result.exit_code == 1
     assert "chartvault init" in result.output
+
+
+def test_init_writes_the_audit_key_for_its_owner_only_and_the_chain_verifies_with_it(
+    tmp_path, monkeypatch
+):
+    data = tmp_path / "fresh"
+    monkeypatch.setenv("CHARTVAULT_DATA_DIR", str(data))
+    monkeypatch.delenv("CHARTVAULT_DATABASE_URL", raising=False)
+    monkeypatch.delenv("CHARTVAULT_AUDIT_KEY")
+
+    first = CliRunner().invoke(cli, ["init"], catch_exceptions=False)
+
+    assert first.exit_code == 0, first.output
+    key_file = data / "audit_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key = key_file.read_text()
+    assert len(key) == 64 and "keep a copy" in first.output
+    again = CliRunner().invoke(cli, ["init"], catch_exceptions=False)
+    assert again.exit_code == 0 and key_file.read_text() == key
+    verified = CliRunner().invoke(cli, ["audit", "verify"], catch_exceptions=False)
+    assert verified.exit_code == 0, verified.output
+    assert "Audit chain intact: 1 events" in verified.output
+    events = rows(f"sqlite:///{data / 'chartvault.db'}", AuditEvent)
+    assert [e.mac for e in events] == ["hmac-sha256"]
+
+    key_file.write_text("f" * 64)  # another key: the chain is not this key's
+    wrong = CliRunner().invoke(cli, ["audit", "verify"], catch_exceptions=False)
+    assert wrong.exit_code == 1 and "Audit chain broken at event 1" in wrong.output
+
+
+def test_commands_that_audit_refuse_without_an_audit_key(run, monkeypatch, database_url):
+    monkeypatch.delenv("CHARTVAULT_AUDIT_KEY")
+
+    result = run("patient", "add", "MRN-1", "--name", "DOE, JANE", "--dob", "1970-01-02")
+
+    assert result.exit_code == 1
+    assert "CHARTVAULT_AUDIT_KEY" in result.output and "chartvault init" in result.output
+    assert rows(database_url, Patient) == []

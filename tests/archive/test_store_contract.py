@@ -111,6 +111,36 @@ def test_list_versions_is_oldest_first_and_ignores_neighbouring_keys(store: Obje
     assert store.list_versions("documents/unknown/original") == []
 
 
+def test_list_keys_lists_each_key_once_sorted_under_a_plain_prefix(store: ObjectStore):
+    for key in ("audit/anchors/000002-b.json", "audit/anchors/000001-a.json",
+                "audit/anchors/000001-a.json", "audit/anchors/000010-c.json",
+                "audit/anchorsx/other", "audit/other", "audit/anchors/000003-d.json/nested"):
+        store.put(key, io.BytesIO(key.encode()), media_type="application/json")
+
+    assert store.list_keys("audit/anchors/") == [
+        "audit/anchors/000001-a.json", "audit/anchors/000002-b.json",
+        "audit/anchors/000003-d.json/nested", "audit/anchors/000010-c.json"]
+    # A prefix ending inside a segment selects by the start of that segment.
+    assert store.list_keys("audit/anchors/00000") == [
+        "audit/anchors/000001-a.json", "audit/anchors/000002-b.json",
+        "audit/anchors/000003-d.json/nested"]
+    assert store.list_keys("audit/anchor") == [
+        *store.list_keys("audit/anchors/"), "audit/anchorsx/other"]
+    assert len(store.list_keys()) == 7 - 1
+    assert store.list_keys("nothing/here/") == []
+
+
+def test_list_keys_drops_a_key_whose_versions_are_all_deleted(store: ObjectStore):
+    gone = store.put("keys/gone", io.BytesIO(b"x"), media_type=PDF)
+    kept = store.put("keys/kept", io.BytesIO(b"y"), media_type=PDF)
+    store.put("keys/kept", io.BytesIO(b"z"), media_type=PDF)
+
+    store.delete_version("keys/gone", gone.version_id)
+    store.delete_version("keys/kept", kept.version_id)
+
+    assert store.list_keys("keys/") == ["keys/kept"]
+
+
 def test_stat_reports_what_put_stored(store: ObjectStore):
     before = datetime.now(UTC) - timedelta(seconds=2)  # S3 dates have one-second resolution
     stored = store.put(KEY, io.BytesIO(b"%PDF-1.7 chart"), media_type=PDF)

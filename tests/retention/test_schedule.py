@@ -11,6 +11,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import select
 
+from archive import audit
+from archive.audit_anchor import list_anchors
 from archive.errors import StorageUnavailable
 from archive.models import utcnow
 from retention import schedule
@@ -18,6 +20,7 @@ from retention.models import JobRun
 from retention.schedule import (
     JOBS,
     MAX_ATTEMPTS,
+    OK,
     RETRY_DELAY,
     STALE_AFTER,
     ScheduledJob,
@@ -87,7 +90,21 @@ def test_the_jobs_are_listed_in_order_with_their_triggers():
          datetime(2025, 6, 4, 1, 30, tzinfo=UTC)),
         ("replication", "Replication", "every minute", datetime(2025, 6, 3, 14, 8, tzinfo=UTC)),
         ("scrub", "Integrity scrub", "every hour", datetime(2025, 6, 3, 14, 35, tzinfo=UTC)),
+        ("audit_anchor", "Audit anchor", "every 5 minutes",
+         datetime(2025, 6, 3, 14, 12, tzinfo=UTC)),
     ]
+
+
+def test_the_audit_anchor_job_anchors_the_head_once_in_the_replica(ext):
+    job = job_named("audit_anchor")
+    assert run_job(ext, job).summary == "The audit trail is empty: nothing to anchor."
+    audit.record_now(ext.db, audit.Actor("tests"), "test.event")
+
+    first, second = run_job(ext, job), run_job(ext, job)
+
+    [anchor] = list_anchors(ext.replica)
+    assert first.outcome == OK and anchor.name in first.summary and anchor.seq == 1
+    assert second.summary == "The chain's head, event 1, was already anchored."
 
 
 def test_run_job_records_the_hold_sync_with_a_summary_of_its_report(ext, people, patient):

@@ -21,6 +21,7 @@ from retention.disposition import (
     policies_in_force,
     preview_policy,
 )
+from retention.floors import Floors
 from retention.holds import hold_json, hold_row, list_holds, place_hold, release_hold
 from retention.models import DispositionBatch, RetentionPolicy
 from retention.policies import apply_preset, policy_snapshot, save_policy
@@ -102,11 +103,11 @@ def save():
     with archive().db.transaction() as session:
         if body.get("preset") is not None:
             policy = apply_preset(session, current_principal(), doc_type,
-                                  _text(body, "preset"), reason=reason)
+                                  _text(body, "preset"), reason=reason, floors=_floors())
         else:
             policy = save_policy(session, current_principal(), doc_type,
                                  name=_text(body, "name"), rules=Rules.from_json(body.get("rules")),
-                                 source=_text(body, "source"), reason=reason)
+                                 source=_text(body, "source"), reason=reason, floors=_floors())
         return jsonify(_policy_json(policy)), 201
 
 
@@ -120,8 +121,12 @@ def preview():
              else Rules.from_json(body.get("rules")))
     with archive().db.transaction() as session:
         figures = preview_policy(session, current_principal(), _text(body, "doc_type"), rules,
-                                 today=date.today())
+                                 today=date.today(), floors=_floors())
     return jsonify(asdict(figures))
+
+
+def _floors() -> Floors:
+    return Floors.of(archive().settings)
 
 
 def _policy_json(policy: RetentionPolicy) -> dict:

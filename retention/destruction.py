@@ -3,10 +3,11 @@
 Each document goes in three steps, so a crash anywhere leaves the archive consistent and the
 work retryable:
 
-1. In one transaction: re-check, at this moment, that no hold covers the document and that
-   the policy in force still makes it due (a hold placed or a policy lengthened after the
-   approval wins); then write its tombstone, state "started", and stop replication from
-   recording new copies of its objects (retention.replication).
+1. In one transaction: re-check, at this moment, that no hold covers the document, that it
+   is older than the age floor and that the policy in force (raised to the year floor)
+   still makes it due (a hold placed or a policy lengthened after the approval wins); then
+   write its tombstone, state "started", and stop replication from recording new copies of
+   its objects (retention.replication).
 2. Log the destruction in the replica store, then delete every version of every stored
    object of the document (originals, derivatives), in the primary and in the replica.
    Deleting what is already gone is not an error, so a retry simply goes on.
@@ -39,6 +40,7 @@ from archive.models import Document, DocumentVersion, Page, utcnow
 from retention import replication
 from retention.certificate import CertificateFacts, CertificateLine, render_certificate
 from retention.disposition import get_batch, pending_ids
+from retention.floors import Floors
 from retention.holds import DISPOSE
 from retention.models import (
     DispositionBatch,
@@ -147,7 +149,11 @@ def _why_not_now(ext: Archive, session: Session, item: DispositionItem, actor: A
         return held.message
     if document.status not in ("ready", "failed"):
         return "A new version is being processed; the document waits for a later batch."
-    due = disposition_for(session, document)
+    floors = Floors.of(ext.settings)
+    too_young = floors.age_refusal(document.created_at.date(), date.today())
+    if too_young:
+        return too_young
+    due = disposition_for(session, document, floors)
     if due.disposition_date is None or due.disposition_date > date.today():
         now = due.disposition_date.isoformat() if due.disposition_date else "keep permanently"
         return (f"No longer due: the policy in force ({due.policy.doc_type} version "

@@ -32,6 +32,7 @@ from archive.errors import BadRequest, Conflict, NotFound
 from archive.models import Document, Patient, UTCDateTime, utcnow
 from retention.clocks import Rules, clock_dates
 from retention.date_sql import disposition_date_sql, utc_date
+from retention.floors import Floors
 from retention.hold_scope import held_clause
 from retention.models import (
     DEFAULT_POLICY,
@@ -82,14 +83,17 @@ class SweepResult:
 def nightly_sweep(ext) -> str:
     """The scheduled job: sweep as of today, committed; returns the summary."""
     with ext.db.transaction() as session:
-        return sweep(session, today=date.today()).summary()
+        return sweep(session, today=date.today(), floors=Floors.of(ext.settings)).summary()
 
 
-def sweep(session: Session, *, today: date, actor: Actor = SWEEP_ACTOR) -> SweepResult:
-    """Date every document under the policies in force now, then add those due on ``today``
-    (the server's local date: set the server's time zone to the hospital's) and under no
-    hold to the batch in review, or to a new one. Audited with its counts."""
-    dated = refresh_dates(session)
+def sweep(
+    session: Session, *, today: date, floors: Floors, actor: Actor = SWEEP_ACTOR
+) -> SweepResult:
+    """Date every document under the policies in force now (never sooner than the floors
+    allow), then add those due on ``today`` (the server's local date: set the server's
+    time zone to the hospital's) and under no hold to the batch in review, or to a new
+    one. Audited with its counts."""
+    dated = refresh_dates(session, floors)
     undated = session.scalar(select(func.count(Document.id))) - dated
     batch = _batch_in_review(session) or _new_batch(session, today, actor)
     candidates = _due(session, today, batch.id)
@@ -124,7 +128,7 @@ def sweep(session: Session, *, today: date, actor: Actor = SWEEP_ACTOR) -> Sweep
     return result
 
 
-def refresh_dates(session: Session) -> int:
+def refresh_dates(session: Session, floors: Floors) -> int:
     """Recompute every document's disposition date (RetentionDate), one INSERT ... SELECT
     per policy in force; the number of documents dated."""
     session.execute(delete(RetentionDate))
@@ -132,7 +136,7 @@ def refresh_dates(session: Session) -> int:
     last = _last_encounters()
     now = utcnow()
     for doc_type, policy in policies.items():
-        when = _disposition_date(Rules.from_json(policy.rules), last)
+        when = _disposition_date(Rules.from_json(policy.rules), last, floors)
         rows = (
             _documents_with_patients(last)
             .add_columns(when, literal(policy.id), literal(now, UTCDateTime))
@@ -176,9 +180,10 @@ def _documents_with_patients(last):
     )
 
 
-def _disposition_date(rules: Rules, last) -> ColumnElement[date]:
+def _disposition_date(rules: Rules, last, floors: Floors) -> ColumnElement[date]:
     return disposition_date_sql(rules, dob=Patient.dob, last_encounter=last.c.last_encounter,
-                                date_of_death=Patient.date_of_death)
+                                date_of_death=Patient.date_of_death,
+                                filed_on=utc_date(Document.created_at), floors=floors)
 
 
 @dataclass(frozen=True)
@@ -193,19 +198,22 @@ class PolicyPreview:
 
 
 def preview_policy(
-    session: Session, principal: Principal, doc_type: str, rules: Rules, *, today: date
+    session: Session, principal: Principal, doc_type: str, rules: Rules, *, today: date,
+    floors: Floors,
 ) -> PolicyPreview:
     """How many documents a policy change would make eligible, before it is saved: the
-    same SQL as the sweep, counted instead of stored."""
+    same SQL as the sweep, counted instead of stored. Rules that saving would refuse
+    (below the year floor) are refused here too."""
     require(principal, "retention.manage")
     doc_type = checked_policy_type(doc_type)
+    floors.check(rules)
     policies = policies_in_force(session)
     in_force = policies.get(doc_type) or policies.get(DEFAULT_POLICY)
     if doc_type not in policies:
         policies = {**policies, doc_type: None}  # the type would get its own policy
     last = _last_encounters()
-    after = _disposition_date(rules, last) <= today
-    now = (_disposition_date(Rules.from_json(in_force.rules), last) <= today
+    after = _disposition_date(rules, last, floors) <= today
+    now = (_disposition_date(Rules.from_json(in_force.rules), last, floors) <= today
            if in_force else false())
     held = held_clause(session)
     counts = (

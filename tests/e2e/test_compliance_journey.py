@@ -5,7 +5,8 @@ patient's are), approve and execute it, download the destruction certificate and
 against its stored checksum, and finally release the hold.
 
 The charts are real text-layer PDFs filed through the records service with dates of service
-decades ago and read by the real worker before the browser starts. The sweep is run by the
+decades ago (and their filing moved back past the age floor) and read by the real worker
+before the browser starts. The sweep is run by the
 real schedule background task (the one `chartvault serve` runs), started by a fixture here
 because the live server runs no background tasks of its own."""
 
@@ -33,6 +34,7 @@ from archive.records.service import Upload, add_document, register_patient
 from retention.models import DispositionBatch
 from retention.schedule import job_named, run_schedule
 from tests.e2e.conftest import Seeded
+from tests.retention.disposing import file_earlier
 from tests.search.charts import text_pdf
 from tests.search.library import process_and_index
 
@@ -74,6 +76,7 @@ def charts(live_archive: Seeded) -> Charts:
         held=(file(HELD, date(1990, 6, 7), "appendectomy"),),
     )
     process_and_index(app)
+    file_earlier(ext, *filed.old, *filed.held)  # scanned long ago, not minutes before
     with ext.db.transaction() as session:
         statuses = dict(session.execute(select(Document.id, Document.status)).all())
     assert {statuses[i] for i in (*filed.old, *filed.held)} == {"ready"}, statuses

@@ -1,7 +1,8 @@
 """Destruction of an approved batch, through the real service on both databases (and, for the
 end-to-end test, both object stores: the filesystem store and S3 through moto over HTTP):
-bytes, page text and index entries go; tombstone, certificate and audit chain stay. A hold or
-a policy change after approval still stops it, and a crash half-way is finished by a retry."""
+bytes, page text and index entries go; tombstone, certificate and audit chain stay. A hold, a
+policy change or a raised age floor after approval still stops it, and a crash half-way is
+finished by a retry."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from retention.disposition import approve_batch, batch_page, sweep
 from retention.models import DispositionBatch, DispositionItem, Tombstone
 from retention.policies import save_policy
 from tests.conftest import SYSTEM
+from tests.retention.disposing import FLOORS, file_earlier
 from tests.retention.holding import events, place
 from tests.search.charts import text_pdf
 from tests.search.library import file_chart, found, process_and_index
@@ -55,19 +57,21 @@ def charts(app, ext, people, officer):
         register_patient(session, SYSTEM, mrn="OLD-1", name="GONE, ADA", dob=date(1940, 3, 1))
         register_patient(session, SYSTEM, mrn="NEW-1", name="HERE, BO", dob=date(1980, 3, 1))
         save_policy(session, officer, "*", name="Adults ten years",
-                    rules=Rules(after_last_encounter_years=10), source="AHIMA", reason="set up")
+                    rules=Rules(after_last_encounter_years=10), source="AHIMA", reason="set up",
+                    floors=FLOORS)
     clerk = people.principal("clerk")
     old = file_chart(app, clerk, "OLD-1", OLD_CHART, date_of_service=date(2005, 4, 5))
     add_version(ext, clerk, document_id=old, reason="rescan, page was crooked",
                 upload=Upload(io.BytesIO(text_pdf(OLD_CHART + ["Rescanned."])), "rescan.pdf"))
     process_and_index(app)
     recent = file_chart(app, clerk, "NEW-1", OTHER_CHART, date_of_service=date(2024, 1, 2))
+    file_earlier(ext, old, recent)  # scanned in 2005 and 2024, not today
     return old, recent
 
 
 def approved_batch(ext, officer) -> int:
     with ext.db.transaction() as session:
-        batch_id = sweep(session, today=date.today()).batch_id
+        batch_id = sweep(session, today=date.today(), floors=FLOORS).batch_id
         seen = batch_page(session, officer, batch_id).pending
         approve_batch(session, officer, batch_id, pending_seen=seen)
     return batch_id
@@ -183,13 +187,31 @@ def test_a_policy_lengthened_after_approval_keeps_the_document(ext, officer, cha
     with ext.db.transaction() as session:
         save_policy(session, officer, "*", name="Adults thirty years",
                     rules=Rules(after_last_encounter_years=30), source="state law change",
-                    reason="the law changed")
+                    reason="the law changed", floors=FLOORS)
 
     outcome = execute_now(ext, officer, batch_id)
 
     assert outcome.destroyed == 0
     assert "No longer due" in item_of(ext, old).note
     assert rows_left(ext, old)["documents"] == 1
+
+
+def test_a_document_younger_than_a_raised_age_floor_is_kept_at_execution(
+    ext, officer, charts, monkeypatch
+):
+    old, _recent = charts
+    batch_id = approved_batch(ext, officer)
+    # Filed 400 days ago; the floor raised after approval to 1,000 days.
+    monkeypatch.setattr(ext.settings, "disposition_min_age_days", 1000)
+
+    outcome = execute_now(ext, officer, batch_id)
+
+    assert (outcome.destroyed, outcome.skipped) == (0, 1)
+    note = item_of(ext, old).note
+    assert "less than 1000 days ago" in note and "CHARTVAULT_DISPOSITION_MIN_AGE_DAYS" in note
+    assert rows_left(ext, old)["documents"] == 1
+    (skipped,) = events(ext, "disposition.item_skipped")
+    assert skipped.outcome == "refused" and skipped.reason == note
 
 
 class StoreFailingAfterFirstDelete:

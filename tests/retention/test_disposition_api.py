@@ -1,5 +1,6 @@
 """The retention policies and disposition batches of the REST API (Bearer tokens), on both
-databases: the same services as the compliance pages, JSON errors with fitting statuses."""
+databases: the same services as the compliance pages, JSON errors with fitting statuses, and
+the year floor."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
+from sqlalchemy import select
 
-from archive.models import Document
+from archive.models import AuditEvent, Document
 from archive.records.service import find_patient, register_patient
 from tests.conftest import SYSTEM
 
 TEN_YEARS = {"after_last_encounter_years": 10}
+
+
+def refusals(ext, action: str) -> list[AuditEvent]:
+    with ext.db.transaction() as session:
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 @pytest.fixture
@@ -33,7 +40,7 @@ def old_documents(ext):
     return ids
 
 
-def test_policies_are_saved_previewed_and_listed(client, people):
+def test_policies_are_saved_previewed_and_listed(client, ext, people):
     officer = people.headers("compliance")
     bad = client.post("/api/v1/retention/policies", headers=officer, json={
         "doc_type": "*", "name": "x", "rules": {"after_last_encouter_years": 10},
@@ -46,6 +53,19 @@ def test_policies_are_saved_previewed_and_listed(client, people):
     preset = client.post("/api/v1/retention/policies", headers=officer, json={
         "doc_type": "*", "preset": "ahima", "reason": "follow AHIMA"})
     listed = client.get("/api/v1/retention/policies", headers=officer)
+
+    below = client.post("/api/v1/retention/policies", headers=officer, json={
+        "doc_type": "*", "name": "None", "rules": {"after_last_encounter_years": 0},
+        "source": "HIM", "reason": "shred at once"})
+    previewed = client.post("/api/v1/retention/policies/preview", headers=officer, json={
+        "doc_type": "*", "rules": {"after_last_encounter_years": 0}})
+    for refused in (below, previewed):
+        assert refused.status_code == 422
+        assert refused.json["error"]["code"] == "retention_below_floor"
+        assert "shorter than 1 year" in refused.json["error"]["message"]
+        assert "CHARTVAULT_RETENTION_MIN_YEARS" in refused.json["error"]["message"]
+    (audited,) = refusals(ext, "retention.policy_refused")
+    assert audited.outcome == "refused" and audited.reason == below.json["error"]["message"]
 
     assert (saved.status_code, saved.json["version"]) == (201, 1)
     assert (preset.status_code, preset.json["version"]) == (201, 2)

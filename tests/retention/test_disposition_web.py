@@ -1,7 +1,8 @@
 """The compliance pages for retention policies and disposition batches (SQLite and
 PostgreSQL): policies set from a preset or from clocks, versioned, previewed without saving;
 batches reviewed with why each document is due, items excluded, the batch approved against
-the count the officer saw, executed, and its certificate downloaded."""
+the count the officer saw, executed, and its certificate downloaded; a clock below the floor
+refused."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from retention.disposition import sweep
 from retention.models import DispositionBatch, DispositionItem
 from retention.policies import policy_history, save_policy
 from tests.conftest import SYSTEM
+from tests.retention.disposing import FLOORS
 from tests.retention.holding import place
 from tests.retention.test_holds_web import logged_in
 
@@ -57,7 +59,7 @@ def _document(ext, mrn: str, served: date, doc_type: str = "discharge_summary") 
 def _policy(ext, principal, doc_type: str, rules: Rules) -> None:
     with ext.db.transaction() as session:
         save_policy(session, principal, doc_type, name=f"{doc_type} schedule", rules=rules,
-                    source="HIM-12", reason="the schedule")
+                    source="HIM-12", reason="the schedule", floors=FLOORS)
 
 
 def _versions(ext, doc_type: str) -> list[tuple[int, str]]:
@@ -169,6 +171,32 @@ def test_a_bad_value_on_the_edit_form_is_refused_400_and_keeps_what_was_typed(ex
     assert _versions(ext, "lab_report") == [(1, "lab_report schedule")]
 
 
+def test_a_clock_below_the_floor_is_refused_422_named_and_audited(ext, officer, officer_web):
+    _policy(ext, officer, "*", Rules(after_last_encounter_years=10))
+    zero = {**CLOCKS, "after_last_encounter_years": "0"}
+
+    created = officer_web.post("/retention/policies", data=_form(
+        officer_web, doc_type="lab_report", reason="Shred at once", **zero))
+    edited = officer_web.post("/retention/policies/*", data=_form(
+        officer_web, reason="Shred at once", **zero))
+    previewed = officer_web.post("/retention/policies/*/preview", data=_form(
+        officer_web, reason="", **zero))
+
+    for response in (created, edited, previewed):
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        assert "No retention clock may be shorter than 1 year" in page
+        assert "Years after the last encounter is 0" in page
+        assert "CHARTVAULT_RETENTION_MIN_YEARS" in page
+        assert 'role="alert"' in page and 'value="0"' in page
+    assert _versions(ext, "lab_report") == [] and _versions(ext, "*") == [(1, "* schedule")]
+    # Saving was refused twice; the preview saves nothing, so it is no attempt to audit.
+    assert _count(ext, AuditEvent.action == "retention.policy_refused",
+                  AuditEvent.outcome == "refused", AuditEvent.actor == "compliance1") == 2
+    assert "No clock may be shorter than 1 year" in officer_web.get(
+        "/retention/policies").get_data(as_text=True)
+
+
 def test_the_preview_shows_what_a_change_makes_due_and_saves_nothing(ext, officer, officer_web):
     _policy(ext, officer, "*", Rules(after_last_encounter_years=10))
     for mrn in ("OLD-1", "MID-1", "MID-2", "NEW-1"):
@@ -229,7 +257,7 @@ def swept(ext, officer) -> dict[str, list[int]]:
         documents[mrn] = [_document(ext, mrn, day) for day in dates]
     place(ext, officer, mrns=["HELD-1"])
     with ext.db.transaction() as session:
-        assert sweep(session, today=TODAY).added == 3
+        assert sweep(session, today=TODAY, floors=FLOORS).added == 3
     return documents
 
 

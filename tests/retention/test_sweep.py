@@ -1,11 +1,12 @@
 """The nightly sweep on the real databases (SQLite and PostgreSQL): the set-based SQL dates
-every document exactly as retention.clocks does, and gathers the due documents under no hold
-into one batch for review; then exclusion and approval."""
+every document exactly as retention.clocks does, never sooner than the floors allow, and
+gathers the due documents under no hold into one batch for review; then exclusion and
+approval."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -21,9 +22,11 @@ from retention.disposition import (
     preview_policy,
     sweep,
 )
-from retention.models import DispositionItem, RetentionDate
+from retention.floors import Floors, PolicyBelowFloor
+from retention.models import DispositionItem, RetentionDate, RetentionPolicy
 from retention.policies import disposition_for, save_policy
 from tests.conftest import SYSTEM
+from tests.retention.disposing import FLOORS
 from tests.retention.holding import events, place
 
 TODAY = date(2026, 11, 27)
@@ -69,22 +72,22 @@ def archive_of_patients(ext, officer):
 def _policy(ext, principal, doc_type, rules, reason="the schedule"):
     with ext.db.transaction() as session:
         return save_policy(session, principal, doc_type, name=f"{doc_type} schedule",
-                           rules=rules, source="HIM-12", reason=reason).id
+                           rules=rules, source="HIM-12", reason=reason, floors=FLOORS).id
 
 
-def _document(ext, mrn, doc_type, served, status="ready") -> int:
+def _document(ext, mrn, doc_type, served, status="ready", filed=FILED) -> int:
     with ext.db.transaction() as session:
         document = Document(uid=uuid.uuid4().hex, patient_id=find_patient(session, mrn).id,
-                            doc_type=doc_type, date_of_service=served, created_at=FILED,
+                            doc_type=doc_type, date_of_service=served, created_at=filed,
                             status=status)
         session.add(document)
         session.flush()
         return document.id
 
 
-def _swept(ext, today=TODAY):
+def _swept(ext, today=TODAY, floors=FLOORS):
     with ext.db.transaction() as session:
-        return sweep(session, today=today)
+        return sweep(session, today=today, floors=floors)
 
 
 def _items(ext, status="pending") -> dict[int, DispositionItem]:
@@ -101,7 +104,7 @@ def test_the_sql_sweep_dates_every_document_as_the_python_clocks_do(ext, archive
         expected = {}
         for ids in archive_of_patients.values():
             for document_id in ids:
-                result = disposition_for(session, session.get(Document, document_id))
+                result = disposition_for(session, session.get(Document, document_id), FLOORS)
                 expected[document_id] = (result.disposition_date, result.policy.id)
     assert stored == expected
     leap = stored[archive_of_patients["LEAP-DOB"][0]][0]
@@ -203,16 +206,75 @@ def test_a_policy_preview_counts_what_the_sweep_then_finds(
     ext, officer, people, archive_of_patients
 ):
     place(ext, officer, mrns=["ADULT-1"])
-    shorter = Rules(after_last_encounter_years=1, after_majority_years=0, after_death_years=0)
+    shorter = Rules(after_last_encounter_years=1, after_majority_years=1, after_death_years=1)
     with ext.db.transaction() as session:
-        before = preview_policy(session, officer, "*", DEFAULT_RULES, today=TODAY)
-        preview = preview_policy(session, officer, "*", shorter, today=TODAY)
+        before = preview_policy(session, officer, "*", DEFAULT_RULES, today=TODAY, floors=FLOORS)
+        preview = preview_policy(session, officer, "*", shorter, today=TODAY, floors=FLOORS)
         with pytest.raises(PermissionDenied):
-            preview_policy(session, people.principal("staff"), "*", shorter, today=TODAY)
+            preview_policy(session, people.principal("staff"), "*", shorter, today=TODAY,
+                           floors=FLOORS)
+        with pytest.raises(PolicyBelowFloor, match="Years after death is 0"):
+            preview_policy(session, officer, "*", Rules(after_death_years=0), today=TODAY,
+                           floors=FLOORS)
     # The default governs every type but the permanent and lab-report ones: 7 documents.
     assert (before.documents, before.newly_due) == (7, 0) and before.due_now == before.due_after
-    assert preview.newly_due == 2  # RECENT (2025 + 1) and LEAP-DOB (majority + 0 = 2026)
+    assert preview.newly_due == 1  # RECENT (2025 + 1); LEAP-DOB waits until 2027-03-01
     assert preview.held == 1  # ADULT-1's discharge summary
     _policy(ext, officer, "*", shorter, reason="shorter schedule")
     result = _swept(ext)
     assert result.added == preview.due_after - preview.held  # the only lab report is held
+
+
+# --- the floors ---------------------------------------------------------------------------------
+
+
+def _retention_date(ext, document_id) -> date | None:
+    with ext.db.transaction() as session:
+        return session.get(RetentionDate, document_id).disposition_date
+
+
+def test_a_document_younger_than_the_age_floor_is_never_swept(ext, officer, archive_of_patients):
+    _policy(ext, officer, "*", Rules(after_last_encounter_years=1), reason="one year")
+    # Seen in 2000, scanned ten days ago: the one-year clock ended in 2001.
+    filed = datetime.combine(TODAY - timedelta(days=10), FILED.timetz())
+    fresh = _document(ext, "LEAP-SEEN", "discharge_summary", date(2000, 1, 1), filed=filed)
+
+    _swept(ext)
+
+    assert fresh not in _items(ext)
+    assert _retention_date(ext, fresh) == filed.date() + timedelta(days=90)
+    with ext.db.transaction() as session:  # the SQL and the per-document check agree
+        assert disposition_for(session, session.get(Document, fresh), FLOORS).disposition_date \
+            == _retention_date(ext, fresh)
+    _swept(ext, today=TODAY + timedelta(days=79))
+    assert fresh not in _items(ext)
+    _swept(ext, today=TODAY + timedelta(days=80))  # 90 days after filing
+    assert fresh in _items(ext)
+
+
+def test_the_age_floor_is_configurable(ext, officer, archive_of_patients):
+    filed = datetime.combine(TODAY - timedelta(days=10), FILED.timetz())
+    fresh = _document(ext, "LEAP-SEEN", "discharge_summary", date(2000, 1, 1), filed=filed)
+    _swept(ext, floors=Floors(min_age_days=400))
+    assert _retention_date(ext, fresh) == filed.date() + timedelta(days=400)
+    _swept(ext, floors=Floors(min_age_days=10))
+    assert fresh in _items(ext)
+
+
+def test_a_stored_policy_below_the_floor_does_not_make_a_fresh_document_due(ext, officer):
+    with ext.db.transaction() as session:  # as an upgrade finds it: no floor when saved
+        session.add(RetentionPolicy(doc_type="*", version=1, name="No retention",
+                                    rules=Rules(after_last_encounter_years=0).to_json(),
+                                    source="legacy", created_by="former", reason="legacy"))
+        register_patient(session, SYSTEM, mrn="FRESH-1", name="NEW, NED", dob=date(1970, 1, 1))
+    minutes_ago = datetime.combine(TODAY, FILED.timetz())
+    fresh = _document(ext, "FRESH-1", "discharge_summary", None, filed=minutes_ago)
+    seen_last_month = _document(ext, "FRESH-1", "lab_report", TODAY - timedelta(days=30))
+
+    result = _swept(ext)
+
+    assert result.added == 0 and _items(ext) == {}
+    # The patient's last encounter is today (the undated document's filing): both count one
+    # year from it, not zero years, which would have made them due today.
+    assert _retention_date(ext, fresh) == date(2027, 11, 27)
+    assert _retention_date(ext, seen_last_month) == date(2027, 11, 27)

@@ -179,14 +179,14 @@ def disposition_exclude(batch_id: int, item_id: int):
 @bp.route("/disposition/batches/<int:batch_id>/approve", methods=["POST"])
 @requires("retention.manage")
 def disposition_approve(batch_id: int):
-    """Approve the batch; ``pending_seen`` is the number of pending items the caller
-    reviewed (a 409 if the sweep added more since)."""
+    """Give the batch one of its two approvals (by two different compliance officers);
+    ``pending_seen`` is the number of pending items the caller reviewed (a 409 if that
+    changed since, or if the caller gave the first approval already)."""
     seen = _json_body().get("pending_seen")
     if isinstance(seen, bool) or not isinstance(seen, int):
         raise BadRequest("pending_seen must be the number of pending items you reviewed.")
-    with archive().db.transaction() as session:
-        batch = approve_batch(session, current_principal(), batch_id, pending_seen=seen)
-        return jsonify(_batch_json(batch, {}))
+    batch = approve_batch(archive(), current_principal(), batch_id, pending_seen=seen)
+    return jsonify(_batch_json(batch, {}))
 
 
 @bp.route("/disposition/batches/<int:batch_id>/execute", methods=["POST"])
@@ -206,11 +206,19 @@ def disposition_certificate(batch_id: int):
 
 
 def _batch_json(batch: DispositionBatch, counts: dict) -> dict:
+    approvals = [{"by": by, "at": at.isoformat()}
+                 for by, at in ((batch.approved_by, batch.approved_at),
+                                (batch.second_approved_by, batch.second_approved_at))
+                 if by is not None]
     return {
         "id": batch.id,
         "status": batch.status,
         "swept_on": batch.swept_on.isoformat(),
         "approved_by": batch.approved_by,
+        # Each approval given, first to second: two different officers are needed.
+        "approvals": approvals,
+        "approvals_needed": 2 - len(approvals) if batch.status in ("review", "approved_once")
+        else 0,
         "executed_by": batch.executed_by,
         "certificate_sha256": batch.certificate_sha256,
         "counts": counts,

@@ -31,13 +31,13 @@ from archive.records.service import Upload, add_version, open_original, register
 from retention import restore
 from retention.clocks import Rules
 from retention.destruction import execute_now
-from retention.disposition import approve_batch, batch_page, sweep
+from retention.disposition import sweep
 from retention.policies import save_policy
 from retention.replication import replicate
 from retention.restore import MARKER, stored_refs
 from retention.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot
 from tests.conftest import SYSTEM, People
-from tests.retention.disposing import FLOORS, file_earlier
+from tests.retention.disposing import FLOORS, approve_twice, file_earlier
 from tests.retention.replicas import with_s3_replica
 from tests.search.charts import text_pdf
 from tests.search.library import (
@@ -227,7 +227,7 @@ OTHER_CHART = ["CLINIC NOTE", "Seen for xanthogranulomatous follow up."]
 
 
 def test_a_document_destroyed_after_the_snapshot_stays_destroyed_after_a_restore(
-    app, ext, people, settings, target_url
+    app, ext, people, settings, target_url, second_officer
 ):
     officer, clerk = people.principal("compliance"), people.principal("clerk")
     with ext.db.transaction() as session:
@@ -251,8 +251,7 @@ def test_a_document_destroyed_after_the_snapshot_stays_destroyed_after_a_restore
 
     with ext.db.transaction() as session:
         batch_id = sweep(session, today=date.today(), floors=FLOORS).batch_id
-        approve_batch(session, officer, batch_id,
-                      pending_seen=batch_page(session, officer, batch_id).pending)
+    approve_twice(ext, officer, second_officer, batch_id)
     assert execute_now(ext, officer, batch_id).destroyed == 1
     replicate(ext)
     lose_the_primary(ext, settings)

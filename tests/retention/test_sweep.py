@@ -1,7 +1,7 @@
 """The nightly sweep on the real databases (SQLite and PostgreSQL): the set-based SQL dates
 every document exactly as retention.clocks does, never sooner than the floors allow, and
-gathers the due documents under no hold into one batch for review; then exclusion and
-approval."""
+gathers the due documents under no hold into one batch for review; then exclusion and the
+two approvals, by two different compliance officers."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from archive.auth.permissions import Principal
 from archive.errors import BadRequest, Conflict, PermissionDenied
 from archive.models import Document
 from archive.records.service import find_patient, register_patient
 from retention.clocks import Rules
 from retention.disposition import (
+    SecondApprovalNeeded,
     approve_batch,
     batch_page,
     exclude_item,
@@ -23,10 +25,10 @@ from retention.disposition import (
     sweep,
 )
 from retention.floors import Floors, PolicyBelowFloor
-from retention.models import DispositionItem, RetentionDate, RetentionPolicy
+from retention.models import DispositionBatch, DispositionItem, RetentionDate, RetentionPolicy
 from retention.policies import disposition_for, save_policy
-from tests.conftest import SYSTEM
-from tests.retention.disposing import FLOORS
+from tests.conftest import SYSTEM, add_user
+from tests.retention.disposing import FLOORS, approve
 from tests.retention.holding import events, place
 
 TODAY = date(2026, 11, 27)
@@ -174,8 +176,7 @@ def test_an_excluded_document_is_not_proposed_again_until_its_date_changes(
         exclude_item(session, officer, item.id, "Requested by research study 2026-44")
     _swept(ext)
     assert target not in _items(ext) and target in _items(ext, "excluded")
-    with ext.db.transaction() as session:
-        approve_batch(session, officer, item.batch_id, pending_seen=len(_items(ext)))
+    approve_batch(ext, officer, item.batch_id, pending_seen=len(_items(ext)))
     shorter = Rules(after_last_encounter_years=9, after_majority_years=3, after_death_years=6)
     _policy(ext, officer, "*", shorter, reason="shorter schedule")
     renewed = _swept(ext)
@@ -190,16 +191,18 @@ def test_approval_refuses_when_the_batch_grew_since_review(ext, officer, people,
         seen = batch_page(session, officer, batch_id).pending
     _document(ext, "LEAP-SEEN", "discharge_summary", date(2013, 1, 1))
     _swept(ext)
-    with ext.db.transaction() as session, pytest.raises(Conflict, match="Review the batch again"):
-        approve_batch(session, officer, batch_id, pending_seen=seen)
-    with ext.db.transaction() as session, pytest.raises(PermissionDenied):
-        approve_batch(session, people.principal("staff"), batch_id, pending_seen=seen + 1)
+    with pytest.raises(Conflict, match="Review the batch again"):
+        approve_batch(ext, officer, batch_id, pending_seen=seen)
+    with pytest.raises(PermissionDenied):
+        approve_batch(ext, people.principal("staff"), batch_id, pending_seen=seen + 1)
     with ext.db.transaction() as session:
         page = batch_page(session, officer, batch_id)
-        approve_batch(session, officer, batch_id, pending_seen=page.pending)
-        assert page.batch.status == "approved" and page.batch.approved_by == officer.username
         assert all(view.why for view in page.items)  # every item says which clock made it due
+    batch = approve_batch(ext, officer, batch_id, pending_seen=page.pending)
+    assert batch.status == "approved_once" and batch.approved_by == officer.username
     assert [e.details["batch"] for e in events(ext, "disposition.batch_viewed")] == [batch_id] * 2
+    (refused,) = events(ext, "disposition.approval_refused")
+    assert refused.outcome == "refused" and "Review the batch again" in refused.reason
 
 
 def test_a_policy_preview_counts_what_the_sweep_then_finds(
@@ -278,3 +281,64 @@ def test_a_stored_policy_below_the_floor_does_not_make_a_fresh_document_due(ext,
     # year from it, not zero years, which would have made them due today.
     assert _retention_date(ext, fresh) == date(2027, 11, 27)
     assert _retention_date(ext, seen_last_month) == date(2027, 11, 27)
+
+
+# --- two approvals ------------------------------------------------------------------------------
+
+
+def _batch(ext, batch_id) -> DispositionBatch:
+    with ext.db.transaction() as session:
+        return session.get(DispositionBatch, batch_id)
+
+
+def test_a_batch_needs_the_approvals_of_two_different_officers(
+    ext, officer, second_officer, archive_of_patients
+):
+    batch_id = _swept(ext).batch_id
+
+    first = approve(ext, officer, batch_id)
+    assert (first.status, first.approved_by, first.second_approved_by) == (
+        "approved_once", "compliance1", None)
+    second = approve(ext, second_officer, batch_id)
+
+    assert (second.status, second.approved_by, second.second_approved_by) == (
+        "approved", "compliance1", "compliance2")
+    assert second.second_approved_at >= second.approved_at
+    assert [(e.actor, e.details["approval"]) for e in events(ext, "disposition.approved")] == [
+        ("compliance1", 1), ("compliance2", 2)]
+    add_user(ext, "compliance3", "compliance")
+    with pytest.raises(Conflict, match="only a batch in review or awaiting"):
+        approve(ext, Principal("compliance3", "compliance", None, "tests"), batch_id)
+
+
+def test_the_same_officer_cannot_give_both_approvals(ext, officer, archive_of_patients):
+    batch_id = _swept(ext).batch_id
+    approve(ext, officer, batch_id)
+
+    with pytest.raises(SecondApprovalNeeded) as refused:
+        approve(ext, officer, batch_id)
+
+    assert refused.value.http_status == 409
+    assert "another compliance officer must give the second approval" in refused.value.message
+    batch = _batch(ext, batch_id)
+    assert (batch.status, batch.second_approved_by) == ("approved_once", None)
+    (event,) = events(ext, "disposition.approval_refused")
+    assert (event.actor, event.outcome) == ("compliance1", "refused")
+    assert event.details == {"batch": batch_id, "code": "second_approval_needed"}
+
+
+def test_the_second_approval_is_checked_against_what_its_officer_saw(
+    ext, officer, second_officer, archive_of_patients
+):
+    batch_id = _swept(ext).batch_id
+    approve(ext, officer, batch_id)
+    with ext.db.transaction() as session:
+        seen = batch_page(session, second_officer, batch_id).pending
+    target = archive_of_patients["UNDATED"][0]
+    with ext.db.transaction() as session:  # the first officer keeps one document after all
+        exclude_item(session, officer, _items(ext)[target].id, "Asked for by the patient")
+
+    with pytest.raises(Conflict, match=f"not the {seen} you reviewed"):
+        approve_batch(ext, second_officer, batch_id, pending_seen=seen)
+    assert approve(ext, second_officer, batch_id).status == "approved"
+    assert target in _items(ext, "excluded")

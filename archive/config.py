@@ -54,6 +54,10 @@ SETTINGS: dict[str, str] = {
     "MAX_UPLOAD_MB": "largest accepted upload in MiB (default 512)",
     "SECURE_COOKIES": "1 to mark cookies Secure (set behind HTTPS; default 0)",
     "BREAK_GLASS_MINUTES": "how long breaking the glass opens a restricted chart (default 60)",
+    "RETENTION_MIN_YEARS": "shortest retention clock a policy may have, in years; shorter "
+                           "stored policies count as this long (default 1)",
+    "DISPOSITION_MIN_AGE_DAYS": "days after filing before any document can be due for "
+                                "disposition, whatever its policy (default 90)",
 }
 
 
@@ -91,6 +95,8 @@ class Settings:
     max_upload_mb: int = 512
     secure_cookies: bool = False
     break_glass_minutes: int = 60
+    retention_min_years: int = 1
+    disposition_min_age_days: int = 90
     replica_storage: str | None = None
     replica_dir: Path | None = None
     replica_s3_endpoint: str | None = None
@@ -153,6 +159,8 @@ class Settings:
             max_upload_mb=int(_env("MAX_UPLOAD_MB", "512")),
             secure_cookies=_env("SECURE_COOKIES", "0") == "1",
             break_glass_minutes=int(_env("BREAK_GLASS_MINUTES", "60")),
+            retention_min_years=int(_env("RETENTION_MIN_YEARS", "1")),
+            disposition_min_age_days=int(_env("DISPOSITION_MIN_AGE_DAYS", "90")),
             replica_storage=_env("REPLICA_STORAGE"),
             replica_dir=_path(_env("REPLICA_DIR")),
             replica_s3_endpoint=_env("REPLICA_S3_ENDPOINT"),

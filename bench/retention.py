@@ -68,6 +68,7 @@ from bench.ocr import OtherLoad, _stat, _tree, load, others_note, verdict
 from retention import disposition
 from retention.clocks import Rules, disposition_date
 from retention.disposition import SWEEP_ACTOR, SweepResult
+from retention.floors import Floors
 from retention.models import DEFAULT_POLICY, LegalHold
 from retention.policies import save_policy
 from tests.pg import ThrowawayPostgres
@@ -76,6 +77,7 @@ TARGET_DOCUMENTS = 1_000_000
 TARGET_SECONDS = 60.0  # PostgreSQL, one sweep
 DOCUMENTS_PER_PATIENT = 8
 SWEEP_DAY = date(2026, 12, 1)  # fixed, so the counts do not drift from one day to the next
+FLOORS = Floors()  # the shipped floors (1 year, 90 days), as a default installation sweeps
 FIRST_SERVICE = date(1995, 1, 1)
 LAST_SERVICE = date(2026, 11, 30)
 MEAN_SPAN_DAYS = 3 * 365  # a patient's active period
@@ -198,7 +200,7 @@ def expected_counts(archive: SyntheticArchive) -> Counts:
     held_mrns = set(archive.held_mrns)
     dates: dict[tuple[int, str], date | None] = {}
     added = held_out = 0
-    for _id, _uid, patient_id, doc_type, served, _status, _filed in archive.documents:
+    for _id, _uid, patient_id, doc_type, served, _status, filed in archive.documents:
         policy = doc_type if doc_type in POLICIES else DEFAULT_POLICY
         key = (patient_id, policy)
         if key not in dates:
@@ -206,7 +208,7 @@ def expected_counts(archive: SyntheticArchive) -> Counts:
             dates[key] = disposition_date(
                 POLICIES[policy], dob=dob, last_encounter=last[patient_id], date_of_death=died
             )
-        when = dates[key]
+        when = FLOORS.not_before(dates[key], filed.date())
         if when is None or when > SWEEP_DAY:
             continue
         held = patients[patient_id][1] in held_mrns or (
@@ -240,7 +242,7 @@ class Backend:
             for doc_type, rules in POLICIES.items():
                 save_policy(
                     session, PRINCIPAL, doc_type, name=f"bench {doc_type}", rules=rules,
-                    source="bench", reason="retention bench",
+                    source="bench", reason="retention bench", floors=FLOORS,
                 )  # fmt: skip
             holds = (
                 ("bench patients", {"mrns": archive.held_mrns}),
@@ -384,10 +386,10 @@ def timing_refresh_dates() -> Iterator[list[float]]:
     original = disposition.refresh_dates
     spent: list[float] = []
 
-    def timed(session):
+    def timed(session, floors):
         started = time.perf_counter()
         try:
-            return original(session)
+            return original(session, floors)
         finally:
             spent.append(time.perf_counter() - started)
 
@@ -403,7 +405,8 @@ def timed_sweep(backend: Backend) -> Sweep:
     with LoadBesides(server) as others, timing_refresh_dates() as refresh:
         started = time.perf_counter()
         with backend.db.transaction() as session:
-            result = disposition.sweep(session, today=SWEEP_DAY, actor=SWEEP_ACTOR)
+            result = disposition.sweep(session, today=SWEEP_DAY, floors=FLOORS,
+                                       actor=SWEEP_ACTOR)
         seconds = time.perf_counter() - started
     return Sweep(seconds, sum(refresh), Counts.of(result), others.cores)
 

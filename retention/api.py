@@ -23,6 +23,7 @@ from retention.disposition import (
     policies_in_force,
     preview_policy,
 )
+from retention.floors import Floors
 from retention.holds import hold_json, hold_row, list_holds, place_hold, release_hold
 from retention.models import DispositionBatch, RetentionPolicy
 from retention.policies import apply_preset, policy_snapshot, save_policy
@@ -101,11 +102,11 @@ def save():
     with archive().db.transaction() as session:
         if body.get("preset") is not None:
             policy = apply_preset(session, current_principal(), doc_type,
-                                  _text(body, "preset"), reason=reason)
+                                  _text(body, "preset"), reason=reason, floors=_floors())
         else:
             policy = save_policy(session, current_principal(), doc_type,
                                  name=_text(body, "name"), rules=Rules.from_json(body.get("rules")),
-                                 source=_text(body, "source"), reason=reason)
+                                 source=_text(body, "source"), reason=reason, floors=_floors())
         return jsonify(_policy_json(policy)), 201
 
 
@@ -119,8 +120,12 @@ def preview():
              else Rules.from_json(body.get("rules")))
     with archive().db.transaction() as session:
         figures = preview_policy(session, current_principal(), _text(body, "doc_type"), rules,
-                                 today=date.today())
+                                 today=date.today(), floors=_floors())
     return jsonify(asdict(figures))
+
+
+def _floors() -> Floors:
+    return Floors.of(archive().settings)
 
 
 def _policy_json(policy: RetentionPolicy) -> dict:
@@ -173,14 +178,14 @@ def disposition_exclude(batch_id: int, item_id: int):
 @bp.route("/disposition/batches/<int:batch_id>/approve", methods=["POST"])
 @requires("retention.manage")
 def disposition_approve(batch_id: int):
-    """Approve the batch; ``pending_seen`` is the number of pending items the caller
-    reviewed (a 409 if the sweep added more since)."""
+    """Give the batch one of its two approvals (by two different compliance officers);
+    ``pending_seen`` is the number of pending items the caller reviewed (a 409 if that
+    changed since, or if the caller gave the first approval already)."""
     seen = _json_body().get("pending_seen")
     if isinstance(seen, bool) or not isinstance(seen, int):
         raise BadRequest("pending_seen must be the number of pending items you reviewed.")
-    with archive().db.transaction() as session:
-        batch = approve_batch(session, current_principal(), batch_id, pending_seen=seen)
-        return jsonify(_batch_json(batch, {}))
+    batch = approve_batch(archive(), current_principal(), batch_id, pending_seen=seen)
+    return jsonify(_batch_json(batch, {}))
 
 
 @bp.route("/disposition/batches/<int:batch_id>/execute", methods=["POST"])
@@ -200,11 +205,19 @@ def disposition_certificate(batch_id: int):
 
 
 def _batch_json(batch: DispositionBatch, counts: dict) -> dict:
+    approvals = [{"by": by, "at": at.isoformat()}
+                 for by, at in ((batch.approved_by, batch.approved_at),
+                                (batch.second_approved_by, batch.second_approved_at))
+                 if by is not None]
     return {
         "id": batch.id,
         "status": batch.status,
         "swept_on": batch.swept_on.isoformat(),
         "approved_by": batch.approved_by,
+        # Each approval given, first to second: two different officers are needed.
+        "approvals": approvals,
+        "approvals_needed": 2 - len(approvals) if batch.status in ("review", "approved_once")
+        else 0,
         "executed_by": batch.executed_by,
         "certificate_sha256": batch.certificate_sha256,
         "counts": counts,

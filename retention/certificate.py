@@ -139,6 +139,9 @@ class CertificateFacts:
     excluded: int  # items an officer took out of the batch
     skipped: int  # items execution left alone (a hold, a later date)
     replicas_note: str = ""
+    # The second compliance officer's approval ("" for a batch from before two were needed).
+    second_approved_by: str = ""
+    second_approved_at: datetime | None = None
 
 
 def render_certificate(facts: CertificateFacts) -> bytes:
@@ -250,7 +253,8 @@ class _CertificatePDF(FPDF):
 
 
 def _code_points(facts: CertificateFacts) -> set[int]:
-    texts = [facts.institution, facts.approved_by, facts.executed_by, facts.method]
+    texts = [facts.institution, facts.approved_by, facts.second_approved_by,
+             facts.executed_by, facts.method]
     texts.append(facts.replicas_note)
     for line in facts.lines:
         texts.extend((line.mrn, line.patient_name, line.doc_type, line.policy))
@@ -282,6 +286,8 @@ def _write_summary(pdf: _CertificatePDF, facts: CertificateFacts) -> None:
     pdf.multi_cell(0, 5.5, pdf.clean(statement(facts)), align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     _signature(pdf, "Approved by", facts.approved_by, facts.approved_at)
+    if facts.second_approved_by:
+        _signature(pdf, "Second approval by", facts.second_approved_by, facts.second_approved_at)
     _signature(pdf, "Executed by", facts.executed_by, facts.executed_at)
 
 

@@ -10,6 +10,14 @@ both databases:
 - ``utc_date``: the UTC calendar day of a timestamp (SQLite keeps UTC timestamps as text).
 - ``latest``: the latest of some dates, ignoring NULLs (a clock that does not apply);
   PostgreSQL's GREATEST does that, SQLite's scalar max() would return NULL instead.
+- ``add_days``: ``day`` plus a whole number of days (the age floor after filing).
+- ``not_before``: a date moved forward to an earliest day, NULL (keep) staying NULL, with
+  the date expression written once (it is the costly part of the sweep). SQLite's scalar
+  max() is NULL when an argument is; PostgreSQL's GREATEST skips NULLs, so there a NULL
+  stands in as 'infinity' and is turned back.
+
+The floors of retention.floors apply here as in retention.policies.disposition_for: the
+clocks raised to the year floor, and the date never before the age floor after filing.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from retention.clocks import Rules
+from retention.floors import Floors
 
 # SQLite compares dates as 'YYYY-MM-DD' text: this stands for "no date" inside max().
 _NO_DATE = "'0001-01-01'"
@@ -52,6 +61,26 @@ def _add_years_postgresql(element: add_years, compiler, **kw) -> str:
     leap_day = f"(extract(month from {day}) = 2 AND extract(day from {day}) = 29)"
     rolled_back = f"extract(day from {shifted}) = 28"
     return f"({shifted} + CASE WHEN {leap_day} AND {rolled_back} THEN 1 ELSE 0 END)"
+
+
+class add_days(FunctionElement):  # noqa: N801
+    type = Date()
+    inherit_cache = True
+
+    def __init__(self, day: ColumnElement, days: int):
+        super().__init__(day, literal_column(str(int(days))))
+
+
+@compiles(add_days, "sqlite")
+def _add_days_sqlite(element: add_days, compiler, **kw) -> str:
+    day, days = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"date({day}, '+{days} days')"
+
+
+@compiles(add_days, "postgresql")
+def _add_days_postgresql(element: add_days, compiler, **kw) -> str:
+    day, days = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"(({day}) + {days})"
 
 
 class utc_date(FunctionElement):  # noqa: N801
@@ -88,17 +117,49 @@ def _latest_postgresql(element: latest, compiler, **kw) -> str:
     return f"GREATEST({compiler.process(element.clauses, **kw)})"
 
 
+class not_before(FunctionElement):  # noqa: N801
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(not_before, "sqlite")
+def _not_before_sqlite(element: not_before, compiler, **kw) -> str:
+    day, earliest = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"max({day}, {earliest})"
+
+
+@compiles(not_before, "postgresql")
+def _not_before_postgresql(element: not_before, compiler, **kw) -> str:
+    day, earliest = (compiler.process(clause, **kw) for clause in element.clauses)
+    infinity = "'infinity'::date"
+    return f"NULLIF(GREATEST(COALESCE({day}, {infinity}), {earliest}), {infinity})"
+
+
 def disposition_date_sql(
     rules: Rules,
     *,
     dob: ColumnElement[date],
     last_encounter: ColumnElement[date],
     date_of_death: ColumnElement[date],
+    filed_on: ColumnElement[date],
+    floors: Floors,
 ) -> ColumnElement[date]:
-    """The disposition date (NULL: keep), as retention.clocks.disposition_date computes it,
-    for the patient columns given."""
+    """The disposition date (NULL: keep), as retention.policies.disposition_for computes
+    it, for the patient and filing-date columns given."""
     if rules.permanent:
         return null()
+    when = _clocks_sql(floors.raised(rules), dob=dob, last_encounter=last_encounter,
+                       date_of_death=date_of_death)
+    return not_before(when, add_days(filed_on, floors.min_age_days))
+
+
+def _clocks_sql(
+    rules: Rules,
+    *,
+    dob: ColumnElement[date],
+    last_encounter: ColumnElement[date],
+    date_of_death: ColumnElement[date],
+) -> ColumnElement[date]:
     clocks = []
     if rules.after_last_encounter_years is not None:
         clocks.append(add_years(last_encounter, rules.after_last_encounter_years))

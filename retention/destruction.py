@@ -3,16 +3,20 @@
 Each document goes in three steps, so a crash anywhere leaves the archive consistent and the
 work retryable:
 
-1. In one transaction: re-check, at this moment, that no hold covers the document and that
-   the policy in force still makes it due (a hold placed or a policy lengthened after the
-   approval wins); then write its tombstone, state "started", and stop replication from
-   recording new copies of its objects (retention.replication).
+1. In one transaction: re-check, at this moment, that no hold covers the document, that it
+   is older than the age floor and that the policy in force (raised to the year floor)
+   still makes it due (a hold placed or a policy lengthened after the approval wins); then
+   write its tombstone, state "started", and stop replication from recording new copies of
+   its objects (retention.replication).
 2. Log the destruction in the replica store, then delete every version of every stored
    object of the document (originals, derivatives), in the primary and in the replica.
    Deleting what is already gone is not an error, so a retry simply goes on.
 3. In one transaction: erase its rows (each package its own, through Archive.document_erasers,
    which also tells the search index to drop it), mark the tombstone "destroyed" and the
    item done, and audit it.
+
+Only a batch approved by two different compliance officers is executed, by an officer or by
+the schedule; asking for any other is refused, and the refusal audited.
 
 When no item of the batch is pending any more, the certificate is rendered, stored as a
 checksummed object, and the batch is marked executed.
@@ -38,7 +42,8 @@ from archive.interfaces import ObjectStore
 from archive.models import Document, DocumentVersion, Page, utcnow
 from retention import replication
 from retention.certificate import CertificateFacts, CertificateLine, render_certificate
-from retention.disposition import get_batch, pending_ids
+from retention.disposition import approvals_missing, get_batch, pending_ids
+from retention.floors import Floors
 from retention.holds import DISPOSE
 from retention.models import (
     DispositionBatch,
@@ -79,10 +84,12 @@ class BatchOutcome:
 
 
 def run_approved(ext: Archive) -> str:
-    """The scheduled job: execute every approved batch; a one-line summary."""
+    """The scheduled job: execute every batch approved by two officers; a one-line
+    summary. A batch awaiting its second approval is not touched."""
     with ext.db.transaction() as session:
         approved = list(session.scalars(
-            select(DispositionBatch.id).where(DispositionBatch.status == "approved")
+            select(DispositionBatch.id).where(DispositionBatch.status == "approved",
+                                              DispositionBatch.second_approved_by.is_not(None))
             .order_by(DispositionBatch.id)
         ))
     outcomes = [execute_batch(ext, batch_id, EXECUTOR) for batch_id in approved]
@@ -90,21 +97,41 @@ def run_approved(ext: Archive) -> str:
 
 
 def execute_now(ext: Archive, principal: Principal, batch_id: int) -> BatchOutcome:
-    """A compliance officer executes an approved batch without waiting for the schedule."""
+    """A compliance officer executes a batch approved by two officers without waiting for
+    the schedule."""
     require(principal, "retention.manage")
     return execute_batch(ext, batch_id, principal.actor)
 
 
+class NotFullyApproved(Conflict):
+    code = "batch_not_fully_approved"
+
+
 def execute_batch(ext: Archive, batch_id: int, actor: Actor) -> BatchOutcome:
-    with ext.db.transaction() as session:
-        batch = get_batch(session, batch_id)
-        if batch.status != "approved":
-            raise Conflict(f"Batch #{batch_id} is {batch.status}; only an approved batch is "
-                           "executed.")
-        items = pending_ids(session, batch_id)
+    try:
+        with ext.db.transaction() as session:
+            batch = get_batch(session, batch_id)
+            _refuse_unless_executable(batch)
+            items = pending_ids(session, batch_id)
+    except Conflict as refusal:
+        audit.record_now(ext.db, actor, "disposition.execution_refused", outcome="refused",
+                         reason=refusal.message, details={"batch": batch_id, "code": refusal.code})
+        raise
     destroyed = sum(destroy_item(ext, item_id, actor) for item_id in items)
     finished = finish_batch(ext, batch_id, actor)
     return BatchOutcome(batch_id, destroyed, len(items) - destroyed, finished)
+
+
+def _refuse_unless_executable(batch: DispositionBatch) -> None:
+    missing = approvals_missing(batch)
+    if batch.status in ("review", "approved_once") or (batch.status == "approved" and missing):
+        raise NotFullyApproved(
+            f"Batch #{batch.id} cannot be executed yet: it needs {missing}. Nothing was "
+            "destroyed."
+        )
+    if batch.status != "approved":
+        raise Conflict(f"Batch #{batch.id} is {batch.status}; only a batch approved by two "
+                       "compliance officers is executed.")
 
 
 # --- one document -------------------------------------------------------------------------------
@@ -147,7 +174,11 @@ def _why_not_now(ext: Archive, session: Session, item: DispositionItem, actor: A
         return held.message
     if document.status not in ("ready", "failed"):
         return "A new version is being processed; the document waits for a later batch."
-    due = disposition_for(session, document)
+    floors = Floors.of(ext.settings)
+    too_young = floors.age_refusal(document.created_at.date(), date.today())
+    if too_young:
+        return too_young
+    due = disposition_for(session, document, floors)
     if due.disposition_date is None or due.disposition_date > date.today():
         now = due.disposition_date.isoformat() if due.disposition_date else "keep permanently"
         return (f"No longer due: the policy in force ({due.policy.doc_type} version "
@@ -188,6 +219,7 @@ def _start_tombstone(session: Session, item: DispositionItem, actor: Actor) -> N
             for v in document.versions
         ],
         approved_by=batch.approved_by,
+        second_approved_by=batch.second_approved_by,
         executed_by=actor.name,
         state="started",
         method=METHOD,
@@ -305,6 +337,8 @@ def certificate_facts(session: Session, batch: DispositionBatch, actor: Actor) -
         executed_at=utcnow(),
         approved_by=batch.approved_by,
         approved_at=batch.approved_at,
+        second_approved_by=batch.second_approved_by or "",
+        second_approved_at=batch.second_approved_at,
         executed_by=actor.name,
         method=METHOD,
         lines=tuple(_certificate_line(session, tomb) for tomb in tombs),

@@ -26,12 +26,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from archive import audit
+from archive.app import Archive
 from archive.audit import Actor
 from archive.auth.permissions import Principal, require
 from archive.errors import BadRequest, Conflict, NotFound
 from archive.models import Document, Patient, UTCDateTime, utcnow
 from retention.clocks import Rules, clock_dates
 from retention.date_sql import disposition_date_sql, utc_date
+from retention.floors import Floors
 from retention.hold_scope import held_clause
 from retention.models import (
     DEFAULT_POLICY,
@@ -46,7 +48,12 @@ from retention.policies import checked_policy_type, last_encounter_of_patient
 SWEEP_ACTOR = Actor("retention sweep", "scheduler")
 # Only documents at rest are disposed of: one still in OCR waits for the next sweep.
 AT_REST = ("ready", "failed")
-OPEN = ("review", "approved")  # batches whose pending items are not yet destroyed
+# Batches whose pending items are not yet destroyed. "approved_once" waits for a second,
+# different compliance officer; only "approved" (by two) is ever executed.
+OPEN = ("review", "approved_once", "approved")
+# A batch may lose items until it is fully approved: the second officer, reviewing what the
+# first approved, can still keep a document; an exclusion never destroys anything.
+EXCLUDABLE = ("review", "approved_once")
 ITEMS_PER_PAGE = 50
 
 
@@ -82,14 +89,17 @@ class SweepResult:
 def nightly_sweep(ext) -> str:
     """The scheduled job: sweep as of today, committed; returns the summary."""
     with ext.db.transaction() as session:
-        return sweep(session, today=date.today()).summary()
+        return sweep(session, today=date.today(), floors=Floors.of(ext.settings)).summary()
 
 
-def sweep(session: Session, *, today: date, actor: Actor = SWEEP_ACTOR) -> SweepResult:
-    """Date every document under the policies in force now, then add those due on ``today``
-    (the server's local date: set the server's time zone to the hospital's) and under no
-    hold to the batch in review, or to a new one. Audited with its counts."""
-    dated = refresh_dates(session)
+def sweep(
+    session: Session, *, today: date, floors: Floors, actor: Actor = SWEEP_ACTOR
+) -> SweepResult:
+    """Date every document under the policies in force now (never sooner than the floors
+    allow), then add those due on ``today`` (the server's local date: set the server's
+    time zone to the hospital's) and under no hold to the batch in review, or to a new
+    one. Audited with its counts."""
+    dated = refresh_dates(session, floors)
     undated = session.scalar(select(func.count(Document.id))) - dated
     batch = _batch_in_review(session) or _new_batch(session, today, actor)
     candidates = _due(session, today, batch.id)
@@ -124,7 +134,7 @@ def sweep(session: Session, *, today: date, actor: Actor = SWEEP_ACTOR) -> Sweep
     return result
 
 
-def refresh_dates(session: Session) -> int:
+def refresh_dates(session: Session, floors: Floors) -> int:
     """Recompute every document's disposition date (RetentionDate), one INSERT ... SELECT
     per policy in force; the number of documents dated."""
     session.execute(delete(RetentionDate))
@@ -132,7 +142,7 @@ def refresh_dates(session: Session) -> int:
     last = _last_encounters()
     now = utcnow()
     for doc_type, policy in policies.items():
-        when = _disposition_date(Rules.from_json(policy.rules), last)
+        when = _disposition_date(Rules.from_json(policy.rules), last, floors)
         rows = (
             _documents_with_patients(last)
             .add_columns(when, literal(policy.id), literal(now, UTCDateTime))
@@ -176,9 +186,10 @@ def _documents_with_patients(last):
     )
 
 
-def _disposition_date(rules: Rules, last) -> ColumnElement[date]:
+def _disposition_date(rules: Rules, last, floors: Floors) -> ColumnElement[date]:
     return disposition_date_sql(rules, dob=Patient.dob, last_encounter=last.c.last_encounter,
-                                date_of_death=Patient.date_of_death)
+                                date_of_death=Patient.date_of_death,
+                                filed_on=utc_date(Document.created_at), floors=floors)
 
 
 @dataclass(frozen=True)
@@ -193,19 +204,22 @@ class PolicyPreview:
 
 
 def preview_policy(
-    session: Session, principal: Principal, doc_type: str, rules: Rules, *, today: date
+    session: Session, principal: Principal, doc_type: str, rules: Rules, *, today: date,
+    floors: Floors,
 ) -> PolicyPreview:
     """How many documents a policy change would make eligible, before it is saved: the
-    same SQL as the sweep, counted instead of stored."""
+    same SQL as the sweep, counted instead of stored. Rules that saving would refuse
+    (below the year floor) are refused here too."""
     require(principal, "retention.manage")
     doc_type = checked_policy_type(doc_type)
+    floors.check(rules)
     policies = policies_in_force(session)
     in_force = policies.get(doc_type) or policies.get(DEFAULT_POLICY)
     if doc_type not in policies:
         policies = {**policies, doc_type: None}  # the type would get its own policy
     last = _last_encounters()
-    after = _disposition_date(rules, last) <= today
-    now = (_disposition_date(Rules.from_json(in_force.rules), last) <= today
+    after = _disposition_date(rules, last, floors) <= today
+    now = (_disposition_date(Rules.from_json(in_force.rules), last, floors) <= today
            if in_force else false())
     held = held_clause(session)
     counts = (
@@ -409,7 +423,7 @@ def exclude_item(
         where = f" in batch #{in_batch}" if in_batch is not None else ""
         raise NotFound(f"There is no disposition item #{item_id}{where}.")
     batch = get_batch(session, item.batch_id)
-    if batch.status != "review" or item.status != "pending":
+    if batch.status not in EXCLUDABLE or item.status != "pending":
         raise Conflict(f"Document {item.document_id} can no longer be excluded: batch "
                        f"#{batch.id} is {batch.status} and the item is {item.status}.")
     item.status, item.note = "excluded", reason
@@ -419,17 +433,48 @@ def exclude_item(
     return item
 
 
+class SecondApprovalNeeded(Conflict):
+    """The same officer tried to give both approvals of a batch."""
+
+    code = "second_approval_needed"
+
+
 def approve_batch(
-    session: Session, principal: Principal, batch_id: int, *, pending_seen: int
+    ext: Archive, principal: Principal, batch_id: int, *, pending_seen: int
 ) -> DispositionBatch:
-    """Approve a batch in review for destruction. ``pending_seen`` is the number of pending
-    items the officer was shown: when the sweep added more since, approval is refused, so
-    nobody approves documents they have not seen."""
+    """Approve a batch for destruction. Two different compliance officers must approve it:
+    the first approval moves it from review to "approved_once", a second one by someone
+    else to "approved", and only then is it executed (retention.destruction).
+    ``pending_seen`` is the number of pending items the officer was shown: when that
+    changed since (the sweep added some, or an item was excluded), the approval is refused,
+    so nobody approves documents they have not seen. Every refusal is audited."""
     require(principal, "retention.manage")
-    batch = get_batch(session, batch_id)
-    if batch.status != "review":
-        raise Conflict(f"Batch #{batch.id} is {batch.status}; only a batch in review can be "
-                       "approved.")
+    try:
+        with ext.db.transaction() as session:
+            return _approve(session, principal, batch_id, pending_seen)
+    except Conflict as refusal:
+        audit.record_now(ext.db, principal.actor, "disposition.approval_refused",
+                         outcome="refused", reason=refusal.message,
+                         details={"batch": batch_id, "code": refusal.code})
+        raise
+
+
+def _approve(
+    session: Session, principal: Principal, batch_id: int, pending_seen: int
+) -> DispositionBatch:
+    # Locked, so two officers approving at the same moment are judged one after the other.
+    batch = session.scalar(select(DispositionBatch).where(DispositionBatch.id == batch_id)
+                           .with_for_update().execution_options(populate_existing=True))
+    if batch is None:
+        raise BatchNotFound(f"There is no disposition batch #{batch_id}.")
+    if batch.status not in ("review", "approved_once"):
+        raise Conflict(f"Batch #{batch.id} is {batch.status}; only a batch in review or "
+                       "awaiting its second approval can be approved.")
+    if batch.status == "approved_once" and batch.approved_by == principal.username:
+        raise SecondApprovalNeeded(
+            f"You approved batch #{batch.id} already; another compliance officer must give "
+            "the second approval before its documents can be destroyed."
+        )
     pending = session.scalar(
         select(func.count()).where(DispositionItem.batch_id == batch.id,
                                    DispositionItem.status == "pending")
@@ -439,13 +484,29 @@ def approve_batch(
                        "excluded.")
     if pending != pending_seen:
         raise Conflict(f"Batch #{batch.id} now has {pending} documents to destroy, not the "
-                       f"{pending_seen} you reviewed: the sweep added some. Review the batch "
-                       "again, then approve.")
-    batch.status = "approved"
-    batch.approved_by, batch.approved_at = principal.username, utcnow()
+                       f"{pending_seen} you reviewed: the batch changed since. Review the "
+                       "batch again, then approve.")
+    now = utcnow()
+    if batch.status == "review":
+        batch.status = "approved_once"
+        batch.approved_by, batch.approved_at = principal.username, now
+    else:
+        batch.status = "approved"
+        batch.second_approved_by, batch.second_approved_at = principal.username, now
     audit.record(session, principal.actor, "disposition.approved",
-                 details={"batch": batch.id, "documents": pending})
+                 details={"batch": batch.id, "documents": pending,
+                          "approval": 1 if batch.status == "approved_once" else 2})
     return batch
+
+
+def approvals_missing(batch: DispositionBatch) -> str:
+    """What the batch still needs before it may be executed; "" when two different
+    compliance officers approved it."""
+    if batch.status == "review" or batch.approved_by is None:
+        return "two approvals, by two different compliance officers"
+    if batch.second_approved_by is None or batch.second_approved_by == batch.approved_by:
+        return f"a second approval, by a compliance officer other than {batch.approved_by}"
+    return ""
 
 
 def pending_ids(session: Session, batch_id: int) -> list[int]:

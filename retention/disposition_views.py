@@ -20,7 +20,7 @@ from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest, Conflict, NotFound
 from archive.params import page_number
 from retention.destruction import execute_now, open_certificate
-from retention.disposition import approve_batch, batch_page, exclude_item
+from retention.disposition import approvals_missing, approve_batch, batch_page, exclude_item
 from retention.disposition import batches as list_batches
 
 bp = Blueprint("disposition", __name__)
@@ -64,15 +64,19 @@ def exclude(batch_id: int, item_id: int):
 def approve(batch_id: int):
     try:
         pending_seen = _whole_number(request.form.get("pending_seen", ""))
-        with archive().db.transaction() as session:
-            approved = approve_batch(session, current_principal(), batch_id,
-                                     pending_seen=pending_seen)
-            approved_id = approved.id
+        approved = approve_batch(archive(), current_principal(), batch_id,
+                                 pending_seen=pending_seen)
     except (BadRequest, Conflict) as err:
         return _batch_page(batch_id, 1, problem=err.message, status=err.http_status)
-    flash(f"Batch #{approved_id} is approved. Execute it now, or the scheduled disposition "
-          "run destroys its documents.", "info")
-    return redirect(url_for("disposition.batch", batch_id=approved_id), code=303)
+    if approved.status == "approved_once":
+        text = (f"Batch #{approved.id} has your approval, the first of two. Another "
+                "compliance officer must give the second before it can be executed.")
+    else:
+        text = (f"Batch #{approved.id} is approved by {approved.approved_by} and "
+                f"{approved.second_approved_by}. Execute it now, or the scheduled "
+                "disposition run destroys its documents.")
+    flash(text, "info")
+    return redirect(url_for("disposition.batch", batch_id=approved.id), code=303)
 
 
 @bp.route("/retention/disposition/<int:batch_id>/execute", methods=["POST"])
@@ -115,5 +119,7 @@ def _batch_page(batch_id: int, page: int, *, problem: str | None = None, status:
     with archive().db.transaction() as session:
         viewed = batch_page(session, current_principal(), batch_id, page)
         html = render_template("retention/batch.html", viewed=viewed, problem=problem,
-                               problem_item=item_id, reason=reason)
+                               problem_item=item_id, reason=reason,
+                               missing=approvals_missing(viewed.batch),
+                               me=current_principal().username)
     return html, status

@@ -61,7 +61,9 @@ class LegalHold(Base):
 # Documents are destroyed, so the disposition tables point at them by plain integer ids, not
 # foreign keys: what a batch listed and what a tombstone records outlive the documents.
 
-BATCH_STATUSES = ("review", "approved", "executed", "cancelled")
+# review -> approved_once (by one compliance officer) -> approved (by a second, different
+# one: only now may it be executed) -> executed.
+BATCH_STATUSES = ("review", "approved_once", "approved", "executed", "cancelled")
 ITEM_STATUSES = ("pending", "excluded", "destroyed", "skipped")
 
 
@@ -80,8 +82,8 @@ class RetentionDate(Base):
 
 
 class DispositionBatch(Base):
-    """The documents one sweep found past their disposition date and under no hold, for a
-    compliance officer to review, approve and have destroyed."""
+    """The documents one sweep found past their disposition date and under no hold, for
+    two compliance officers to review and approve, and then to be destroyed."""
 
     __tablename__ = "disposition_batches"
 
@@ -90,8 +92,11 @@ class DispositionBatch(Base):
     swept_on: Mapped[date] = mapped_column(Date)  # the day eligibility was judged
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(120))
+    # The first approval, then the second, by another compliance officer.
     approved_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    second_approved_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    second_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     executed_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
     executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The destruction certificate, stored like any record: key, version and checksum.
@@ -138,6 +143,8 @@ class Tombstone(Base):
     # [{"number", "sha256", "size", "pages"}] of every version destroyed.
     versions: Mapped[list] = mapped_column(JSON, default=list)
     approved_by: Mapped[str] = mapped_column(String(120))
+    # None for documents destroyed before two approvals were required.
+    second_approved_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
     executed_by: Mapped[str] = mapped_column(String(120))
     # "started" while its objects are being deleted; "destroyed" once nothing is left.
     state: Mapped[str] = mapped_column(String(16), default="started")

@@ -15,11 +15,13 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
 from archive import audit
+from archive.audit import Actor
 from archive.auth.permissions import Principal, require
 from archive.errors import BadRequest, Conflict, NotFound
 from archive.models import Document
 from archive.records.service import DOC_TYPE_PATTERN
 from retention.clocks import Rules, disposition_date, last_encounter
+from retention.floors import Floors, PolicyBelowFloor
 from retention.models import DEFAULT_POLICY, RetentionPolicy
 from retention.presets import find_preset
 
@@ -60,15 +62,25 @@ def save_policy(
     rules: Rules,
     source: str,
     reason: str,
+    floors: Floors,
 ) -> RetentionPolicy:
     """Save a policy for a document type ("*" for the default) as its next version:
     version 1 the first time, a new version on every edit; earlier versions stay as they
-    were. Audited with the version before and after."""
+    were. Audited with the version before and after.
+
+    Rules with a clock shorter than the year floor are refused (``PolicyBelowFloor``), and
+    the refusal is audited in a transaction of its own: call this before the caller's
+    transaction writes anything, so that one does not wait on the caller's locks."""
     require(principal, "retention.manage")
     doc_type = checked_policy_type(doc_type)
     name = _required_text(name, "name (what the policy is called in the list)")
     source = _required_text(source, "source (the law or guidance it follows)")
     reason = _required_text(reason, "reason for this version (kept in the audit trail)")
+    try:
+        floors.check(rules)
+    except PolicyBelowFloor as refusal:
+        _record_refusal(session, principal.actor, doc_type, rules, refusal, floors)
+        raise
     previous = _newest_version(session, doc_type)
     policy = RetentionPolicy(
         doc_type=doc_type,
@@ -102,8 +114,21 @@ def save_policy(
     return policy
 
 
+def _record_refusal(
+    session: Session, actor: Actor, doc_type: str, rules: Rules, refusal: PolicyBelowFloor,
+    floors: Floors,
+) -> None:
+    # The caller's transaction rolls back as the refusal propagates; this event must stay.
+    with Session(session.get_bind()) as own, own.begin():
+        audit.record(own, actor, "retention.policy_refused", outcome="refused",
+                     reason=refusal.message,
+                     details={"doc_type": doc_type, "rules": rules.to_json(),
+                              "min_years": floors.min_years})
+
+
 def apply_preset(
-    session: Session, principal: Principal, doc_type: str, preset_key: str, *, reason: str
+    session: Session, principal: Principal, doc_type: str, preset_key: str, *, reason: str,
+    floors: Floors,
 ) -> RetentionPolicy:
     """Save a shipped preset (retention.presets) as the type's next policy version."""
     preset = find_preset(preset_key)
@@ -115,12 +140,14 @@ def apply_preset(
         rules=preset.rules,
         source=preset.source,
         reason=reason,
+        floors=floors,
     )
 
 
-def disposition_for(session: Session, document: Document) -> Disposition:
+def disposition_for(session: Session, document: Document, floors: Floors) -> Disposition:
     """The document's disposition date under the policy that applies to its type now,
-    from its patient's date of birth, date of death and last encounter."""
+    from its patient's date of birth, date of death and last encounter, never before the
+    floors allow (retention.floors)."""
     policy = current_policy(session, document.doc_type)
     if policy is None:
         raise NoRetentionPolicy(
@@ -129,12 +156,12 @@ def disposition_for(session: Session, document: Document) -> Disposition:
         )
     patient = document.patient
     when = disposition_date(
-        Rules.from_json(policy.rules),
+        floors.raised(Rules.from_json(policy.rules)),
         dob=patient.dob,
         last_encounter=last_encounter_of_patient(session, document.patient_id),
         date_of_death=patient.date_of_death,
     )
-    return Disposition(when, policy)
+    return Disposition(floors.not_before(when, document.created_at.date()), policy)
 
 
 def last_encounter_of_patient(session: Session, patient_id: int) -> date:

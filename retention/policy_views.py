@@ -17,6 +17,7 @@ from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest, Conflict, NotFound
 from retention.clocks import LABELS, Rules
 from retention.disposition import policies_in_force, preview_policy
+from retention.floors import Floors
 from retention.models import DEFAULT_POLICY
 from retention.policies import (
     apply_preset,
@@ -126,10 +127,14 @@ def _chosen_preset(typed: dict) -> str:
 def _save(session, doc_type: str, typed: dict):
     if _from_preset(typed):
         return apply_preset(session, current_principal(), doc_type, _chosen_preset(typed),
-                            reason=typed["reason"])
+                            reason=typed["reason"], floors=_floors())
     return save_policy(session, current_principal(), doc_type, name=typed["name"],
                        rules=_rules_from(typed), source=typed["source"],
-                       reason=typed["reason"])
+                       reason=typed["reason"], floors=_floors())
+
+
+def _floors() -> Floors:
+    return Floors.of(archive().settings)
 
 
 def _saved_message(policy) -> str:
@@ -156,6 +161,7 @@ def _policies_page(typed: dict | None = None, problem: str | None = None, status
             typed=typed or {"basis": "preset"},
             problem=problem,
             default_type=DEFAULT_POLICY,
+            floors=_floors(),
         )
     return page, status
 
@@ -186,6 +192,7 @@ def _policy_page(
             preview=preview,
             proposed=proposed,
             default_type=DEFAULT_POLICY,
+            floors=_floors(),
         )
     return page, status
 
@@ -209,7 +216,7 @@ def _preview(doc_type: str, typed: dict):
                  else _rules_from(typed))
         with archive().db.transaction() as session:
             figures = preview_policy(session, current_principal(), doc_type, rules,
-                                     today=date.today())
+                                     today=date.today(), floors=_floors())
     except (BadRequest, NotFound) as err:
         return _policy_page(doc_type, typed, err.message, err.http_status)
     return _policy_page(doc_type, typed, preview=figures, proposed=rules)

@@ -10,7 +10,8 @@ from archive.config import PREFIX, SETTINGS, Settings
 SAMPLE_VALUES = {"S3_SECURE": "1", "SECURE_COOKIES": "1", "OCR_WORKERS": "7",
                  "IDLE_TIMEOUT_MINUTES": "3", "LOCKOUT_THRESHOLD": "9", "LOCKOUT_MINUTES": "4",
                  "MAX_UPLOAD_MB": "2", "BREAK_GLASS_MINUTES": "30",
-                 "SNAPSHOTS_KEEP": "3", "SCRUB_DAYS": "5"}
+                 "SNAPSHOTS_KEEP": "3", "SCRUB_DAYS": "5",
+                 "RETENTION_MIN_YEARS": "7", "DISPOSITION_MIN_AGE_DAYS": "30"}
 
 
 def test_each_setting_changes_what_the_app_reads(monkeypatch, tmp_path):

@@ -1,11 +1,13 @@
 """A compliance officer's retention journey in a real browser: set the default retention
 policy from a preset, place a legal hold on one patient, run the retention sweep from the
 schedule page, review the batch (the held patient's charts are not in it, another old
-patient's are), approve and execute it, download the destruction certificate and check it
-against its stored checksum, and finally release the hold.
+patient's are) and give it the first approval; a second officer gives the second approval
+and executes it, downloads the destruction certificate and checks it against its stored
+checksum, and finally releases the hold.
 
 The charts are real text-layer PDFs filed through the records service with dates of service
-decades ago and read by the real worker before the browser starts. The sweep is run by the
+decades ago (and their filing moved back past the age floor) and read by the real worker
+before the browser starts. The sweep is run by the
 real schedule background task (the one `chartvault serve` runs), started by a fixture here
 because the live server runs no background tasks of its own."""
 
@@ -33,6 +35,7 @@ from archive.records.service import Upload, add_document, register_patient
 from retention.models import DispositionBatch
 from retention.schedule import job_named, run_schedule
 from tests.e2e.conftest import Seeded
+from tests.retention.disposing import file_earlier
 from tests.search.charts import text_pdf
 from tests.search.library import process_and_index
 
@@ -40,6 +43,8 @@ pytestmark = pytest.mark.e2e
 
 OFFICER = "records.officer"
 OFFICER_PASSWORD = "shred only what the law allows"
+SECOND = "records.second"  # a batch needs the approvals of two different officers
+SECOND_PASSWORD = "four eyes see more than two"
 OLD = "MRN-2001"  # seen last in 1991: long past any retention period
 HELD = "MRN-2002"  # as old, but under a legal hold
 MATTER = "Estate of Hale v. Mercy General"
@@ -59,6 +64,8 @@ def charts(live_archive: Seeded) -> Charts:
     with ext.db.transaction() as session:
         create_user(session, Actor("test"), OFFICER, "compliance", password=OFFICER_PASSWORD,
                     must_change_password=False)
+        create_user(session, Actor("test"), SECOND, "compliance", password=SECOND_PASSWORD,
+                    must_change_password=False)
         for mrn, name in ((OLD, "ELDER, OLIVE"), (HELD, "HALE, HENRY")):
             register_patient(session, Principal("test", "system"), mrn=mrn, name=name,
                              dob=date(1931, 4, 5))
@@ -75,6 +82,7 @@ def charts(live_archive: Seeded) -> Charts:
         held=(file(HELD, date(1990, 6, 7), "appendectomy"),),
     )
     process_and_index(app)
+    file_earlier(ext, *filed.old, *filed.held)  # scanned long ago, not minutes before
     with ext.db.transaction() as session:
         statuses = dict(session.execute(select(Document.id, Document.status)).all())
     assert {statuses[i] for i in (*filed.old, *filed.held)} == {"ready"}, statuses
@@ -109,6 +117,11 @@ def log_in(page: Page, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("banner")).to_contain_text(username)
+
+
+def log_out(page: Page) -> None:
+    page.get_by_role("banner").get_by_role("button", name="Log out").click()
+    expect(page.get_by_label("Username")).to_be_visible()
 
 
 def go_to(page: Page, link: str, heading: str) -> None:
@@ -179,9 +192,25 @@ def test_officer_sets_a_policy_holds_a_patient_and_destroys_the_rest_with_a_cert
     expect(page.get_by_role("main")).not_to_contain_text("HALE, HENRY")
     page.screenshot(path="/tmp/chartvault-disposition-batch.png", full_page=True)
 
-    # --- approved, executed -------------------------------------------------------------------
+    # --- approved by two officers, executed ---------------------------------------------------
     page.get_by_role("button", name=f"Approve destruction of {len(charts.old)} documents").click()
-    expect(page.locator(".flashes")).to_contain_text(f"Batch #{batch_id} is approved.")
+    expect(page.locator(".flashes")).to_contain_text(
+        f"Batch #{batch_id} has your approval, the first of two.")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Awaiting second approval")
+    expect(page.locator(".approvals-needed")).to_contain_text(
+        f"A second approval, by a compliance officer other than {OFFICER}")
+    expect(page.get_by_role("button", name="Execute now")).to_have_count(0)
+    log_out(page)
+
+    log_in(page, SECOND, SECOND_PASSWORD)
+    go_to(page, "Disposition", "Disposition")
+    page.get_by_role("link", name=f"Batch #{batch_id}", exact=True).click()
+    expect(page.locator(".first-approval")).to_contain_text(f"by {OFFICER}")
+    page.get_by_role(
+        "button", name=f"Give the second approval to destroy {len(charts.old)} documents").click()
+    expect(page.locator(".flashes")).to_contain_text(
+        f"Batch #{batch_id} is approved by {OFFICER} and {SECOND}.")
+    expect(page.locator(".second-approval")).to_contain_text(f"by {SECOND}")
     page.get_by_role("button", name="Execute now").click()
     expect(page.locator(".flashes")).to_contain_text(
         f"Batch #{batch_id}: {len(charts.old)} documents destroyed; the destruction "

@@ -1,5 +1,5 @@
-"""Fixtures of the replication, scrub and restore tests: a replica endpoint (moto over
-HTTP), settings that put the replica there when a test asks for it, and two filed charts."""
+"""Fixtures of the retention tests: a replica endpoint (moto over HTTP), settings that put the
+replica there when a test asks for it, two filed charts, and a second compliance officer."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from datetime import date
 
 import pytest
 from moto.server import ThreadedMotoServer
+from sqlalchemy import select
 
+from archive.auth.permissions import Principal
 from archive.config import Settings
+from archive.models import User
 from archive.records.service import register_patient
-from tests.conftest import SYSTEM
+from tests.conftest import SYSTEM, add_user
 from tests.retention.replicas import CHART, NOTE, with_s3_replica
 from tests.search.library import file_chart
 
@@ -43,3 +46,13 @@ def charts(app, ext, people) -> list[int]:
         file_chart(app, clerk, "REP-1", NOTE, doc_type="clinic_note",
                    date_of_service=date(2024, 5, 6)),
     ]
+
+
+@pytest.fixture
+def second_officer(ext, people) -> Principal:
+    """Another compliance officer ("compliance2"): a disposition batch needs the approvals of
+    two different ones, and ``people`` has one user per role."""
+    add_user(ext, "compliance2", "compliance")
+    with ext.db.transaction() as session:
+        user = session.scalars(select(User).where(User.username == "compliance2")).one()
+        return Principal(user.username, user.role, user.id, "tests")

@@ -106,6 +106,19 @@ def test_the_ahima_items_are_on_the_certificate(small_text):
         assert item in small_text
 
 
+def test_both_approvals_are_on_the_certificate():
+    text = text_of(render_certificate(facts(
+        SMALL, second_approved_by="Carla Diaz (compliance)",
+        second_approved_at=APPROVED + timedelta(hours=2))))
+    first = text.index("Approved by Ana Ortiz (compliance), 2025-02-28 09:30 UTC")
+    second = text.index("Second approval by Carla Diaz (compliance), 2025-02-28 11:30 UTC")
+    assert first < second < text.index("Executed by Bob Ng")
+
+
+def test_a_batch_from_before_two_approvals_names_one_approver(small_text):
+    assert "Second approval" not in small_text
+
+
 def test_the_statement_names_the_retention_schedule_of_the_institution(small_text):
     assert "normal course of business" in small_text
     assert f"retention schedule of {INSTITUTION}" in small_text

@@ -1,7 +1,8 @@
 """Destruction of an approved batch, through the real service on both databases (and, for the
 end-to-end test, both object stores: the filesystem store and S3 through moto over HTTP):
-bytes, page text and index entries go; tombstone, certificate and audit chain stay. A hold or
-a policy change after approval still stops it, and a crash half-way is finished by a retry."""
+bytes, page text and index entries go; tombstone, certificate and audit chain stay. Only a
+batch two different compliance officers approved is executed. A hold, a policy change or a
+raised age floor after approval still stops it, and a crash half-way is finished by a retry."""
 
 from __future__ import annotations
 
@@ -22,11 +23,20 @@ from archive.models import Document, DocumentVersion, Page
 from archive.records.service import Upload, add_version, register_patient
 from ingest.models import Derivative, IndexOutbox
 from retention.clocks import Rules
-from retention.destruction import EXECUTOR, destroy_item, execute_now, open_certificate
-from retention.disposition import approve_batch, batch_page, sweep
+from retention.destruction import (
+    EXECUTOR,
+    NotFullyApproved,
+    destroy_item,
+    execute_batch,
+    execute_now,
+    open_certificate,
+    run_approved,
+)
+from retention.disposition import sweep
 from retention.models import DispositionBatch, DispositionItem, Tombstone
 from retention.policies import save_policy
 from tests.conftest import SYSTEM
+from tests.retention.disposing import FLOORS, approve, approve_twice, file_earlier
 from tests.retention.holding import events, place
 from tests.search.charts import text_pdf
 from tests.search.library import file_chart, found, process_and_index
@@ -55,21 +65,26 @@ def charts(app, ext, people, officer):
         register_patient(session, SYSTEM, mrn="OLD-1", name="GONE, ADA", dob=date(1940, 3, 1))
         register_patient(session, SYSTEM, mrn="NEW-1", name="HERE, BO", dob=date(1980, 3, 1))
         save_policy(session, officer, "*", name="Adults ten years",
-                    rules=Rules(after_last_encounter_years=10), source="AHIMA", reason="set up")
+                    rules=Rules(after_last_encounter_years=10), source="AHIMA", reason="set up",
+                    floors=FLOORS)
     clerk = people.principal("clerk")
     old = file_chart(app, clerk, "OLD-1", OLD_CHART, date_of_service=date(2005, 4, 5))
     add_version(ext, clerk, document_id=old, reason="rescan, page was crooked",
                 upload=Upload(io.BytesIO(text_pdf(OLD_CHART + ["Rescanned."])), "rescan.pdf"))
     process_and_index(app)
     recent = file_chart(app, clerk, "NEW-1", OTHER_CHART, date_of_service=date(2024, 1, 2))
+    file_earlier(ext, old, recent)  # scanned in 2005 and 2024, not today
     return old, recent
 
 
-def approved_batch(ext, officer) -> int:
+def swept_batch(ext) -> int:
     with ext.db.transaction() as session:
-        batch_id = sweep(session, today=date.today()).batch_id
-        seen = batch_page(session, officer, batch_id).pending
-        approve_batch(session, officer, batch_id, pending_seen=seen)
+        return sweep(session, today=date.today(), floors=FLOORS).batch_id
+
+
+def approved_batch(ext, officer, second_officer) -> int:
+    batch_id = swept_batch(ext)
+    approve_twice(ext, officer, second_officer, batch_id)
     return batch_id
 
 
@@ -119,14 +134,14 @@ def settings(request, database_url, tmp_path) -> Settings:
 
 
 def test_destruction_removes_bytes_text_and_index_entries_and_keeps_the_record_of_it(
-    app, ext, people, officer, charts
+    app, ext, people, officer, second_officer, charts
 ):
     old, recent = charts
     keys = stored_keys(ext, old)
     assert len(keys) >= 4  # the original (two versions) and its derivatives
     assert found(app, people, "pyelonephritis") == [old]
 
-    batch_id = approved_batch(ext, officer)
+    batch_id = approved_batch(ext, officer, second_officer)
     outcome = execute_now(ext, officer, batch_id)
     process_and_index(app)  # the index consumes the outbox row the destruction left
 
@@ -141,6 +156,7 @@ def test_destruction_removes_bytes_text_and_index_entries_and_keeps_the_record_o
                                                                 "discharge_summary")
         assert [v["number"] for v in tomb.versions] == [1, 2]
         assert tomb.approved_by == officer.username and tomb.executed_by == officer.username
+        assert tomb.second_approved_by == second_officer.username
         assert session.scalar(select(func.count()).select_from(IndexOutbox)) == 0
     chunks, filename = open_certificate(ext, officer, batch_id)
     pdf = b"".join(chunks)
@@ -150,6 +166,7 @@ def test_destruction_removes_bytes_text_and_index_entries_and_keeps_the_record_o
         assert hashlib.sha256(pdf).hexdigest() == batch.certificate_sha256
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "OLD-1" in text and "normal course of business" in text
+    assert "Approved by compliance1" in text and "Second approval by compliance2" in text
     assert filename.endswith(".pdf")
     assert [e.document_id for e in events(ext, "document.destroyed")] == [old]
     assert events(ext, "disposition.certificate_downloaded")
@@ -159,10 +176,11 @@ def test_destruction_removes_bytes_text_and_index_entries_and_keeps_the_record_o
 # --- what execution re-checks ---------------------------------------------------------------------
 
 
-def test_a_hold_placed_after_approval_still_stops_destruction(ext, officer, charts):
+def test_a_hold_placed_after_approval_still_stops_destruction(ext, officer, second_officer,
+                                                             charts):
     old, _recent = charts
     keys = stored_keys(ext, old)
-    batch_id = approved_batch(ext, officer)
+    batch_id = approved_batch(ext, officer, second_officer)
     place(ext, officer, name="Roe v. Mercy", mrns=["OLD-1"])
 
     outcome = execute_now(ext, officer, batch_id)
@@ -177,18 +195,76 @@ def test_a_hold_placed_after_approval_still_stops_destruction(ext, officer, char
         assert session.get(Tombstone, old) is None
 
 
-def test_a_policy_lengthened_after_approval_keeps_the_document(ext, officer, charts):
+def test_a_policy_lengthened_after_approval_keeps_the_document(ext, officer, second_officer,
+                                                              charts):
     old, _recent = charts
-    batch_id = approved_batch(ext, officer)
+    batch_id = approved_batch(ext, officer, second_officer)
     with ext.db.transaction() as session:
         save_policy(session, officer, "*", name="Adults thirty years",
                     rules=Rules(after_last_encounter_years=30), source="state law change",
-                    reason="the law changed")
+                    reason="the law changed", floors=FLOORS)
 
     outcome = execute_now(ext, officer, batch_id)
 
     assert outcome.destroyed == 0
     assert "No longer due" in item_of(ext, old).note
+    assert rows_left(ext, old)["documents"] == 1
+
+
+def test_a_document_younger_than_a_raised_age_floor_is_kept_at_execution(
+    ext, officer, second_officer, charts, monkeypatch
+):
+    old, _recent = charts
+    batch_id = approved_batch(ext, officer, second_officer)
+    # Filed 400 days ago; the floor raised after approval to 1,000 days.
+    monkeypatch.setattr(ext.settings, "disposition_min_age_days", 1000)
+
+    outcome = execute_now(ext, officer, batch_id)
+
+    assert (outcome.destroyed, outcome.skipped) == (0, 1)
+    note = item_of(ext, old).note
+    assert "less than 1000 days ago" in note and "CHARTVAULT_DISPOSITION_MIN_AGE_DAYS" in note
+    assert rows_left(ext, old)["documents"] == 1
+    (skipped,) = events(ext, "disposition.item_skipped")
+    assert skipped.outcome == "refused" and skipped.reason == note
+
+
+# --- two approvals ------------------------------------------------------------------------------
+
+
+def test_a_batch_with_one_approval_is_refused_and_the_schedule_leaves_it(ext, officer, charts):
+    old, _recent = charts
+    keys = stored_keys(ext, old)
+    batch_id = swept_batch(ext)
+    approve(ext, officer, batch_id)
+
+    with pytest.raises(NotFullyApproved) as refused:
+        execute_now(ext, officer, batch_id)
+    scheduled = run_approved(ext)
+
+    assert refused.value.http_status == 409
+    assert "needs a second approval, by a compliance officer other than compliance1" in (
+        refused.value.message)
+    assert scheduled == "no approved batch waiting"
+    assert rows_left(ext, old)["documents"] == 1
+    assert all(ext.store.list_versions(key) for key in keys)
+    assert item_of(ext, old).status == "pending"
+    (event,) = events(ext, "disposition.execution_refused")
+    assert (event.actor, event.outcome) == ("compliance1", "refused")
+    assert event.details == {"batch": batch_id, "code": "batch_not_fully_approved"}
+
+
+def test_a_batch_marked_approved_without_a_second_officer_is_never_executed(ext, officer,
+                                                                            charts):
+    old, _recent = charts
+    batch_id = swept_batch(ext)
+    approve(ext, officer, batch_id)
+    with ext.db.transaction() as session:  # as an upgrade could leave it, or a hand-edit
+        session.get(DispositionBatch, batch_id).status = "approved"
+
+    assert run_approved(ext) == "no approved batch waiting"
+    with pytest.raises(NotFullyApproved, match="needs a second approval"):
+        execute_batch(ext, batch_id, EXECUTOR)
     assert rows_left(ext, old)["documents"] == 1
 
 
@@ -210,11 +286,11 @@ class StoreFailingAfterFirstDelete:
 
 
 def test_a_crash_half_way_through_a_document_is_finished_by_the_retry_injected_store_failure(
-    ext, officer, charts
+    ext, officer, second_officer, charts
 ):
     old, _recent = charts
     keys = stored_keys(ext, old)
-    batch_id = approved_batch(ext, officer)
+    batch_id = approved_batch(ext, officer, second_officer)
     item_id = item_of(ext, old).id
     real_store = ext.store
     ext.__dict__["store"] = StoreFailingAfterFirstDelete(real_store)

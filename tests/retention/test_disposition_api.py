@@ -1,5 +1,6 @@
 """The retention policies and disposition batches of the REST API (Bearer tokens), on both
-databases: the same services as the compliance pages, JSON errors with fitting statuses."""
+databases: the same services as the compliance pages, JSON errors with fitting statuses, the
+floors and the two approvals."""
 
 from __future__ import annotations
 
@@ -8,12 +9,27 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
+from sqlalchemy import select
 
-from archive.models import Document
+from archive.audit import Actor
+from archive.auth.accounts import create_token
+from archive.models import AuditEvent, Document
 from archive.records.service import find_patient, register_patient
 from tests.conftest import SYSTEM
 
 TEN_YEARS = {"after_last_encounter_years": 10}
+
+
+@pytest.fixture
+def second_headers(ext, second_officer) -> dict[str, str]:
+    with ext.db.transaction() as session:
+        token = create_token(session, Actor("tests"), second_officer.username, "tests")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def refusals(ext, action: str) -> list[AuditEvent]:
+    with ext.db.transaction() as session:
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 @pytest.fixture
@@ -33,7 +49,7 @@ def old_documents(ext):
     return ids
 
 
-def test_policies_are_saved_previewed_and_listed(client, people):
+def test_policies_are_saved_previewed_and_listed(client, ext, people):
     officer = people.headers("compliance")
     bad = client.post("/api/v1/retention/policies", headers=officer, json={
         "doc_type": "*", "name": "x", "rules": {"after_last_encouter_years": 10},
@@ -47,13 +63,26 @@ def test_policies_are_saved_previewed_and_listed(client, people):
         "doc_type": "*", "preset": "ahima", "reason": "follow AHIMA"})
     listed = client.get("/api/v1/retention/policies", headers=officer)
 
+    below = client.post("/api/v1/retention/policies", headers=officer, json={
+        "doc_type": "*", "name": "None", "rules": {"after_last_encounter_years": 0},
+        "source": "HIM", "reason": "shred at once"})
+    previewed = client.post("/api/v1/retention/policies/preview", headers=officer, json={
+        "doc_type": "*", "rules": {"after_last_encounter_years": 0}})
+    for refused in (below, previewed):
+        assert refused.status_code == 422
+        assert refused.json["error"]["code"] == "retention_below_floor"
+        assert "shorter than 1 year" in refused.json["error"]["message"]
+        assert "CHARTVAULT_RETENTION_MIN_YEARS" in refused.json["error"]["message"]
+    (audited,) = refusals(ext, "retention.policy_refused")
+    assert audited.outcome == "refused" and audited.reason == below.json["error"]["message"]
+
     assert (saved.status_code, saved.json["version"]) == (201, 1)
     assert (preset.status_code, preset.json["version"]) == (201, 2)
     assert [p["version"] for p in listed.json["policies"]] == [2]
 
 
-def test_a_batch_is_reviewed_excluded_approved_executed_and_certified(
-    client, ext, people, old_documents
+def test_a_batch_is_reviewed_excluded_approved_twice_executed_and_certified(
+    client, ext, people, second_headers, old_documents
 ):
     officer = people.headers("compliance")
     client.post("/api/v1/retention/policies", headers=officer, json={
@@ -80,12 +109,25 @@ def test_a_batch_is_reviewed_excluded_approved_executed_and_certified(
     excluded = client.post(f"{base}/items/{first}/exclude", headers=officer,
                            json={"reason": "research hold requested"})
     stale = client.post(f"{base}/approve", headers=officer, json={"pending_seen": 2})
-    approved = client.post(f"{base}/approve", headers=officer, json={"pending_seen": 1})
+    first = client.post(f"{base}/approve", headers=officer, json={"pending_seen": 1})
+    twice = client.post(f"{base}/approve", headers=officer, json={"pending_seen": 1})
+    half = client.post(f"{base}/execute", headers=officer)
+    second = client.post(f"{base}/approve", headers=second_headers, json={"pending_seen": 1})
     executed = client.post(f"{base}/execute", headers=officer)
     certificate = client.get(f"{base}/certificate", headers=officer)
 
     assert excluded.json["status"] == "excluded"
-    assert stale.status_code == 409 and approved.json["status"] == "approved"
+    assert stale.status_code == 409
+    assert (first.json["status"], first.json["approvals_needed"]) == ("approved_once", 1)
+    assert [a["by"] for a in first.json["approvals"]] == ["compliance1"]
+    assert twice.status_code == 409
+    assert twice.json["error"]["code"] == "second_approval_needed"
+    assert "another compliance officer" in twice.json["error"]["message"]
+    assert half.status_code == 409 and half.json["error"]["code"] == "batch_not_fully_approved"
+    assert (second.json["status"], second.json["approvals_needed"]) == ("approved", 0)
+    assert [a["by"] for a in second.json["approvals"]] == ["compliance1", "compliance2"]
+    assert len(refusals(ext, "disposition.approval_refused")) == 2  # stale, then twice
+    assert len(refusals(ext, "disposition.execution_refused")) == 1
     assert executed.json == {"batch": batch["id"], "destroyed": 1, "skipped": 0,
                              "executed": True}
     assert certificate.data.startswith(b"%PDF")

@@ -1,7 +1,8 @@
 """The compliance pages for retention policies and disposition batches (SQLite and
 PostgreSQL): policies set from a preset or from clocks, versioned, previewed without saving;
-batches reviewed with why each document is due, items excluded, the batch approved against
-the count the officer saw, executed, and its certificate downloaded."""
+batches reviewed with why each document is due, items excluded, the batch approved by two
+different officers against the count each saw, executed, and its certificate downloaded; a
+clock below the floor and a second approval by the same officer refused."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from retention.disposition import sweep
 from retention.models import DispositionBatch, DispositionItem
 from retention.policies import policy_history, save_policy
 from tests.conftest import SYSTEM
+from tests.retention.disposing import FLOORS
 from tests.retention.holding import place
 from tests.retention.test_holds_web import logged_in
 
@@ -57,7 +59,7 @@ def _document(ext, mrn: str, served: date, doc_type: str = "discharge_summary") 
 def _policy(ext, principal, doc_type: str, rules: Rules) -> None:
     with ext.db.transaction() as session:
         save_policy(session, principal, doc_type, name=f"{doc_type} schedule", rules=rules,
-                    source="HIM-12", reason="the schedule")
+                    source="HIM-12", reason="the schedule", floors=FLOORS)
 
 
 def _versions(ext, doc_type: str) -> list[tuple[int, str]]:
@@ -169,6 +171,32 @@ def test_a_bad_value_on_the_edit_form_is_refused_400_and_keeps_what_was_typed(ex
     assert _versions(ext, "lab_report") == [(1, "lab_report schedule")]
 
 
+def test_a_clock_below_the_floor_is_refused_422_named_and_audited(ext, officer, officer_web):
+    _policy(ext, officer, "*", Rules(after_last_encounter_years=10))
+    zero = {**CLOCKS, "after_last_encounter_years": "0"}
+
+    created = officer_web.post("/retention/policies", data=_form(
+        officer_web, doc_type="lab_report", reason="Shred at once", **zero))
+    edited = officer_web.post("/retention/policies/*", data=_form(
+        officer_web, reason="Shred at once", **zero))
+    previewed = officer_web.post("/retention/policies/*/preview", data=_form(
+        officer_web, reason="", **zero))
+
+    for response in (created, edited, previewed):
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        assert "No retention clock may be shorter than 1 year" in page
+        assert "Years after the last encounter is 0" in page
+        assert "CHARTVAULT_RETENTION_MIN_YEARS" in page
+        assert 'role="alert"' in page and 'value="0"' in page
+    assert _versions(ext, "lab_report") == [] and _versions(ext, "*") == [(1, "* schedule")]
+    # Saving was refused twice; the preview saves nothing, so it is no attempt to audit.
+    assert _count(ext, AuditEvent.action == "retention.policy_refused",
+                  AuditEvent.outcome == "refused", AuditEvent.actor == "compliance1") == 2
+    assert "No clock may be shorter than 1 year" in officer_web.get(
+        "/retention/policies").get_data(as_text=True)
+
+
 def test_the_preview_shows_what_a_change_makes_due_and_saves_nothing(ext, officer, officer_web):
     _policy(ext, officer, "*", Rules(after_last_encounter_years=10))
     for mrn in ("OLD-1", "MID-1", "MID-2", "NEW-1"):
@@ -229,7 +257,7 @@ def swept(ext, officer) -> dict[str, list[int]]:
         documents[mrn] = [_document(ext, mrn, day) for day in dates]
     place(ext, officer, mrns=["HELD-1"])
     with ext.db.transaction() as session:
-        assert sweep(session, today=TODAY).added == 3
+        assert sweep(session, today=TODAY, floors=FLOORS).added == 3
     return documents
 
 
@@ -296,8 +324,8 @@ def test_an_exclusion_needs_a_reason_and_keeps_the_document(ext, officer_web, sw
     assert page.count('class="form exclude-form"') == 2
 
 
-def test_approval_against_a_stale_count_is_refused_409_then_approval_and_execution(
-        ext, officer, officer_web, swept):
+def test_two_officers_approve_after_a_stale_count_and_the_same_one_twice_are_refused(
+        app, ext, officer, second_officer, officer_web, swept):
     batch_id = _batch_id(ext)
     base = f"/retention/disposition/{batch_id}"
 
@@ -307,13 +335,47 @@ def test_approval_against_a_stale_count_is_refused_409_then_approval_and_executi
             in stale.get_data(as_text=True))
     too_early = officer_web.post(f"{base}/execute", data=_form(officer_web))
     assert too_early.status_code == 409
-    assert "only an approved batch is executed" in too_early.get_data(as_text=True)
+    assert ("cannot be executed yet: it needs two approvals, by two different compliance "
+            "officers" in too_early.get_data(as_text=True))
 
-    approved = officer_web.post(f"{base}/approve", data=_form(officer_web, pending_seen="3"))
-    assert approved.status_code == 303
+    first = officer_web.post(f"{base}/approve", data=_form(officer_web, pending_seen="3"))
+    assert first.status_code == 303
     page = officer_web.get(base).get_data(as_text=True)
-    assert "is approved" in page and "Execute now" in page
-    assert 'class="form exclude-form"' not in page
+    assert "has your approval, the first of two" in page
+    assert "Awaiting second approval" in page and "You gave the first approval" in page
+    assert re.search(r'class="first-approval">.*? by compliance1<', page)
+    assert '<dd class="second-approval">not yet given</dd>' in page
+    assert "A second approval, by a compliance officer other than compliance1" in page
+    assert "Execute now" not in page and 'class="form approve-form"' not in page
+    listing = officer_web.get("/retention/disposition").get_data(as_text=True)
+    assert re.search(rf'data-batch="{batch_id}">.*?Awaiting second approval.*?by compliance1'
+                     r'.*?second approval needed', listing, re.S)
+
+    again = officer_web.post(f"{base}/approve", data=_form(officer_web, pending_seen="3"))
+    assert again.status_code == 409
+    assert ("another compliance officer must give the second approval"
+            in again.get_data(as_text=True))
+    half = officer_web.post(f"{base}/execute", data=_form(officer_web))
+    assert half.status_code == 409
+    assert "needs a second approval" in half.get_data(as_text=True)
+    assert _count(ext, AuditEvent.action.in_(["disposition.approval_refused",
+                                              "disposition.execution_refused"]),
+                  AuditEvent.outcome == "refused") == 4
+    with ext.db.transaction() as session:
+        assert session.scalar(select(func.count(Document.id))) == 5  # nothing destroyed
+
+    second_web = logged_in(app, "compliance2")
+    page = second_web.get(base).get_data(as_text=True)
+    assert "Give the second approval to destroy 3 documents" in page
+    assert page.count('class="form exclude-form"') == 3  # the second officer may still keep one
+    second = second_web.post(f"{base}/approve", data=_form(second_web, pending_seen="3"))
+    assert second.status_code == 303
+    assert ("is approved by compliance1 and compliance2"
+            in second_web.get(second.headers["Location"]).get_data(as_text=True))
+    page = officer_web.get(base).get_data(as_text=True)
+    assert "Approved by compliance1 and compliance2" in page
+    assert re.search(r'class="second-approval">.*? by compliance2<', page)
+    assert "Execute now" in page and 'class="form exclude-form"' not in page
 
     executed = officer_web.post(f"{base}/execute", data=_form(officer_web))
 

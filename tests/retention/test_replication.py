@@ -18,12 +18,13 @@ from archive.models import utcnow
 from retention import replication
 from retention.clocks import Rules
 from retention.destruction import DESTRUCTION_LOG, execute_now
-from retention.disposition import approve_batch, batch_page, sweep
+from retention.disposition import sweep
 from retention.models import ObjectCopy
 from retention.policies import save_policy
 from retention.replication import replicate, replication_status
 from retention.snapshots import take_snapshot
 from tests.conftest import login
+from tests.retention.disposing import FLOORS, approve_twice, file_earlier
 from tests.retention.replicas import copies, replica_digest
 from tests.storefixtures import _AWS_ENV
 
@@ -106,23 +107,25 @@ def test_a_stopped_replica_endpoint_loses_nothing_and_replication_catches_up(
         back.stop()
 
 
-def test_destruction_reaches_the_replica_and_is_logged_there(app, ext, people, charts):
+def test_destruction_reaches_the_replica_and_is_logged_there(app, ext, people, charts,
+                                                             second_officer):
     old, recent = charts
     replicate(ext)
     officer = people.principal("compliance")
     with ext.db.transaction() as session:
         save_policy(session, officer, "*", name="Ten years", rules=Rules(
-            after_last_encounter_years=10), source="AHIMA", reason="set up")
-        # The patient's last encounter is 2024: give the old chart's type a policy that
-        # makes it due at once.
-        save_policy(session, officer, "discharge_summary", name="No retention",
-                    rules=Rules(after_last_encounter_years=0), source="test", reason="set up")
+            after_last_encounter_years=10), source="AHIMA", reason="set up", floors=FLOORS)
+        # The patient's last encounter is 2024-05-06: give the old chart's type the
+        # shortest policy allowed, which makes it due now.
+        save_policy(session, officer, "discharge_summary", name="One year",
+                    rules=Rules(after_last_encounter_years=1), source="test", reason="set up",
+                    floors=FLOORS)
+    file_earlier(ext, old)  # filed past the age floor
     old_keys = {row.key for row in copies(ext) if row.key.startswith(_prefix(ext, old))}
     assert old_keys
     with ext.db.transaction() as session:
-        batch_id = sweep(session, today=date.today()).batch_id
-        approve_batch(session, officer, batch_id,
-                      pending_seen=batch_page(session, officer, batch_id).pending)
+        batch_id = sweep(session, today=date.today(), floors=FLOORS).batch_id
+    approve_twice(ext, officer, second_officer, batch_id)
 
     execute_now(ext, officer, batch_id)
 

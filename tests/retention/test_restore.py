@@ -31,12 +31,13 @@ from archive.records.service import Upload, add_version, open_original, register
 from retention import restore
 from retention.clocks import Rules
 from retention.destruction import execute_now
-from retention.disposition import approve_batch, batch_page, sweep
+from retention.disposition import sweep
 from retention.policies import save_policy
 from retention.replication import replicate
 from retention.restore import MARKER, stored_refs
 from retention.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot
 from tests.conftest import SYSTEM, People
+from tests.retention.disposing import FLOORS, approve_twice, file_earlier
 from tests.retention.replicas import with_s3_replica
 from tests.search.charts import text_pdf
 from tests.search.library import (
@@ -230,19 +231,21 @@ OTHER_CHART = ["CLINIC NOTE", "Seen for xanthogranulomatous follow up."]
 
 
 def test_a_document_destroyed_after_the_snapshot_stays_destroyed_after_a_restore(
-    app, ext, people, settings, target_url
+    app, ext, people, settings, target_url, second_officer
 ):
     officer, clerk = people.principal("compliance"), people.principal("clerk")
     with ext.db.transaction() as session:
         register_patient(session, SYSTEM, mrn="OLD-1", name="GONE, ADA", dob=date(1940, 3, 1))
         register_patient(session, SYSTEM, mrn="NEW-1", name="HERE, BO", dob=date(1980, 3, 1))
         save_policy(session, officer, "*", name="Adults ten years",
-                    rules=Rules(after_last_encounter_years=10), source="AHIMA", reason="set up")
+                    rules=Rules(after_last_encounter_years=10), source="AHIMA", reason="set up",
+                    floors=FLOORS)
     old = file_chart(app, clerk, "OLD-1", OLD_CHART, date_of_service=date(2005, 4, 5))
     add_version(ext, clerk, document_id=old, reason="rescan",
                 upload=Upload(io.BytesIO(text_pdf(OLD_CHART + ["Rescanned."])), "rescan.pdf"))
     process_and_index(app)
     recent = file_chart(app, clerk, "NEW-1", OTHER_CHART, date_of_service=date(2024, 1, 2))
+    file_earlier(ext, old, recent)  # filed past the age floor
     with ext.db.transaction() as session:
         uid = session.get(Document, old).uid
     old_keys = {ref.key for ref in stored_refs(ext) if ref.key.startswith(f"documents/{uid}/")}
@@ -251,9 +254,8 @@ def test_a_document_destroyed_after_the_snapshot_stays_destroyed_after_a_restore
     take_snapshot(ext)  # the snapshot still holds the old chart
 
     with ext.db.transaction() as session:
-        batch_id = sweep(session, today=date.today()).batch_id
-        approve_batch(session, officer, batch_id,
-                      pending_seen=batch_page(session, officer, batch_id).pending)
+        batch_id = sweep(session, today=date.today(), floors=FLOORS).batch_id
+    approve_twice(ext, officer, second_officer, batch_id)
     assert execute_now(ext, officer, batch_id).destroyed == 1
     replicate(ext)
     lose_the_primary(ext, settings)

@@ -4,7 +4,8 @@ through the scheduler; runs, failures, retries and "Run now" are rows the schedu
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -14,9 +15,13 @@ from sqlalchemy import select
 from archive import audit
 from archive.audit_anchor import list_anchors
 from archive.errors import StorageUnavailable
-from archive.models import utcnow
+from archive.models import Document, utcnow
+from archive.records.service import find_patient
 from retention import schedule
+from retention.clocks import Rules
+from retention.disposition import sweep
 from retention.models import JobRun
+from retention.policies import save_policy
 from retention.schedule import (
     JOBS,
     MAX_ATTEMPTS,
@@ -31,6 +36,7 @@ from retention.schedule import (
     run_requested,
     run_schedule,
 )
+from tests.retention.disposing import FLOORS, approve
 from tests.retention.holding import events, file_document, place
 from tests.retention.test_holds_web import logged_in
 
@@ -124,6 +130,35 @@ def test_run_job_records_the_hold_sync_with_a_summary_of_its_report(ext, people,
     assert ext.store.stat(version.object_key, version.store_version_id).legal_hold
     assert [(r.outcome, r.summary) for r in runs(ext)] == [
         ("ok", repaired.summary), ("ok", again.summary)]
+
+
+def test_the_disposition_run_executes_a_batch_only_once_two_officers_approved_it(
+    ext, people, patient, second_officer
+):
+    officer = people.principal("compliance")
+    with ext.db.transaction() as session:
+        save_policy(session, officer, "*", name="Ten years", source="AHIMA", reason="set up",
+                    rules=Rules(after_last_encounter_years=10), floors=FLOORS)
+        document = Document(uid=uuid.uuid4().hex, patient_id=find_patient(session, patient).id,
+                            doc_type="discharge_summary", date_of_service=date(2001, 2, 3),
+                            created_at=datetime(2001, 3, 1, tzinfo=UTC), status="ready")
+        session.add(document)
+        session.flush()
+        batch_id = sweep(session, today=date.today(), floors=FLOORS).batch_id
+    execution = job_named("disposition_execution")
+
+    approve(ext, officer, batch_id)
+    half = run_job(ext, execution)
+    with ext.db.transaction() as session:
+        assert session.get(Document, document.id) is not None
+    approve(ext, second_officer, batch_id)
+    full = run_job(ext, execution)
+
+    assert (half.outcome, half.summary) == ("ok", "no approved batch waiting")
+    assert (full.outcome, full.summary) == (
+        "ok", f"batch #{batch_id}: 1 destroyed, 0 skipped; certificate stored")
+    with ext.db.transaction() as session:
+        assert session.get(Document, document.id) is None
 
 
 def test_a_hold_sync_the_store_cut_short_is_a_failed_run_injected(ext, people, patient,

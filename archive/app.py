@@ -87,6 +87,10 @@ class Archive:
         # (action: "given a new version", "edited", ...); raises to forbid it (a legal hold).
         self.change_guards: list[Callable[[Session, Document, str, Actor], None]] = []
         self.document_sections: list[DocumentSection] = []
+        # Called with (session, document id): whether a package hands this document to
+        # clerks as work (ingest: an open QC flag), so they may read its pages
+        # (archive.auth.work).
+        self.work_queues: list[Callable[[Session, int], bool]] = []
         # Destruction of a document by disposition (retention). Each package that keeps
         # something of a document answers which stored objects are its own (key, version
         # id), and erases its rows in the transaction that removes the document's own.

@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
         DocumentSection("qc_flags", _qc_section, "ingest/_qc_flags.html"),
     ]
     ext.navigation += views.NAVIGATION
+    ext.work_queues.append(_in_qc_queue)
     ext.background_tasks.append(lambda stop: _run_worker(ext, stop))
     if ext.settings.hot_folder:
         ext.background_tasks.append(lambda stop: _watch_hot_folder(ext, stop))
@@ -159,6 +160,15 @@ def _erase_document(session: Session, document: Document) -> None:
     session.execute(delete(Job).where(Job.document_id == document.id))
     session.execute(delete(QcFlag).where(QcFlag.document_id == document.id))
     session.add(IndexOutbox(document_id=document.id, version_id=0, page_number=0, op="delete"))
+
+
+def _in_qc_queue(session: Session, document_id: int) -> bool:
+    """A document with an open QC flag is the clerks' work: they check it against the scan."""
+    from ingest.models import QcFlag
+
+    return session.scalar(
+        select(QcFlag.id).where(QcFlag.document_id == document_id, QcFlag.status == "open").limit(1)
+    ) is not None
 
 
 def _processing_section(session: Session, document: Document) -> dict:

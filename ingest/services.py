@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from archive import audit
 from archive.auth.permissions import Principal, require
 from archive.auth.restricted import require_chart_access
+from archive.auth.work import require_page_access
 from archive.errors import BadRequest, Conflict, NotFound
 from archive.models import Document, Patient, utcnow
 from archive.records.service import audited_download, get_version
@@ -193,11 +194,13 @@ def open_derivative(
 ) -> tuple[Derivative, Iterator[bytes]]:
     """Start a download of a version's derivative (the searchable PDF, or page ``page``'s
     image or thumbnail): audited, verified as it streams, restricted charts refused."""
-    require(principal, "document.read")
+    # The searchable PDF is a download of the whole chart; page images are for reading.
+    require(principal, "document.read" if kind == "searchable_pdf" else "document.read_work")
     with ext.db.transaction() as session:
         document = session.get(Document, document_id)
         if document is None:
             raise NotFound(f"No document with id {document_id}.")
+        require_page_access(ext, session, principal, document)
         require_chart_access(session, principal, document.patient, document_id=document_id)
         version = get_version(document, number)
         derivative = session.scalar(

@@ -391,12 +391,12 @@ def searchable_pdf(document_id: int, number: int):
 
 
 @bp.route("/documents/<int:document_id>/versions/<int:number>/pages/<int:page>/image")
-@requires("document.read")
+@requires("document.read_work")
 def page_image(document_id: int, number: int, page: int):
     return derivative_response(document_id, number, "page_image", page)
 
 
 @bp.route("/documents/<int:document_id>/versions/<int:number>/pages/<int:page>/thumbnail")
-@requires("document.read")
+@requires("document.read_work")
 def page_thumbnail(document_id: int, number: int, page: int):
     return derivative_response(document_id, number, "thumbnail", page)

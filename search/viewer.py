@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from archive.app import Archive
 from archive.auth.permissions import Principal, require
+from archive.auth.work import require_page_access
 from archive.errors import NotFound
 from archive.models import Document, DocumentVersion, Page
 from archive.records.service import get_version, view_document
@@ -59,9 +60,12 @@ def open_page(
 ) -> ViewerPage:
     """One page for reading. The document view is audited (and refused for a restricted
     chart without a grant) by view_document; each page image is audited as it is fetched."""
-    require(principal, "document.read")
+    require(principal, "document.read_work")
     query, problem = _usable_query(q)
     with ext.db.transaction() as session:
+        # Before view_document writes its audit event: a refusal is recorded on its own.
+        if (target := session.get(Document, document_id)) is not None:
+            require_page_access(ext, session, principal, target)
         document = view_document(session, principal, document_id)
         version = get_version(document, version_number or document.latest_version.number)
         pages = list(version.pages)

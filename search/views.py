@@ -45,7 +45,7 @@ def search_page():
 
 
 @bp.route("/documents/<int:document_id>/read")
-@requires("document.read")
+@requires("document.read_work")
 def read_document(document_id: int):
     viewed = open_page(
         archive(),

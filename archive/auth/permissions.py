@@ -17,14 +17,18 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "patient.edit": frozenset({"clerk", "admin"}),
     "document.view": frozenset({"clerk", "staff", "compliance"}),
     "document.read": frozenset({"staff", "compliance"}),
+    # The page images and recognised text: whoever holds document.read, and clerks for the
+    # documents in their work only (the QC queue, their last week's filings; auth.work).
+    "document.read_work": frozenset({"clerk", "staff", "compliance"}),
     "document.upload": frozenset({"clerk"}),
     "document.edit": frozenset({"clerk"}),
     "qc.review": frozenset({"clerk"}),
     "audit.view": frozenset({"compliance"}),
     "retention.manage": frozenset({"compliance"}),
     "hold.manage": frozenset({"compliance"}),
-    # Searching shows snippets of clinical text. Clerks find patients by MRN instead.
-    "search.run": frozenset({"staff", "compliance", "admin"}),
+    # Searching shows snippets of clinical text: only for those who read charts. Clerks
+    # find patients by MRN instead; admins run the system and see no clinical text.
+    "search.run": frozenset({"staff", "compliance"}),
     "index.manage": frozenset({"admin"}),
     # Whoever may read charts may open a restricted one in an emergency, giving a reason;
     # compliance reviews each such access afterwards.

@@ -11,6 +11,7 @@ from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.auth.permissions import can
 from archive.auth.restricted import grant_in_force
+from archive.auth.work import may_read_pages
 from archive.errors import ArchiveError, NotFound
 from archive.records.downloads import original_response
 from archive.records.service import (
@@ -95,6 +96,7 @@ def document(document_id: int):
             document=found,
             patient=found.patient,
             may_download=can(principal.role, "document.read"),
+            may_read=may_read_pages(archive(), session, principal, found),
             emergency_access=grant_in_force(session, principal, found.patient),
         )
 

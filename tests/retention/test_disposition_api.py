@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from archive.audit import Actor
-from archive.auth.accounts import create_token
+from archive.auth.tokens import create_token
 from archive.models import AuditEvent, Document
 from archive.records.service import find_patient, register_patient
 from tests.conftest import SYSTEM

@@ -5,13 +5,13 @@ links, the patient lookup, and the admin's index page."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from archive.auth.restricted import break_glass
-from archive.models import AuditEvent
+from archive.models import AuditEvent, DocumentVersion, utcnow
 from archive.records.service import register_patient
 from search.models import ReconcileRun
 from tests.conftest import SYSTEM, csrf_token_of, login
@@ -129,10 +129,13 @@ def test_the_search_page_marks_the_words_and_escapes_the_ocr_text(app, library):
     assert staff.get(thumbnail).data[:3] == b"\xff\xd8\xff"
 
 
-def test_admins_search_without_page_images(app, library):
-    # Admins may search (the issue grants it) but not open charts: no thumbnails to fail.
-    html = logged_in(app, "admin1").get("/search?q=pneumonia").get_data(as_text=True)
-    assert "1 document" in html and "/thumbnail" not in html
+def test_admins_see_no_clinical_text_not_even_search_snippets(app, client, people, library):
+    admin = logged_in(app, "admin1")
+    assert admin.get("/search?q=pneumonia").status_code == 403
+    assert client.get("/api/v1/search?q=pneumonia", headers=people.headers("admin")
+                      ).status_code == 403
+    assert 'role="search"' not in admin.get("/").get_data(as_text=True).split("lookup")[0]
+    assert admin.get(f"/documents/{library['discharge']}/read").status_code == 403
 
 
 def test_the_search_page_shows_a_malformed_query_beside_the_form(app, library):
@@ -245,13 +248,15 @@ def test_admins_see_the_index_and_can_ask_for_a_reconcile(app, ext, library):
     assert logged_in(app, "staff1").get("/admin/index").status_code == 403
 
 
-def test_the_document_page_leads_readers_to_the_page_viewer(app, client, people, library):
+def test_the_document_page_leads_readers_to_the_page_viewer(app, ext, client, people, library):
     link = f'href="/documents/{library["discharge"]}/read"'
     staff_page = logged_in(app, "staff1").get(f"/documents/{library['discharge']}")
     assert link in staff_page.get_data(as_text=True) and "Read the 2 pages" in staff_page.get_data(
         as_text=True)
-    clerk_page = logged_in(app, "clerk1").get(f"/documents/{library['discharge']}")
-    assert link not in clerk_page.get_data(as_text=True)  # clerks do not read clinical text
+    clerk = logged_in(app, "clerk1")
+    assert link in clerk.get(f"/documents/{library['discharge']}").get_data(as_text=True)
+    out_of_work(ext, library["discharge"], days=8)  # clerks read only what is in their work
+    assert link not in clerk.get(f"/documents/{library['discharge']}").get_data(as_text=True)
     api = client.get(f"/api/v1/documents/{library['discharge']}", headers=people.headers("staff"))
     assert "reading" not in api.json  # a page link, not part of the API's document
 
@@ -277,3 +282,67 @@ def test_the_deepest_allowed_page_answers(client, people, library):
     response = client.get("/api/v1/search?q=pneumonia&page=100&per_page=100",
                           headers=people.headers("staff"))
     assert response.status_code == 200 and response.json["results"] == []
+
+
+# --- clerks read the pages of the documents in their work only ---------------------------------
+
+
+def out_of_work(ext, document_id: int, days: int) -> None:
+    """Filed ``days`` ago, its QC flags (OCR raises some on these charts) all reviewed."""
+    from ingest.models import QcFlag
+
+    with ext.db.transaction() as session:
+        for version in session.scalars(select(DocumentVersion).where(
+                DocumentVersion.document_id == document_id)):
+            version.created_at = utcnow() - timedelta(days=days)
+        for flag in session.scalars(select(QcFlag).where(QcFlag.document_id == document_id)):
+            flag.status = "reviewed"
+
+
+def image_of(document_id: int) -> str:
+    return f"/documents/{document_id}/versions/1/pages/1/image"
+
+
+def test_a_clerk_reads_the_pages_they_filed_this_week_audited(app, ext, library):
+    clerk = logged_in(app, "clerk1")  # the library's charts were filed as clerk1
+    document_id = library["operative"]
+    viewer = clerk.get(f"/documents/{document_id}/read")
+    assert viewer.status_code == 200 and "cholecystectomy" in viewer.get_data(as_text=True)
+    assert clerk.get(image_of(document_id)).status_code == 200
+    assert "Laparoscopic" in clerk.get(f"/documents/{document_id}").get_data(as_text=True)
+    downloads = audit_events(ext, "document.download")
+    assert [(e.actor, e.document_id, e.details["kind"]) for e in downloads] == [
+        ("clerk1", document_id, "page_image")]
+    assert clerk.get("/search?q=cholecystectomy").status_code == 403  # still no searching
+
+
+def test_a_clerk_cannot_read_older_filings(app, ext, library):
+    document_id = library["operative"]
+    out_of_work(ext, document_id, days=8)
+    clerk = logged_in(app, "clerk1")
+    assert clerk.get(f"/documents/{document_id}/read").status_code == 403
+    assert clerk.get(image_of(document_id)).status_code == 403
+    page = clerk.get(f"/documents/{document_id}")
+    assert page.status_code == 200  # the metadata, as before
+    assert "Laparoscopic" not in page.get_data(as_text=True)
+    refusals = [e for e in audit_events(ext, "access.denied") if e.document_id == document_id]
+    assert refusals and refusals[0].details["why"] == "not in the clerk's work"
+
+
+def test_an_open_qc_flag_puts_a_document_in_every_clerks_work(app, ext, library):
+    from ingest.models import QcFlag
+
+    document_id = library["operative"]
+    out_of_work(ext, document_id, days=30)
+    with ext.db.transaction() as session:
+        version = session.scalar(select(DocumentVersion).where(
+            DocumentVersion.document_id == document_id))
+        flag = QcFlag(document_id=document_id, version_number=version.number, kind="missing_date",
+                      detail="No date of service found.", status="open")
+        session.add(flag)
+    clerk = logged_in(app, "clerk1")
+    assert clerk.get(f"/documents/{document_id}/read").status_code == 200
+    assert clerk.get(image_of(document_id)).status_code == 200
+    with ext.db.transaction() as session:
+        session.get(QcFlag, flag.id).status = "reviewed"
+    assert clerk.get(image_of(document_id)).status_code == 403

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from flask import Blueprint, Response, jsonify, render_template, request
+from pydantic import Field
 from sqlalchemy import func, select
 
 from archive import audit
+from archive.api_spec import ISO_DATE, Answer, Request, Text, operation, query_of
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.models import AuditEvent
-from archive.params import optional_id, page_number
+from archive.params import MAX_ID, MAX_PAGE, optional_id, page_number
 from archive.records.service import parse_date
 
 bp = Blueprint("audit", __name__)
@@ -152,9 +154,29 @@ def event_json(event: AuditEvent) -> dict:
     }
 
 
+class AuditQuery(Request):
+    actor: Text(120) | None = None
+    action: Text(64) | None = None
+    outcome: Text(32) | None = None
+    mrn: Text(32) | None = None
+    document_id: int | None = Field(None, ge=1, le=MAX_ID)
+    from_: ISO_DATE | None = Field(None, alias="from")
+    to: ISO_DATE | None = None
+    page: int | None = Field(None, ge=1, le=MAX_PAGE)
+
+
+class AuditPage(Answer):
+    total: int
+    page: int
+    events: list[dict]
+
+
 @api_bp.route("/audit")
 @requires("audit.view")
+@operation("Audit events, newest first, filtered, 50 a page (the view is audited)",
+           query=AuditQuery, answer=AuditPage)
 def api_index():
+    query_of(AuditQuery)
     filters = AuditFilter.from_args(request.args)
     page = page_number(request.args)
     total, events = _search(filters, page)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from archive.api_spec import operation
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.records.downloads import verified_download
@@ -37,5 +38,6 @@ def derivative_response(document_id: int, number: int, kind: str, page: int = 0)
 
 @bp.route("/documents/<int:document_id>/versions/<int:number>/searchable.pdf")
 @requires("document.read")
+@operation("The searchable PDF of a version (audited)", media_type="application/pdf")
 def searchable_pdf(document_id: int, number: int):
     return derivative_response(document_id, number, "searchable_pdf")

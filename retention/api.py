@@ -8,10 +8,15 @@ from datetime import date
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
+from archive.api_spec import (
+    PageQuery,
+    Request,
+    body_of,
+    operation,
+)
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest
-from archive.jsonbody import json_object
 from archive.params import page_number
 from retention.clocks import Rules
 from retention.destruction import execute_now, open_certificate
@@ -28,12 +33,29 @@ from retention.holds import hold_json, hold_row, list_holds, place_hold, release
 from retention.models import DispositionBatch, RetentionPolicy
 from retention.policies import apply_preset, policy_snapshot, save_policy
 from retention.presets import find_preset
+from retention.schemas import (
+    Approval,
+    Batches,
+    BatchOut,
+    Excluded,
+    Executed,
+    HoldOut,
+    Holds,
+    NewHold,
+    NewPolicy,
+    Policies,
+    PolicyOut,
+    PolicyPreview,
+    Preview,
+    Reason,
+)
 
 bp = Blueprint("retention_api", __name__, url_prefix="/api/v1")
 
 
 @bp.route("/holds")
 @requires("hold.manage")
+@operation("Every legal hold, in force and released", answer=Holds)
 def holds():
     with archive().db.transaction() as session:
         rows = list_holds(session, current_principal())
@@ -42,8 +64,10 @@ def holds():
 
 @bp.route("/holds", methods=["POST"])
 @requires("hold.manage")
+@operation("Place a legal hold on a scope (patients, documents, types, dates)", body=NewHold,
+           status=201, answer=HoldOut)
 def place():
-    body = _json_body()
+    body = _json_body(NewHold)
     hold = place_hold(
         archive(),
         current_principal(),
@@ -58,8 +82,9 @@ def place():
 
 @bp.route("/holds/<int:hold_id>/release", methods=["POST"])
 @requires("hold.manage")
+@operation("Release a legal hold, giving the reason", body=Reason, answer=HoldOut)
 def release(hold_id: int):
-    release_hold(archive(), current_principal(), hold_id, _text(_json_body(), "reason"))
+    release_hold(archive(), current_principal(), hold_id, _text(_json_body(Reason), "reason"))
     return _hold_response(hold_id, 200)
 
 
@@ -68,8 +93,9 @@ def _hold_response(hold_id: int, status: int):
         return jsonify(hold_json(hold_row(session, current_principal(), hold_id))), status
 
 
-def _json_body() -> dict:
-    return json_object()
+def _json_body(model: type[Request]) -> dict:
+    """The JSON body, validated by ``model``; the fields the client sent, by their names."""
+    return body_of(model).model_dump(by_alias=True, exclude_unset=True)
 
 
 def _text(body: dict, field: str) -> str:
@@ -86,6 +112,7 @@ def _text(body: dict, field: str) -> str:
 
 @bp.route("/retention/policies")
 @requires("retention.manage")
+@operation("The retention policy in force for each document type", answer=Policies)
 def policies():
     with archive().db.transaction() as session:
         in_force = policies_in_force(session)
@@ -94,10 +121,12 @@ def policies():
 
 @bp.route("/retention/policies", methods=["POST"])
 @requires("retention.manage")
+@operation("Save a new version of a type's retention policy (rules or a preset)",
+           body=NewPolicy, status=201, answer=PolicyOut)
 def save():
     """A new version of a type's policy: from ``preset``, or from ``name``, ``rules``
     (retention.clocks.Rules as JSON) and ``source``; ``reason`` always."""
-    body = _json_body()
+    body = _json_body(NewPolicy)
     doc_type, reason = _text(body, "doc_type"), _text(body, "reason")
     with archive().db.transaction() as session:
         if body.get("preset") is not None:
@@ -112,10 +141,12 @@ def save():
 
 @bp.route("/retention/policies/preview", methods=["POST"])
 @requires("retention.manage")
+@operation("What saving these rules would make due today; saves nothing",
+           body=PolicyPreview, answer=Preview)
 def preview():
     """What saving these rules (or ``preset``) for ``doc_type`` would make due today; saves
     nothing."""
-    body = _json_body()
+    body = _json_body(PolicyPreview)
     rules = (find_preset(_text(body, "preset")).rules if body.get("preset") is not None
              else Rules.from_json(body.get("rules")))
     with archive().db.transaction() as session:
@@ -143,6 +174,7 @@ def _policy_json(policy: RetentionPolicy) -> dict:
 
 @bp.route("/disposition/batches")
 @requires("retention.manage")
+@operation("The disposition batches, newest first", answer=Batches)
 def disposition_batches():
     with archive().db.transaction() as session:
         rows = batches(session, current_principal())
@@ -151,6 +183,8 @@ def disposition_batches():
 
 @bp.route("/disposition/batches/<int:batch_id>")
 @requires("retention.manage")
+@operation("One page of a batch's items, each with why it is due (audited)",
+           query=PageQuery, answer=BatchOut)
 def disposition_batch(batch_id: int):
     """One page of a batch's items (``page``), each with why it is due; audited."""
     page = page_number(request.args)
@@ -167,21 +201,24 @@ def disposition_batch(batch_id: int):
 @bp.route("/disposition/batches/<int:batch_id>/items/<int:item_id>/exclude",
           methods=["POST"])
 @requires("retention.manage")
+@operation("Take a document out of a batch in review, giving the reason", body=Reason,
+           answer=Excluded)
 def disposition_exclude(batch_id: int, item_id: int):
     with archive().db.transaction() as session:
         item = exclude_item(session, current_principal(), item_id,
-                            _text(_json_body(), "reason"), in_batch=batch_id)
+                            _text(_json_body(Reason), "reason"), in_batch=batch_id)
         return jsonify({"item": item.id, "document_id": item.document_id,
                         "status": item.status, "note": item.note})
 
 
 @bp.route("/disposition/batches/<int:batch_id>/approve", methods=["POST"])
 @requires("retention.manage")
+@operation("Give a batch one of its two approvals", body=Approval, answer=BatchOut)
 def disposition_approve(batch_id: int):
     """Give the batch one of its two approvals (by two different compliance officers);
     ``pending_seen`` is the number of pending items the caller reviewed (a 409 if that
     changed since, or if the caller gave the first approval already)."""
-    seen = _json_body().get("pending_seen")
+    seen = _json_body(Approval).get("pending_seen")
     if isinstance(seen, bool) or not isinstance(seen, int):
         raise BadRequest("pending_seen must be the number of pending items you reviewed.")
     batch = approve_batch(archive(), current_principal(), batch_id, pending_seen=seen)
@@ -190,6 +227,7 @@ def disposition_approve(batch_id: int):
 
 @bp.route("/disposition/batches/<int:batch_id>/execute", methods=["POST"])
 @requires("retention.manage")
+@operation("Destroy a batch approved by two officers, now", answer=Executed)
 def disposition_execute(batch_id: int):
     outcome = execute_now(archive(), current_principal(), batch_id)
     return jsonify({"batch": batch_id, "destroyed": outcome.destroyed,
@@ -198,6 +236,8 @@ def disposition_execute(batch_id: int):
 
 @bp.route("/disposition/batches/<int:batch_id>/certificate")
 @requires("retention.manage")
+@operation("The certificate of destruction of an executed batch",
+           media_type="application/pdf")
 def disposition_certificate(batch_id: int):
     chunks, filename = open_certificate(archive(), current_principal(), batch_id)
     return Response(stream_with_context(chunks), mimetype="application/pdf",

@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from archive import audit_views, break_glass_views
+    from archive import audit_views, break_glass_views, openapi
     from archive.app import NavLink
     from archive.records import api, views
 
@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
     )
     app.register_blueprint(break_glass_views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(audit_views.api_bp)
     from archive.app import csrf

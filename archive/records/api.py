@@ -5,13 +5,24 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from sqlalchemy import text
 
+from archive.api_spec import body_of, form_of, operation
 from archive.app import archive
 from archive.auth.guards import current_principal, public, requires
 from archive.auth.restricted import break_glass
-from archive.errors import ArchiveError, BadRequest, MissingFile
-from archive.jsonbody import json_object
+from archive.errors import ArchiveError, MissingFile
 from archive.models import Document, DocumentVersion, Patient
 from archive.records.downloads import original_response
+from archive.records.schemas import (
+    BreakGlass,
+    DocumentOut,
+    Filed,
+    Grant,
+    Health,
+    NewDocument,
+    NewPatient,
+    NewVersion,
+    PatientOut,
+)
 from archive.records.service import (
     Filing,
     Upload,
@@ -87,13 +98,6 @@ def document_json(session, document: Document) -> dict:
     return body
 
 
-def _string(body: dict, field: str) -> str:
-    value = body.get(field, "")
-    if not isinstance(value, str):
-        raise BadRequest(f"{field} must be a string.")
-    return value
-
-
 def _upload_from_request() -> Upload:
     file = request.files.get("file")
     if file is None:
@@ -118,6 +122,7 @@ def _filed(filing: Filing):
 
 @bp.route("/health")
 @public
+@operation("Whether the database and the object store answer", answer=Health)
 def health():
     checks = {}
     try:
@@ -139,26 +144,25 @@ def health():
 
 @bp.route("/patients", methods=["POST"])
 @requires("patient.create")
+@operation("Register a patient", body=NewPatient, status=201, answer=PatientOut)
 def create_patient():
-    body = json_object()
-    restricted = body.get("restricted", False)
-    if not isinstance(restricted, bool):
-        raise BadRequest("restricted must be true or false.")
+    body = body_of(NewPatient)
     with archive().db.transaction() as session:
         patient = register_patient(
             session,
             current_principal(),
-            mrn=_string(body, "mrn"),
-            name=_string(body, "name"),
-            dob=parse_date(body.get("dob"), "dob"),
-            date_of_death=parse_date(body.get("date_of_death"), "date_of_death"),
-            restricted=restricted,
+            mrn=body.mrn,
+            name=body.name,
+            dob=parse_date(body.dob, "dob"),
+            date_of_death=parse_date(body.date_of_death, "date_of_death"),
+            restricted=body.restricted,
         )
         return jsonify(patient_json(patient)), 201
 
 
 @bp.route("/patients/<mrn>")
 @requires("patient.view")
+@operation("A patient and their documents (audited)", answer=PatientOut)
 def get_patient(mrn: str):
     with archive().db.transaction() as session:
         patient = view_patient(session, current_principal(), mrn)
@@ -167,14 +171,16 @@ def get_patient(mrn: str):
 
 @bp.route("/patients/<mrn>/break-glass", methods=["POST"])
 @requires("chart.break_glass")
+@operation("Open a restricted chart for a while, giving the reason (reviewed by compliance)",
+           body=BreakGlass, status=201, answer=Grant)
 def break_the_glass(mrn: str):
-    reason = json_object().get("reason")
+    reason = body_of(BreakGlass).reason
     with archive().db.transaction() as session:
         grant = break_glass(
             session,
             current_principal(),
             mrn,
-            reason if isinstance(reason, str) else "",
+            reason,
             minutes=archive().settings.break_glass_minutes,
         )
         return jsonify(
@@ -190,35 +196,42 @@ def break_the_glass(mrn: str):
 
 @bp.route("/documents", methods=["POST"])
 @requires("document.upload")
+@operation("File a scan for a patient (202: queued for OCR; 200: the same bytes were filed "
+           "already)", form=NewDocument, file=True, status=202, answer=Filed)
 def create_document():
-    form = request.form
+    form = form_of(NewDocument)
     filing = add_document(
         archive(),
         current_principal(),
-        mrn=form.get("mrn", "").strip(),
-        doc_type=form.get("type", ""),
+        mrn=form.mrn,
+        doc_type=form.type,
         upload=_upload_from_request(),
-        date_of_service=parse_date(form.get("date_of_service"), "date_of_service"),
-        department=form.get("department"),
+        date_of_service=parse_date(form.date_of_service, "date_of_service"),
+        department=form.department,
     )
     return _filed(filing)
 
 
 @bp.route("/documents/<int:document_id>/versions", methods=["POST"])
 @requires("document.upload")
+@operation("File a new version (a correction or rescan); every earlier version stays",
+           form=NewVersion, file=True, status=202, answer=Filed)
 def create_version(document_id: int):
+    reason = form_of(NewVersion).reason
     filing = add_version(
         archive(),
         current_principal(),
         document_id=document_id,
         upload=_upload_from_request(),
-        reason=request.form.get("reason", ""),
+        reason=reason,
     )
     return _filed(filing)
 
 
 @bp.route("/documents/<int:document_id>")
 @requires("document.view")
+@operation("A document's metadata, versions, pages, QC flags and holds (audited)",
+           answer=DocumentOut)
 def get_document(document_id: int):
     with archive().db.transaction() as session:
         document = view_document(session, current_principal(), document_id)
@@ -227,5 +240,7 @@ def get_document(document_id: int):
 
 @bp.route("/documents/<int:document_id>/versions/<int:number>/original")
 @requires("document.read")
+@operation("The original bytes of a version (audited; header Digest: sha-256=...)",
+           media_type="application/octet-stream")
 def download_original(document_id: int, number: int):
     return original_response(current_principal(), document_id, number)

@@ -11,8 +11,9 @@ from archive.auth.permissions import PERMISSIONS
 from archive.models import ROLES
 from tests.conftest import csrf_token_of, login
 
-# Public on purpose: the login form, the health probe, and the stylesheet/script.
-PUBLIC_ENDPOINTS = {"auth.login", "api.health", "static"}
+# Public on purpose: the login form, the health probe, the API's OpenAPI document, and the
+# stylesheet/script.
+PUBLIC_ENDPOINTS = {"auth.login", "api.health", "static", "openapi.document"}
 SAMPLE_ARGUMENTS = {"mrn": "MRN-1001", "document_id": "1", "number": "1", "filename": "x.css",
                     "flag_id": "1", "grant_id": "1", "page": "1", "hold_id": "1",
                     "doc_type": "discharge_summary", "batch_id": "1", "item_id": "1",

@@ -25,8 +25,8 @@ class LoginUser(UserMixin):
 
 
 def init_app(app: Flask) -> None:
-    from archive.app import NavLink
-    from archive.auth import admin_views, throttle, views
+    from archive.app import NavLink, csrf
+    from archive.auth import admin_views, api, throttle, views
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -43,6 +43,8 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     app.register_blueprint(admin_views.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # Bearer tokens, no cookies: nothing for a forged form to ride on.
     app.extensions["chartvault"].navigation.append(
         NavLink("accounts.users", "Users", "user.manage",
                 "Add users, change roles, reset passwords, unlock, deactivate; API tokens.",

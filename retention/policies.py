@@ -119,7 +119,7 @@ def _record_refusal(
     floors: Floors,
 ) -> None:
     # The caller's transaction rolls back as the refusal propagates; this event must stay.
-    with Session(session.get_bind()) as own, own.begin():
+    with Session(session.get_bind(), info=session.info) as own, own.begin():
         audit.record(own, actor, "retention.policy_refused", outcome="refused",
                      reason=refusal.message,
                      details={"doc_type": doc_type, "rules": rules.to_json(),

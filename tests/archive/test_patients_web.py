@@ -110,3 +110,9 @@ def test_non_json_constants_deep_nesting_and_broken_json_are_400(client, people,
                            headers=people.headers("clerk"))
     assert response.status_code in (400, 413)
     assert patient_row(ext, "MRN-9") is None
+
+
+def test_the_patient_page_links_to_the_correction_for_those_who_may_edit(app, people, patient):
+    link = f'href="/patients/{patient}/edit"'
+    assert link in logged_in(app, "clerk1").get(f"/patients/{patient}").get_data(as_text=True)
+    assert link not in logged_in(app, "staff1").get(f"/patients/{patient}").get_data(as_text=True)

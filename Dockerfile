@@ -27,4 +27,5 @@ RUN useradd --system --uid 10001 --home-dir /var/lib/chartvault --shell /usr/sbi
 USER chartvault
 
 EXPOSE 8000
-CMD ["gunicorn", "-w", "4", "-b", "0.0.0.0:8000", "wsgi:app"]
+# Workers, bind address and every client limit: gunicorn.conf.py.
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]

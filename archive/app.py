@@ -21,6 +21,7 @@ from archive.db import Database
 from archive.errors import ArchiveError
 from archive.interfaces import ObjectStore
 from archive.params import RecordId
+from archive.serving import limit_request_bodies
 from archive.storage import open_replica_store, open_store
 
 if TYPE_CHECKING:
@@ -149,7 +150,6 @@ def create_app(
     app.config.update(
         TESTING=testing,
         SECRET_KEY=settings.secret_key or ("testing-only-key" if testing else None),
-        MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
@@ -167,6 +167,7 @@ def create_app(
     except ArchiveError as err:  # an audit key too short to trust
         raise RuntimeError(err.message) from err
     app.extensions["chartvault"] = ext
+    limit_request_bodies(app, settings)  # first of the before_request hooks
     csrf.init_app(app)
 
     from archive import auth, records, web

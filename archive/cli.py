@@ -120,6 +120,7 @@ def serve_command(host: str, port: int, threads: int):
     from waitress import serve
 
     from archive.app import create_app
+    from archive.serving import waitress_options
 
     if not _archive().settings.secret_key:
         raise click.ClickException("No secret key: run `chartvault init` first.")
@@ -133,7 +134,8 @@ def serve_command(host: str, port: int, threads: int):
         threading.Thread(target=task, args=(stop,), daemon=True).start()
     click.echo(f"ChartVault serving on http://{host}:{port}")
     try:
-        serve(app, host=host, port=port, threads=threads, ident="ChartVault")
+        serve(app, host=host, port=port, threads=threads, ident="ChartVault",
+              **waitress_options(_archive().settings))
     finally:
         stop.set()
 

@@ -51,7 +51,11 @@ SETTINGS: dict[str, str] = {
     "LOGIN_RATE_PER_ACCOUNT": "login attempts allowed for one username (default '10 per minute')",
     "RATELIMIT_STORAGE": "where login throttling counts: memory:// (default, one process) or a "
     "store shared by several gunicorn workers, e.g. redis://host:6379",
-    "MAX_UPLOAD_MB": "largest accepted upload in MiB (default 512)",
+    "MAX_UPLOAD_MB": "largest accepted upload in MiB (default 512); a request whose declared "
+    "body is larger (plus 64 KiB for the form around the file) gets 413 before it is read",
+    "CLIENT_TIMEOUT_SECONDS": "seconds a client may stay silent, while sending its request or "
+    "reading the answer, before the server (waitress or gunicorn) closes the connection "
+    "(default 60)",
     "SECURE_COOKIES": "1 to mark cookies Secure (set behind HTTPS; default 0)",
     "BREAK_GLASS_MINUTES": "how long breaking the glass opens a restricted chart (default 60)",
     "RETENTION_MIN_YEARS": "shortest retention clock a policy may have, in years; shorter "
@@ -93,6 +97,7 @@ class Settings:
     login_rate_per_account: str = "10 per minute"
     ratelimit_storage: str = "memory://"
     max_upload_mb: int = 512
+    client_timeout_seconds: int = 60
     secure_cookies: bool = False
     break_glass_minutes: int = 60
     retention_min_years: int = 1
@@ -157,6 +162,7 @@ class Settings:
             login_rate_per_account=_env("LOGIN_RATE_PER_ACCOUNT", "10 per minute"),
             ratelimit_storage=_env("RATELIMIT_STORAGE", "memory://"),
             max_upload_mb=int(_env("MAX_UPLOAD_MB", "512")),
+            client_timeout_seconds=int(_env("CLIENT_TIMEOUT_SECONDS", "60")),
             secure_cookies=_env("SECURE_COOKIES", "0") == "1",
             break_glass_minutes=int(_env("BREAK_GLASS_MINUTES", "60")),
             retention_min_years=int(_env("RETENTION_MIN_YEARS", "1")),

@@ -10,12 +10,16 @@ from flask import Flask
 from waitress.server import create_server
 from werkzeug.serving import make_server
 
+from archive.serving import waitress_options
+
 
 @contextmanager
 def serving(app: Flask, server: str = "werkzeug") -> Iterator[str]:
     """Serve ``app`` in a background thread; yield its base URL."""
     if server == "waitress":
-        httpd = create_server(app, host="127.0.0.1", port=0, threads=4)
+        # The limits `chartvault serve` runs with, so tests meet the server users meet.
+        options = waitress_options(app.extensions["chartvault"].settings)
+        httpd = create_server(app, host="127.0.0.1", port=0, threads=4, **options)
         port, run, stop = httpd.effective_port, httpd.run, httpd.close
     else:
         httpd = make_server("127.0.0.1", 0, app, threaded=True)

@@ -9,7 +9,7 @@ from archive.config import PREFIX, SETTINGS, Settings
 
 SAMPLE_VALUES = {"S3_SECURE": "1", "SECURE_COOKIES": "1", "OCR_WORKERS": "7",
                  "IDLE_TIMEOUT_MINUTES": "3", "LOCKOUT_THRESHOLD": "9", "LOCKOUT_MINUTES": "4",
-                 "MAX_UPLOAD_MB": "2", "BREAK_GLASS_MINUTES": "30",
+                 "MAX_UPLOAD_MB": "2", "CLIENT_TIMEOUT_SECONDS": "5", "BREAK_GLASS_MINUTES": "30",
                  "SNAPSHOTS_KEEP": "3", "SCRUB_DAYS": "5",
                  "RETENTION_MIN_YEARS": "7", "DISPOSITION_MIN_AGE_DAYS": "30"}
 

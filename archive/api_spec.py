@@ -127,7 +127,11 @@ def _explain(err: ValidationError) -> str:
     for problem in err.errors()[:3]:
         where = ".".join(str(part) for part in problem["loc"]) or "the body"
         message = problem["msg"]
-        if problem["type"] == "string_pattern_mismatch":
+        if problem["type"] == "missing":
+            message = "is required"
+        elif problem["type"] == "string_type":
+            message = "must be text"
+        elif problem["type"] == "string_pattern_mismatch":
             message = ("must be a date written YYYY-MM-DD"
                        if problem.get("ctx", {}).get("pattern") == DATE_PATTERN
                        else "contains characters that are not allowed here")

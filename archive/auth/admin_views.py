@@ -121,39 +121,39 @@ def reactivate(username: str):
 @bp.route("/<username>/reset-password", methods=["POST"])
 @requires("user.manage")
 def reset_password(username: str):
-    try:
-        with archive().db.transaction() as session:
-            one_time = accounts.reset_password(session, current_principal(), username)
-    except NotFound:
-        raise
-    except ArchiveError as err:
-        return _user_page(username, err.message, err.http_status)
-    return render_template(
-        "auth/secret_once.html", title=f"New password for {username}", secret=one_time,
-        what="One-time password",
+    return _issue_secret(
+        username,
+        lambda session: accounts.reset_password(session, current_principal(), username),
+        title=f"New password for {username}", what="One-time password",
         advice="Their sessions and API tokens have ended. Give the password to the user in "
-        "person or by phone; they must choose their own when they log in.",
-        back=url_for("accounts.user", username=username))
+        "person or by phone; they must choose their own when they log in.")
 
 
 @bp.route("/<username>/tokens", methods=["POST"])
 @requires("user.manage")
 def add_token(username: str):
-    try:
+    def issue(session) -> str:
         expires_at = expiry_after(parse_date(request.form.get("expires", "").strip(), "expires"))
+        return create_token(session, current_principal().actor, username,
+                            request.form.get("name", ""), expires_at)
+
+    return _issue_secret(
+        username, issue, title=f"API token for {username}", what="API token",
+        advice="Copy it into the program that will use it now: it is shown only once. "
+        "Programs send it as 'Authorization: Bearer <token>'.")
+
+
+def _issue_secret(username: str, issue: Callable, *, title: str, what: str, advice: str):
+    """Make a password or token and show it once; the user's page with the refusal if any."""
+    try:
         with archive().db.transaction() as session:
-            token = create_token(session, current_principal().actor, username,
-                                 request.form.get("name", ""), expires_at)
+            secret = issue(session)
     except NotFound:
         raise
     except ArchiveError as err:
         return _user_page(username, err.message, err.http_status)
-    return render_template(
-        "auth/secret_once.html", title=f"API token for {username}", secret=token,
-        what="API token",
-        advice="Copy it into the program that will use it now: it is shown only once. "
-        "Programs send it as 'Authorization: Bearer <token>'.",
-        back=url_for("accounts.user", username=username))
+    return render_template("auth/secret_once.html", title=title, secret=secret, what=what,
+                           advice=advice, back=url_for("accounts.user", username=username))
 
 
 @bp.route("/<username>/tokens/<int:token_id>/revoke", methods=["POST"])

@@ -125,9 +125,8 @@ def add_user():
            answer=UserOut)
 def change_role(username: str):
     role = body_of(RoleChange).role
-    with archive().db.transaction() as session:
-        accounts.change_role(session, current_principal(), username, role)
-    return _user_answer(username)
+    return _changed(username,
+                    lambda session, who: accounts.change_role(session, who, username, role))
 
 
 @bp.route("/users/<username>/reset-password", methods=["POST"])
@@ -144,26 +143,29 @@ def reset_password(username: str):
 @requires("user.manage")
 @operation("Unlock an account locked by failed logins", answer=UserOut)
 def unlock(username: str):
-    with archive().db.transaction() as session:
-        accounts.unlock(session, current_principal(), username)
-    return _user_answer(username)
+    return _changed(username, lambda session, who: accounts.unlock(session, who, username))
 
 
 @bp.route("/users/<username>/disable", methods=["POST"])
 @requires("user.manage")
 @operation("Deactivate an account: its sessions and tokens end at once", answer=UserOut)
 def disable(username: str):
-    with archive().db.transaction() as session:
-        accounts.set_active(session, current_principal(), username, False)
-    return _user_answer(username)
+    return _changed(username,
+                    lambda session, who: accounts.set_active(session, who, username, False))
 
 
 @bp.route("/users/<username>/enable", methods=["POST"])
 @requires("user.manage")
 @operation("Reactivate a deactivated account", answer=UserOut)
 def enable(username: str):
+    return _changed(username,
+                    lambda session, who: accounts.set_active(session, who, username, True))
+
+
+def _changed(username: str, change):
+    """Apply one audited change to an account; the account as it is now."""
     with archive().db.transaction() as session:
-        accounts.set_active(session, current_principal(), username, True)
+        change(session, current_principal())
     return _user_answer(username)
 
 

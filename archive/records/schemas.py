@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from archive.api_spec import DOC_TYPE, ISO_DATE, MRN, Answer, LongText, Request, Text
+from archive.auth.restricted import MIN_REASON_LENGTH
 
 
 class Health(Answer):
@@ -40,7 +41,7 @@ class PatientOut(Answer):
 
 
 class BreakGlass(Request):
-    reason: LongText(2000)
+    reason: LongText(2000) = Field(min_length=MIN_REASON_LENGTH)
 
 
 class Grant(Answer):

@@ -20,9 +20,11 @@ from tests.archive.test_cli import run  # noqa: F401 - the CLI fixture, on the s
 from tests.conftest import csrf_token_of, login
 
 REQUESTS = 1200
-# Routes whose success would end the test's own sessions; each has tests of its own.
-SESSION_ENDING = {"auth.logout", "auth.password", "accounts.deactivate", "accounts.role",
-                  "accounts.change_role", "accounts.reset_password"}
+# Routes whose success would end the test's own sessions or tokens; each has tests of its own.
+SESSION_ENDING = {"auth.logout", "auth.password", "accounts.deactivate", "accounts.change_role",
+                  "accounts.reset_password", "accounts.revoke", "accounts_api.disable",
+                  "accounts_api.change_role", "accounts_api.reset_password",
+                  "accounts_api.revoke"}
 PARAMETERS = ["page", "per_page", "q", "mrn", "type", "from", "to", "document_id", "version",
               "next", "sort", "versions", "department", "icd", "actor", "action", "outcome",
               "reason", "name", "dob", "date_of_death", "restricted", "comment", "role",

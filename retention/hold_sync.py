@@ -1,16 +1,26 @@
-"""The object store's legal-hold flags follow the database.
+"""The object stores' legal-hold flags follow the database, on every copy.
 
 The database is the truth about holds: every refusal is decided there. The flags are the
-store's own second line (S3 object legal hold; the filesystem store's refusal to delete), so
-they are written after the database has committed, never inside its transaction:
+stores' own second line (S3 object legal hold; the filesystem store's refusal to delete), set
+on the primary store's objects and on their copies in the replica store, so that neither copy
+of a held record can be deleted behind the archive's back. They are written after the
+database has committed, never inside its transaction:
 
-- a placement or a release commits first, then reconciles the documents in the hold's scope;
+- a placement or a release commits first, then reconciles the documents in the hold's scope,
+  in both stores;
 - whatever is filed under a hold in force (a document, a version, a derivative, or an edit
   that brings a document into a hold's scope) is flagged once its transaction has committed
   (``watch_commits``); a transaction that rolls back flags nothing, so no held orphan is left
   in the store that nobody could delete;
+- a copy that replication records later for a held document is flagged as soon as it is
+  recorded (``flag_new_copy``);
 - a crash or an outage between a commit and its flags leaves a difference that
-  ``sync_holds`` (the hourly job) finds, repairs and reports.
+  ``sync_holds`` (the hourly job) finds, repairs and reports. The two stores are reconciled
+  independently: one that does not answer stops only its own part, and the next run finishes
+  it (setting a flag is idempotent, so a part cut short leaves nothing to undo).
+
+The replica's copies are found through the copy records (``ObjectCopy.replica_version_id``);
+an object not yet copied has no replica flag to set, and ``flag_new_copy`` flags it when it is.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from archive.interfaces import ObjectStore
 from archive.models import Document, DocumentVersion
 from ingest.models import Derivative
 from retention.hold_scope import held_clause, scope_of
-from retention.models import LegalHold
+from retention.models import LegalHold, ObjectCopy
 
 if TYPE_CHECKING:
     from archive.app import Archive
@@ -42,11 +52,13 @@ log = logging.getLogger(__name__)
 SYNC_ACTOR = Actor("hold-sync", "scheduler")
 REPORT_SAMPLE = 50  # objects named per kind of repair in the audit event; the counts are exact
 _TOUCHED = "retention.touched"  # key in Session.info
+PRIMARY, REPLICA = "primary", "replica"
 
 
 @dataclass(frozen=True)
 class DocumentObject:
-    """One stored object of a document: a version's original or one of its derivatives."""
+    """One stored object of a document (a version's original or one of its derivatives) in
+    one store: in the replica, ``version_id`` is the copy's own version id."""
 
     document_id: int
     key: str
@@ -54,14 +66,14 @@ class DocumentObject:
 
 
 @dataclass
-class SyncReport:
-    """What a reconcile found, and what it changed in the store."""
+class StoreSync:
+    """What a reconcile found in one store, and what it changed there."""
 
     checked: int = 0
     flagged: list[DocumentObject] = field(default_factory=list)  # a hold covers it: set
     cleared: list[DocumentObject] = field(default_factory=list)  # no hold covers it: cleared
     missing: list[DocumentObject] = field(default_factory=list)  # in the database, not the store
-    failure: str = ""  # why the run stopped before the end (the store did not answer)
+    failure: str = ""  # why this store's part stopped before the end (the store did not answer)
 
     @property
     def repaired(self) -> int:
@@ -82,21 +94,63 @@ class SyncReport:
             "missing_objects": named(self.missing),
         }
 
+    def summary(self) -> str:
+        return (f"checked {self.checked}, {len(self.flagged)} legal-hold flags set, "
+                f"{len(self.cleared)} cleared, {len(self.missing)} missing")
+
+
+@dataclass
+class SyncReport:
+    """A reconcile of both stores: the primary's objects and their replica copies."""
+
+    primary: StoreSync = field(default_factory=StoreSync)
+    replica: StoreSync = field(default_factory=StoreSync)
+
+    @property
+    def repaired(self) -> int:
+        return self.primary.repaired + self.replica.repaired
+
+    @property
+    def missing(self) -> int:
+        return len(self.primary.missing) + len(self.replica.missing)
+
+    @property
+    def failure(self) -> str:
+        """Why a part stopped early, naming the store; "" when both parts ran to the end."""
+        return "; ".join(f"{side} store: {part.failure}"
+                         for side, part in ((PRIMARY, self.primary), (REPLICA, self.replica))
+                         if part.failure)
+
+    def as_json(self) -> dict:
+        # The primary's counts stay at the top level, as events before the replica part had.
+        return {**self.primary.as_json(), "replica": self.replica.as_json()}
+
 
 def reconcile(ext: Archive, documents: ColumnElement[bool], *, clear: bool = True) -> SyncReport:
-    """Make the flags of every object of the ``documents`` (a condition on Document) agree
-    with the holds in force: set where a hold covers the document and, with ``clear``,
-    cleared where none does. Without ``clear`` only covered documents are looked at."""
+    """Make the flags of every object of the ``documents`` (a condition on Document), in the
+    primary store and on its replica copy, agree with the holds in force: set where a hold
+    covers the document and, with ``clear``, cleared where none does. Without ``clear`` only
+    covered documents are looked at. Each store's part runs whether or not the other's
+    store answered."""
     with ext.db.transaction() as session:
         held = held_clause(session)
         if not clear:
             documents = and_(documents, held)
-        objects = _objects_of(session, documents)
+        primary, replica = _objects_of(session, documents)
         held_ids = _held_ids(session, documents, held)
     report = SyncReport()
-    _apply(ext.store, objects, held_ids, report)
-    if report.cleared and not report.failure:
-        _reflag_held_again(ext, documents, report)
+    for side, objects, part in ((PRIMARY, primary, report.primary),
+                                (REPLICA, replica, report.replica)):
+        if not objects:
+            continue  # nothing to open the store for (a replica with no copies yet)
+        try:
+            store = ext.store if side == PRIMARY else ext.replica
+        except ArchiveError as err:  # misconfigured: the other store's part still runs
+            part.failure = err.message
+            continue
+        _apply(store, objects, held_ids, part)
+        if part.cleared and not part.failure:
+            _reflag_held_again(ext, store, documents, part)
     return report
 
 
@@ -117,7 +171,8 @@ def follow_hold(ext: Archive, hold: LegalHold) -> None:
 def sync_holds(ext: Archive, actor: Actor = SYNC_ACTOR) -> SyncReport:
     """The hourly hold sync: reconcile the documents of every hold, in force or released
     (a flag left on by an interrupted release can only be on a document a released hold
-    covers), repair each difference and audit what was repaired or could not be."""
+    covers), in both stores; repair each difference and audit what was repaired or could
+    not be."""
     with ext.db.transaction() as session:
         clauses = [scope_of(hold).clause() for hold in session.scalars(select(LegalHold))]
     report = reconcile(ext, or_(*clauses) if clauses else false())
@@ -126,11 +181,45 @@ def sync_holds(ext: Archive, actor: Actor = SYNC_ACTOR) -> SyncReport:
             ext.db,
             actor,
             "hold.sync",
-            # Incomplete: some object could not be flagged (store down, or object missing).
+            # Incomplete: some object could not be flagged (a store down, or object missing).
             outcome="incomplete" if report.failure or report.missing else "repaired",
             details=report.as_json(),
         )
     return report
+
+
+def flag_new_copy(ext: Archive, key: str, version_id: str, replica_version_id: str) -> bool:
+    """Replication has just recorded ``replica_version_id`` as the replica copy of the
+    primary's ``version_id`` of ``key``: set its legal hold when a hold in force covers the
+    object's document. Whether it was flagged. Called after the record has committed, so a
+    placement committing meanwhile either sees the record (and flags it itself) or is seen
+    here; a failure is only logged, and the hourly sync sets the flag."""
+    try:
+        with ext.db.transaction() as session:
+            held = session.scalar(
+                select(Document.id)
+                .where(_documents_storing(key, version_id), held_clause(session))
+                .limit(1)
+            ) is not None
+        if held:
+            ext.replica.set_legal_hold(key, replica_version_id, True)
+    except (ArchiveError, SQLAlchemyError):
+        log.exception("The replica copy of held object %s (%s) could not be flagged; the "
+                      "hold sync will set the flag.", key, version_id)
+        return False
+    return held
+
+
+def _documents_storing(key: str, version_id: str) -> ColumnElement[bool]:
+    """The document whose original or derivative is version ``version_id`` of ``key``."""
+    originals = select(DocumentVersion.document_id).where(
+        DocumentVersion.object_key == key, DocumentVersion.store_version_id == version_id)
+    derivatives = (
+        select(DocumentVersion.document_id)
+        .join(Derivative, Derivative.version_id == DocumentVersion.id)
+        .where(Derivative.object_key == key, Derivative.store_version_id == version_id)
+    )
+    return or_(Document.id.in_(originals), Document.id.in_(derivatives))
 
 
 def _held_ids(
@@ -139,24 +228,42 @@ def _held_ids(
     return set(session.scalars(select(Document.id).where(documents, held)))
 
 
-def _objects_of(session: Session, documents: ColumnElement[bool]) -> list[DocumentObject]:
-    originals = session.execute(
+def _objects_of(
+    session: Session, documents: ColumnElement[bool]
+) -> tuple[list[DocumentObject], list[DocumentObject]]:
+    """Every object of the documents in the primary store, and every replica copy of them
+    that replication has recorded."""
+    originals = (
         select(DocumentVersion.document_id, DocumentVersion.object_key,
                DocumentVersion.store_version_id)
         .join(Document, Document.id == DocumentVersion.document_id)
-        .where(documents)
     )
-    derivatives = session.execute(
+    derivatives = (
         select(DocumentVersion.document_id, Derivative.object_key, Derivative.store_version_id)
         .join(DocumentVersion, DocumentVersion.id == Derivative.version_id)
         .join(Document, Document.id == DocumentVersion.document_id)
-        .where(documents)
     )
-    return [DocumentObject(*row) for row in chain(originals, derivatives)]
+    primary: list[DocumentObject] = []
+    replica: list[DocumentObject] = []
+    for query in (originals, derivatives):
+        key, version_id = query.selected_columns[1], query.selected_columns[2]
+        copied = and_(ObjectCopy.key == key, ObjectCopy.version_id == version_id,
+                      ObjectCopy.state == "replicated",
+                      ObjectCopy.replica_version_id.is_not(None))
+        rows = session.execute(
+            query.add_columns(ObjectCopy.replica_version_id)
+            .outerjoin(ObjectCopy, copied)
+            .where(documents)
+        )
+        for document_id, key_value, version_value, replica_version in rows:
+            primary.append(DocumentObject(document_id, key_value, version_value))
+            if replica_version is not None:
+                replica.append(DocumentObject(document_id, key_value, replica_version))
+    return primary, replica
 
 
 def _apply(
-    store: ObjectStore, objects: list[DocumentObject], held: set[int], report: SyncReport
+    store: ObjectStore, objects: list[DocumentObject], held: set[int], report: StoreSync
 ) -> None:
     for obj in objects:
         try:
@@ -167,7 +274,7 @@ def _apply(
             return
 
 
-def _settle(store: ObjectStore, obj: DocumentObject, wanted: bool, report: SyncReport) -> None:
+def _settle(store: ObjectStore, obj: DocumentObject, wanted: bool, report: StoreSync) -> None:
     try:
         flagged = store.stat(obj.key, obj.version_id).legal_hold
         if flagged != wanted:
@@ -180,7 +287,9 @@ def _settle(store: ObjectStore, obj: DocumentObject, wanted: bool, report: SyncR
         (report.flagged if wanted else report.cleared).append(obj)
 
 
-def _reflag_held_again(ext: Archive, documents: ColumnElement[bool], report: SyncReport) -> None:
+def _reflag_held_again(
+    ext: Archive, store: ObjectStore, documents: ColumnElement[bool], report: StoreSync
+) -> None:
     """A hold placed while this run was clearing may have found the flags still on and left
     them alone; asking the database again after clearing closes that gap."""
     with ext.db.transaction() as session:
@@ -189,7 +298,7 @@ def _reflag_held_again(ext: Archive, documents: ColumnElement[bool], report: Syn
     report.cleared = [obj for obj in report.cleared if obj.document_id not in held]
     try:
         for obj in again:
-            ext.store.set_legal_hold(obj.key, obj.version_id, True)
+            store.set_legal_hold(obj.key, obj.version_id, True)
     except StorageError as err:
         report.failure = err.message
 

@@ -7,7 +7,10 @@ failed ones: read from the primary (its SHA-256 checked while reading), write to
 read the copy back and check its SHA-256 too, and only then record it as replicated.
 
 A crash after the copy was written but before it was recorded leaves a copy the next run
-recognises by its checksum and adopts instead of writing a second one. Destruction marks the
+recognises by its checksum and adopts instead of writing a second one. A copy of an object
+of a held document gets the replica store's legal hold as soon as it is recorded
+(retention.hold_sync.flag_new_copy), so the replica never keeps a held record deletable for
+longer than the copy takes. Destruction marks the
 document's objects "destroying" before it deletes anything (retention.destruction); a copy
 finished after that is deleted again at once, so a destroyed record never survives in the
 replica.
@@ -29,6 +32,7 @@ from archive.app import Archive
 from archive.errors import ArchiveError, IntegrityError, StorageError
 from archive.interfaces import ObjectStore
 from archive.models import DocumentVersion, utcnow
+from retention.hold_sync import flag_new_copy
 from retention.models import DispositionBatch, ObjectCopy
 
 COPY_BATCH = 100  # objects claimed per transaction
@@ -153,6 +157,9 @@ def copy_object(ext: Archive, row_id: int, key: str, version_id: str, sha256: st
     if not _record_copy(ext, row_id, replica_version):
         # Destruction began while this copy was made: it must not outlive the record.
         ext.replica.delete_version(key, replica_version)
+        return outcome
+    # Only once recorded: a placement that commits meanwhile then finds the copy itself.
+    flag_new_copy(ext, key, version_id, replica_version)
     return outcome
 
 

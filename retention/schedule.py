@@ -93,11 +93,14 @@ def _hold_sync(ext: Archive) -> str:
     from retention.hold_sync import sync_holds
 
     report = sync_holds(ext)
+    primary, replica = report.primary, report.replica
     summary = (
-        f"Checked {report.checked} stored objects: {len(report.flagged)} legal-hold flags "
-        f"set, {len(report.cleared)} cleared, {len(report.missing)} objects missing from "
+        f"Checked {primary.checked} stored objects: {len(primary.flagged)} legal-hold flags "
+        f"set, {len(primary.cleared)} cleared, {len(primary.missing)} objects missing from "
         "the store."
     )
+    if replica.checked or replica.missing or replica.failure:
+        summary += f" Replica copies: {replica.summary()}."
     if report.failure:
         raise JobIncomplete(f"Stopped before the end ({report.failure}). {summary}")
     return summary if report.repaired or report.missing else f"{summary} Nothing to repair."

@@ -3,9 +3,12 @@ re-hashed on a rolling schedule, and a bad copy repaired from the good one.
 
 Each run takes the least recently checked objects (``ObjectCopy.checked_at``, never checked
 first), as many as make a full pass every ``CHARTVAULT_SCRUB_DAYS`` days (default 30) at
-one run an hour; ``chartvault verify --all`` takes them all. An object is read in full from
-the primary (against the SHA-256 the database recorded) and, once replicated, from the
-replica; an object not yet replicated has only its primary checked.
+one run an hour; ``chartvault verify --all`` takes them all, including the objects stored
+since replication last registered them (it registers them first, as replication would within
+a minute: a fresh upload is exactly what has no second copy yet). An object is read in full
+from the primary (against the SHA-256 the database recorded) and, once replicated, from the
+replica; an object not yet replicated has only its primary checked, and the report counts
+those apart ("not yet replicated: N, of which corrupt: M").
 
 - Both copies verify: the object is marked checked.
 - One copy is missing or corrupt and the other verifies: the good bytes are written to the
@@ -15,10 +18,12 @@ replica; an object not yet replicated has only its primary checked.
   legal hold or retention stays, named in the finding).
 - No good copy (bad on both sides, or bad on the primary before it was replicated): the
   finding is recorded as "unrepaired" (audit outcome "failed") and nothing is changed or
-  deleted. The object keeps its old ``checked_at``, so every run checks it again first and
-  the scheduled job fails (red on the schedule page) until a person has restored a copy; the
-  finding is recorded once and stays an alert on the backup page until a check passes or a
-  repair replaces the version.
+  deleted. A bad original that was never replicated is the worst case (no other copy exists
+  anywhere), so the backup page names those first, in an alert of their own. The object
+  keeps its old ``checked_at``, so every run checks it again first and the scheduled job
+  fails (red on the schedule page) until a person has restored a copy; the finding is
+  recorded once and stays an alert on the backup page until a check passes or a repair
+  replaces the version.
 - A store that does not answer (``StorageUnavailable``) is no finding about the object:
   the run stops and raises, and the job is retried.
 
@@ -44,7 +49,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.exc import IntegrityError as DuplicateRow
 from sqlalchemy.orm import Session
 
 from archive import audit
@@ -61,14 +67,16 @@ from archive.errors import (
 )
 from archive.interfaces import ObjectStore
 from archive.models import Document, DocumentVersion, Patient, utcnow
+from retention.hold_sync import flag_new_copy
 from retention.models import ObjectCopy, ScrubFinding
-from retention.replication import copy_verified, relocate_object
+from retention.replication import copy_verified, register_new_objects, relocate_object
 
 SCRUB_ACTOR = Actor("integrity scrub", "scheduler")
 DAYS_VARIABLE = "CHARTVAULT_SCRUB_DAYS"
 DEFAULT_DAYS = 30
 RUNS_PER_DAY = 24  # the scheduled job runs hourly
 CHECKED_STATES = ("pending", "failed", "replicated")  # "destroying" is being deleted on purpose
+NOT_REPLICATED = ("pending", "failed")
 BATCH = 100  # objects read from the database, and marked checked, per transaction
 STATUS_PERIOD = timedelta(days=30)
 HISTORY = 20
@@ -128,10 +136,25 @@ class ScrubReport:
     unrepaired: int = 0  # bad copies with no good copy to repair them from
     bytes_verified: int = 0  # on both sides
     findings: list[Finding] = field(default_factory=list)  # of this run, unrepaired repeats too
+    # Of the objects checked, those with no replica copy yet (only the primary was read),
+    # and of them the ones found corrupt or missing: lost, as no other copy exists.
+    unreplicated: int = 0
+    unreplicated_corrupt: int = 0
+    unreplicated_missing: int = 0
+
+    def unreplicated_line(self) -> str:
+        text = (f"not yet replicated: {self.unreplicated:,}, of which corrupt: "
+                f"{self.unreplicated_corrupt:,}")
+        if self.unreplicated_missing:
+            text += f", missing: {self.unreplicated_missing:,}"
+        return text
 
     def summary(self) -> str:
         text = f"Checked {self.checked:,} stored objects ({self.bytes_verified / 1e9:.2f} GB "
-        text += "verified on both copies)"
+        text += "verified)"
+        if self.unreplicated:
+            # Apart: "intact" below must not read as "safe in two places" for these.
+            text += f"; {self.unreplicated_line()}"
         if not (self.repaired or self.unrepaired):
             return text + ": all intact."
         if self.repaired:
@@ -189,6 +212,8 @@ def scrub(
 ) -> ScrubReport:
     """Check the least recently checked objects: one run's share, ``limit`` of them, or
     (``everything``) all. Raises ``StorageUnavailable`` when a store does not answer."""
+    if everything:
+        _register_unlisted(ext)
     with ext.db.transaction() as session:
         due = _due(session, everything, limit, ext.settings)
     report = ScrubReport()
@@ -214,6 +239,18 @@ def scrub(
     return report
 
 
+def _register_unlisted(ext: Archive) -> None:
+    """Register the objects stored since replication last ran, so that a full check reads
+    them too. Replication may be registering the same ones at this moment: its rows then
+    win the unique constraint, and a second attempt finds nothing left to add."""
+    try:
+        with ext.db.transaction() as session:
+            register_new_objects(ext, session)
+    except DuplicateRow:
+        with ext.db.transaction() as session:
+            register_new_objects(ext, session)
+
+
 def _due(
     session: Session, everything: bool, limit: int | None, settings: Settings
 ) -> list[int]:
@@ -236,6 +273,10 @@ def _check(ext: Archive, obj: _Object, now: datetime, actor: Actor, report: Scru
         replica = _read(ext.replica, obj.key, obj.replica_version_id, obj.sha256)
     report.checked += 1
     report.bytes_verified += obj.size * ((primary is None) + (obj.replicated and replica is None))
+    if not obj.replicated:
+        report.unreplicated += 1
+        report.unreplicated_corrupt += primary is not None and primary.kind == CORRUPT
+        report.unreplicated_missing += primary is not None and primary.kind == MISSING
     if primary is None and replica is None:
         return True
     if primary is not None and replica is None and obj.replicated:
@@ -314,6 +355,10 @@ def _repair_replica(ext, obj: _Object, problem: _Problem, now, actor, report) ->
     if changed != 1:
         # Destruction began meanwhile: the new copy must not outlive the record.
         _delete_quietly(ext.replica, obj.key, new)
+        return
+    # The new copy of a held record is held like the copy it replaces (the database says
+    # whether, because the bad copy may be missing and unable to tell).
+    flag_new_copy(ext, obj.key, obj.version_id, new)
 
 
 def _repair_primary(ext, obj: _Object, problem: _Problem, now, actor, report) -> None:
@@ -453,6 +498,11 @@ class ScrubStatus:
     outstanding: list[ScrubFinding]  # unrepaired, and the object not found intact since
     outstanding_count: int
     recent: list[ScrubFinding]  # newest first
+    unreplicated: int = 0  # stored objects with no replica copy yet
+    # Outstanding findings of objects with no replica copy: no good copy exists anywhere.
+    # They come first in ``outstanding`` as well.
+    lost: list[ScrubFinding] = field(default_factory=list)
+    lost_count: int = 0
 
     @property
     def alert(self) -> bool:
@@ -469,6 +519,11 @@ def _outstanding():
         .where(ScrubFinding.outcome == UNREPAIRED,
                or_(ObjectCopy.checked_at.is_(None), ObjectCopy.checked_at < ScrubFinding.found_at))
     )
+
+
+def _never_replicated():
+    """On ``_outstanding()``: the object has no replica copy (none was ever made)."""
+    return or_(ObjectCopy.state != "replicated", ObjectCopy.replica_version_id.is_(None))
 
 
 def scrub_status(
@@ -495,6 +550,12 @@ def scrub_status(
     ).all())
     outstanding = _outstanding().subquery()
     outstanding_count = session.scalar(select(func.count()).select_from(outstanding))
+    lost_count = session.scalar(
+        select(func.count()).select_from(_outstanding().where(_never_replicated()).subquery()))
+    unreplicated = session.scalar(
+        select(func.count()).select_from(ObjectCopy)
+        .where(ObjectCopy.state.in_(NOT_REPLICATED))
+    )
     return ScrubStatus(
         days=days,
         objects=objects,
@@ -504,10 +565,18 @@ def scrub_status(
         repaired=counts.get(REPAIRED, 0),
         unrepaired=counts.get(UNREPAIRED, 0),
         outstanding=list(session.scalars(
-            _outstanding().order_by(ScrubFinding.id.desc()).limit(ALERT_LIMIT)
+            _outstanding()
+            .order_by(case((_never_replicated(), 0), else_=1), ScrubFinding.id.desc())
+            .limit(ALERT_LIMIT)
         )),
         outstanding_count=outstanding_count,
         recent=list(session.scalars(
             select(ScrubFinding).order_by(ScrubFinding.id.desc()).limit(HISTORY)
         )),
+        unreplicated=unreplicated,
+        lost=list(session.scalars(
+            _outstanding().where(_never_replicated())
+            .order_by(ScrubFinding.id.desc()).limit(ALERT_LIMIT)
+        )),
+        lost_count=lost_count,
     )

@@ -29,6 +29,13 @@ def verify_command(everything: bool):
         progress=lambda done, total: click.echo(f"\r{done:,} of {total:,} objects", nl=False),
     )
     click.echo(f"\r{report.summary()}")
+    lost = report.unreplicated_corrupt + report.unreplicated_missing
+    if lost:
+        # First and apart: these have no second copy, so they are lost, not merely damaged.
+        click.echo(
+            f"LOST: {lost} stored object{' was' if lost == 1 else 's were'} never replicated "
+            "and {} bad: no good copy exists anywhere.".format("is" if lost == 1 else "are"),
+            err=True)
     for finding in report.findings:
         click.echo(finding.line(), err=finding.outcome == UNREPAIRED)
     if report.unrepaired:

@@ -187,8 +187,8 @@ def test_sync_repairs_a_flag_cleared_behind_its_back_and_reports_it(ext, clerk, 
 
     report = sync_holds(ext)
 
-    assert [(o.key, o.version_id) for o in report.flagged] == [(key, version_id)]
-    assert (report.cleared, report.missing, report.failure) == ([], [], "")
+    assert [(o.key, o.version_id) for o in report.primary.flagged] == [(key, version_id)]
+    assert (report.primary.cleared, report.missing, report.failure) == ([], 0, "")
     assert flags(ext, version.document_id) == [True]
     [event] = events(ext, "hold.sync")
     assert (event.actor, event.outcome) == ("hold-sync", "repaired")
@@ -212,7 +212,7 @@ def test_a_release_the_store_missed_is_finished_by_the_sync(ext, clerk, complian
 
     report = sync_holds(ext)
 
-    assert len(report.cleared) == 1 and report.flagged == []
+    assert len(report.primary.cleared) == 1 and report.primary.flagged == []
     assert flags(ext, version.document_id) == [False]
 
 
@@ -226,10 +226,10 @@ def test_a_placement_during_an_outage_is_enforced_and_flagged_by_the_sync(
     report = sync_holds(ext)
     store_outage(False)
 
-    assert report.failure == "fault injection: the object store did not answer"
+    assert report.failure == "primary store: fault injection: the object store did not answer"
     assert events(ext, "hold.sync")[-1].outcome == "incomplete"
     assert flags(ext, version.document_id) == [False]
-    assert len(sync_holds(ext).flagged) == 1
+    assert len(sync_holds(ext).primary.flagged) == 1
     assert flags(ext, version.document_id) == [True]
 
 
@@ -243,7 +243,7 @@ def test_a_crash_between_a_filing_and_its_flag_is_repaired_by_the_sync(
     store_outage(False)
 
     assert flags(ext, version.document_id) == [False]
-    assert len(sync_holds(ext).flagged) == 1
+    assert len(sync_holds(ext).primary.flagged) == 1
     assert flags(ext, version.document_id) == [True]
 
 
@@ -309,7 +309,7 @@ def test_the_sync_reports_objects_the_store_has_lost(ext, clerk, compliance, pat
 
     report = sync_holds(ext)
 
-    assert [(o.key, o.version_id) for o in report.missing] == [(key, version_id)]
+    assert [(o.key, o.version_id) for o in report.primary.missing] == [(key, version_id)]
     assert report.repaired == 0
     [event] = events(ext, "hold.sync")
     assert (event.outcome, event.details["missing"]) == ("incomplete", 1)

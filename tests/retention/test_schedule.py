@@ -173,8 +173,9 @@ def test_a_hold_sync_the_store_cut_short_is_a_failed_run_injected(ext, people, p
     run = run_job(ext, job_named("hold_sync"))
 
     assert run.outcome == "failed"
-    assert run.summary.startswith("JobIncomplete: Stopped before the end (injected fault: the "
-                                  "object store does not answer). Checked 0 stored objects")
+    assert run.summary.startswith("JobIncomplete: Stopped before the end (primary store: "
+                                  "injected fault: the object store does not answer). "
+                                  "Checked 0 stored objects")
 
 
 def test_an_injected_failure_is_recorded_not_raised_and_retried_up_to_the_limit(ext):

@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import io
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
+from archive.errors import ObjectLocked
 from archive.models import AuditEvent, Document, DocumentVersion, Patient, PatientScan
 from archive.records.service import (
     Filing,
@@ -121,6 +123,39 @@ def test_twenty_concurrent_uploads_of_one_scan_file_one_document(ext, people, pa
     with ext.db.transaction() as session:
         key = session.scalar(select(DocumentVersion.object_key))
     assert ext.store.list_keys("documents/") == [key]
+
+
+def test_when_every_upload_stores_before_any_commits_the_losers_objects_go(
+    ext, people, patient, monkeypatch, caplog
+):
+    """A store slow enough that all twenty uploads pass the check and store their copy
+    before any commits: nineteen lose at the database. Each loser deletes its object again;
+    one the store will not delete (an object-lock bucket's default retention) is left, and
+    logged, as nothing else would find it."""
+    store = ext.store
+    everyone_stored = threading.Barrier(CLIENTS)
+    put = store.put
+
+    def slow_put(*args, **kwargs):
+        stored = put(*args, **kwargs)
+        everyone_stored.wait(timeout=60)
+        return stored
+
+    def refuse(key: str, version_id: str) -> None:
+        raise ObjectLocked(f"Version {version_id} of {key} is under retention.")
+
+    monkeypatch.setattr(store, "put", slow_put)
+    monkeypatch.setattr(store, "delete_version", refuse)
+    data = pdf_bytes(["RADIOLOGY REPORT", "stored twenty times"])
+    with caplog.at_level(logging.WARNING, logger="archive.records.service"):
+        filings = burst(ext, people.principal("clerk"), [(patient, data)] * CLIENTS)
+
+    document_id = one_new_document(filings)
+    assert {f.version.document_id for f in filings} == {document_id}
+    assert documents_with(ext, patient, data) == [document_id]
+    assert len(store.list_keys("documents/")) == CLIENTS
+    left = [r for r in caplog.records if "left in the store" in r.getMessage()]
+    assert len(left) == CLIENTS - 1
 
 
 def multipart(fields: dict[str, str], data: bytes) -> tuple[bytes, str]:

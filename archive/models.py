@@ -201,6 +201,19 @@ class DocumentVersion(Base):
     pages: Mapped[list[Page]] = relationship(back_populates="version", order_by="Page.number")
 
 
+class PatientScan(Base):
+    """For each patient and each SHA-256 among their documents' versions, the document an
+    upload of those bytes is answered with (the one that had them first). The primary key
+    is the uniqueness that lets concurrent uploads of one file file one document: the
+    database, not a check before the insert, decides the race (archive.records.scans)."""
+
+    __tablename__ = "patient_scans"
+
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+
+
 class Page(Base):
     __tablename__ = "pages"
     __table_args__ = (UniqueConstraint("version_id", "number"),)

@@ -8,8 +8,11 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from archive import audit_views, break_glass_views, openapi
     from archive.app import NavLink
-    from archive.records import api, views
+    from archive.records import api, scans, views
 
+    # A destroyed document's bytes are no longer the patient's (or pass to another of the
+    # patient's documents that has them): retention's destruction calls every eraser.
+    app.extensions["chartvault"].document_erasers.append(scans.forget)
     app.register_blueprint(views.bp)
     app.extensions["chartvault"].navigation.append(
         NavLink("records.new_patient", "Register a patient", "patient.create",

@@ -2,13 +2,14 @@
 
 Order of writes: an object is stored first, then the rows that point at it are committed
 in one transaction with their audit event. A failed store leaves no row; a failed commit
-leaves at worst an unreferenced object (found by the integrity scrub), never a row
-pointing at nothing.
+leaves at worst an unreferenced object, never a row pointing at nothing (a filing that
+lost a race to a duplicate deletes its object again: ``_discard_unfiled``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import reprlib
 import uuid
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
-from sqlalchemy.orm import Session, contains_eager, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from archive import audit
 from archive.auth.permissions import Principal, require
@@ -33,14 +34,19 @@ from archive.errors import (
     EmptyFile,
     IntegrityError,
     NotFound,
+    StorageError,
     UnknownPatient,
     UnsupportedMediaType,
 )
+from archive.interfaces import StoredObject
 from archive.models import Document, DocumentVersion, Patient
+from archive.records import scans
 from archive.storage.hashing import read_chunks
 
 if TYPE_CHECKING:
     from archive.app import Archive
+
+log = logging.getLogger(__name__)
 
 MRN_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 DOC_TYPE_PATTERN = re.compile(r"^[a-z0-9_]{2,64}$")
@@ -336,18 +342,6 @@ def _require_patient(ext: Archive, mrn: str) -> None:
             )
 
 
-def _same_scan_for_patient(session: Session, mrn: str, sha256: str) -> DocumentVersion | None:
-    return session.scalar(
-        select(DocumentVersion)
-        .join(Document)
-        .join(Patient)
-        .where(Patient.mrn == mrn, DocumentVersion.sha256 == sha256)
-        .options(contains_eager(DocumentVersion.document))
-        .order_by(DocumentVersion.id)
-        .limit(1)
-    )
-
-
 def add_document(
     ext: Archive,
     principal: Principal,
@@ -359,25 +353,21 @@ def add_document(
     department: str | None = None,
 ) -> Filing:
     """File a new document for a patient: check the scan, store the original, then commit
-    the rows (and whatever the listening packages add, e.g. the OCR job) together."""
+    the rows (and whatever the listening packages add, e.g. the OCR job) together.
+
+    Bytes the patient already has in any version of any document are not filed again: the
+    answer is that version, as a duplicate. Concurrent uploads of the same bytes file one
+    document between them, whichever database (archive.records.scans)."""
     require(principal, "document.upload")
     with _refusals_audited(ext, principal, upload, mrn):
         doc_type = _checked_doc_type(doc_type)
         _require_patient(ext, mrn)
         media_type = _check_upload(ext, upload)
     with ext.db.transaction() as session:
-        existing = _same_scan_for_patient(session, mrn, _sha256_of(upload.stream))
+        # Spares the store a copy of a known duplicate; not what makes filing race-free.
+        existing = scans.filed_as(session, mrn, _sha256_of(upload.stream))
         if existing is not None:
-            audit.record(
-                session,
-                principal.actor,
-                "document.duplicate",
-                patient_mrn=mrn,
-                document_id=existing.document_id,
-                version_number=existing.number,
-                details={"sha256": existing.sha256, "filename": upload.filename},
-            )
-            return Filing(existing, duplicate=True)
+            return _duplicate(session, principal, mrn, existing, upload)
     # The uid names the object key, so it must exist before the row is flushed.
     document = Document(
         uid=uuid.uuid4().hex,
@@ -387,12 +377,36 @@ def add_document(
         status="queued",
     )
     stored = ext.store.put(_object_key(document.uid), upload.stream, media_type=media_type)
+    try:
+        return _file_new_document(ext, principal, mrn, document, stored, media_type, upload)
+    except DBIntegrityError:
+        # Most likely another upload of the same bytes for this patient committed first
+        # (its claim in patient_scans won); nothing of this filing was committed.
+        _discard_unfiled(ext, stored)
+        with ext.db.transaction() as session:
+            existing = scans.filed_as(session, mrn, stored.sha256)
+            if existing is not None:
+                return _duplicate(session, principal, mrn, existing, upload)
+        raise  # some other constraint: not a duplicate, so not answered as one
+
+
+def _file_new_document(
+    ext: Archive,
+    principal: Principal,
+    mrn: str,
+    document: Document,
+    stored: StoredObject,
+    media_type: str,
+    upload: Upload,
+) -> Filing:
     with ext.db.transaction() as session:
         patient = find_patient(session, mrn)
         document.patient_id = patient.id
         document.created_by_id = principal.user_id
         session.add(document)
         session.flush()
+        # First, so a losing upload stops before it queues a job or writes an audit event.
+        scans.claim(session, patient.id, stored.sha256, document.id)
         version = _new_version(document, 1, stored, media_type, upload, principal, reason="")
         session.add(version)
         session.flush()
@@ -403,10 +417,38 @@ def add_document(
             patient_mrn=mrn,
             document_id=document.id,
             version_number=1,
-            details={"sha256": stored.sha256, "size": stored.size, "type": doc_type},
+            details={"sha256": stored.sha256, "size": stored.size, "type": document.doc_type},
         )
         _notify(ext, session, version)
         return Filing(version)
+
+
+def _duplicate(
+    session: Session, principal: Principal, mrn: str, existing: DocumentVersion, upload: Upload
+) -> Filing:
+    audit.record(
+        session,
+        principal.actor,
+        "document.duplicate",
+        patient_mrn=mrn,
+        document_id=existing.document_id,
+        version_number=existing.number,
+        details={"sha256": existing.sha256, "filename": upload.filename},
+    )
+    return Filing(existing, duplicate=True)
+
+
+def _discard_unfiled(ext: Archive, stored: StoredObject) -> None:
+    """Delete the object of a filing that was not committed. No row names it, and no hold or
+    retention can be on it yet (both follow committed rows), so its own key (a fresh uid)
+    goes with it. A store that refuses (a bucket whose default retention locks every new
+    version, or a store that is down) keeps it; it is then logged here, and nothing else
+    will notice it: the integrity scrub checks only the objects the database names."""
+    try:
+        ext.store.delete_version(stored.key, stored.version_id)
+    except StorageError as err:
+        log.warning("Unfiled object %s version %s left in the store: %s",
+                    stored.key, stored.version_id, err.message)
 
 
 def add_version(
@@ -441,6 +483,7 @@ def add_version(
             session.add(version)
             document.status = "queued"
             session.flush()
+            scans.record(session, document.patient_id, stored.sha256, document_id)
             audit.record(
                 session,
                 principal.actor,
@@ -645,6 +688,7 @@ def reassign_patient(
                 f"No patient with MRN {mrn} is registered; check the number or register "
                 "the patient first."
             ) from None
+        scans.move(session, document, document.patient_id, target.id)
         document.patient = target
         audit.record(
             session,

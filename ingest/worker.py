@@ -43,6 +43,15 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
 
 
+def start_worker_process() -> None:
+    """Once per worker process, before its first job: kill what a killed worker left behind
+    (OCR processes, tesseract), then mark what this one will start, for the next one."""
+    from ingest.ocr import lifeline
+
+    lifeline.reap_leftovers()
+    lifeline.mark_descendants()
+
+
 class Worker:
     def __init__(
         self,

@@ -43,6 +43,11 @@ SETTINGS: dict[str, str] = {
     "ADMIN_PASSWORD": "password for the first admin created by `chartvault init`",
     "OCR_WORKERS": "OCR processes (default: number of cores)",
     "HOT_FOLDER": "scanner hot folder watched by the worker",
+    "JOB_LEASE_SECONDS": "seconds a worker's claim on a job lasts unless renewed; the worker "
+    "renews it every third of that while the job runs, so a job whose worker died is taken "
+    "again at most this long after (default 24)",
+    "JOB_RUNS_KEEP_DAYS": "days the schedule's run history (job_runs) is kept; the newest "
+    "runs of each job are kept whatever their age (default 90)",
     "IDLE_TIMEOUT_MINUTES": "web session idle timeout (default 15)",
     "LOCKOUT_THRESHOLD": "failed logins before an account locks (default 5)",
     "LOCKOUT_MINUTES": "how long a locked account stays locked (default 15)",
@@ -113,6 +118,8 @@ class Settings:
     search: str = "tantivy"
     ocr_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     hot_folder: Path | None = None
+    job_lease_seconds: int = 24
+    job_runs_keep_days: int = 90
 
     @property
     def objects_dir(self) -> Path:
@@ -178,4 +185,6 @@ class Settings:
             search=_env("SEARCH", "tantivy"),
             ocr_workers=int(_env("OCR_WORKERS") or os.cpu_count() or 1),
             hot_folder=_path(_env("HOT_FOLDER")),
+            job_lease_seconds=int(_env("JOB_LEASE_SECONDS", "24")),
+            job_runs_keep_days=int(_env("JOB_RUNS_KEEP_DAYS", "90")),
         )

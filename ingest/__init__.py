@@ -205,6 +205,7 @@ def _watch_hot_folder(ext: Archive, stop: threading.Event) -> None:
 
 
 def _run_worker(ext: Archive, stop: threading.Event) -> None:
-    from ingest.worker import Worker
+    from ingest.worker import Worker, start_worker_process
 
+    start_worker_process()
     Worker(ext).run(stop)

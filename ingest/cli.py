@@ -21,7 +21,7 @@ from ingest.intake import file_from_disk, files_under
 @with_appcontext
 def worker_command(once: bool):
     """Run background work (OCR jobs, the scanner hot folder) until Ctrl-C or SIGTERM."""
-    from ingest.worker import Worker
+    from ingest.worker import Worker, start_worker_process
 
     ext = current_app.extensions["chartvault"]
     if ext.db.audit_key is None:
@@ -29,6 +29,7 @@ def worker_command(once: bool):
         raise click.ClickException(
             "No audit key (CHARTVAULT_AUDIT_KEY): run `chartvault init` first, or set it.")
     if once:
+        start_worker_process()
         worker = Worker(ext)
         while worker.run_once():
             pass

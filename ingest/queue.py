@@ -1,7 +1,12 @@
 """The job queue: jobs live in the database and are leased to one worker at a time.
 
 A lease expires: a worker that dies (even by SIGKILL) leaves its job to be taken again once
-the lease has run out. On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets many workers on many
+the lease has run out. Leases are short (CHARTVAULT_JOB_LEASE_SECONDS) and a running job's
+worker renews its lease from a heartbeat (ingest.worker), so a dead worker's job waits
+seconds, not minutes, while a long job is never taken from a live worker. Every write of a
+running job names the lease holder, so a worker that lost its lease writes nothing.
+
+On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets many workers on many
 machines pick jobs without waiting on each other; on both databases the claim itself is a
 conditional UPDATE, so two workers can never hold the same job at once.
 """
@@ -19,7 +24,7 @@ from archive.errors import Conflict, NotFound
 from archive.models import DocumentVersion, utcnow
 from ingest.models import Job
 
-DEFAULT_LEASE_SECONDS = 120
+DEFAULT_LEASE_SECONDS = 24  # archive.config: job_lease_seconds
 
 
 @dataclass(frozen=True)
@@ -136,11 +141,9 @@ def finish(job: Job) -> None:
 
 def record_failure(db: Database, lease: Lease, error: str) -> bool:
     """Note a failed attempt; the job goes back to the queue while attempts remain.
-    Returns True when the job is now finally failed."""
+    Returns True when the job is now finally failed; raises LeaseLost if it is not ours."""
     with db.transaction() as session:
-        job = session.get(Job, lease.job_id)
-        if job is None or job.lease_owner != lease.worker_id:
-            return False
+        job = hold_lease(session, lease)
         job.last_error = error
         job.lease_owner = None
         job.lease_expires_at = None
@@ -153,12 +156,18 @@ def record_failure(db: Database, lease: Lease, error: str) -> bool:
 
 
 def set_progress(db: Database, lease: Lease, done: int, total: int) -> None:
+    """Record progress; raise LeaseLost if the job was taken over, so that a worker that
+    lost its lease stops working on it at the next page instead of at the end."""
     with db.transaction() as session:
-        session.execute(
+        updated = session.execute(
             update(Job)
-            .where(Job.id == lease.job_id, Job.lease_owner == lease.worker_id)
+            .where(
+                Job.id == lease.job_id, Job.lease_owner == lease.worker_id, Job.status == "running"
+            )
             .values(progress_done=done, progress_total=total)
-        )
+        ).rowcount
+    if updated != 1:
+        raise LeaseLost(f"job {lease.job_id} is no longer leased to {lease.worker_id}")
 
 
 def requeue(session: Session, job_id: int) -> Job:

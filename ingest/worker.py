@@ -1,5 +1,11 @@
 """The worker: takes jobs from the queue one at a time and runs them, keeping its lease
-alive while it works. ``chartvault worker`` runs one; ``chartvault serve`` runs one too."""
+alive while it works. ``chartvault worker`` runs one; ``chartvault serve`` runs one too.
+
+The lease is short and renewed from a heartbeat thread, in transactions of its own, every
+third of its length: a worker that dies (or freezes) stops renewing, and its job is taken
+again once the lease runs out, while a job that takes an hour keeps its worker. The
+heartbeat only ever extends a lease the worker still holds; a worker that lost its lease
+stops at its next page and writes nothing (ingest.queue)."""
 
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Archive, queue.Lease, Actor], None]
 
+MIN_LEASE_SECONDS = 1.5
+
 
 def _ocr(ext: Archive, lease: queue.Lease, actor: Actor) -> None:
     from ingest.processing import run_ocr_job  # OCR machinery loads only where jobs run
@@ -35,18 +43,33 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
 
 
+def start_worker_process() -> None:
+    """Once per worker process, before its first job: kill what a killed worker left behind
+    (OCR processes, tesseract), then mark what this one will start, for the next one."""
+    from ingest.ocr import lifeline
+
+    lifeline.reap_leftovers()
+    lifeline.mark_descendants()
+
+
 class Worker:
     def __init__(
         self,
         ext: Archive,
         *,
         worker_id: str | None = None,
-        lease_seconds: int = queue.DEFAULT_LEASE_SECONDS,
+        lease_seconds: float | None = None,
         poll_seconds: float = 1.0,
     ):
         self.ext = ext
         self.worker_id = worker_id or default_worker_id()
-        self.lease_seconds = lease_seconds
+        self.lease_seconds = lease_seconds or ext.settings.job_lease_seconds
+        if self.lease_seconds < MIN_LEASE_SECONDS:
+            # Shorter, and one slow renewal (a busy database) loses the job to another worker.
+            raise ValueError(
+                f"the job lease must be at least {MIN_LEASE_SECONDS} seconds, "
+                f"not {self.lease_seconds}"
+            )
         self.poll_seconds = poll_seconds
         self.actor = Actor(f"worker:{self.worker_id}", "worker")
 
@@ -56,7 +79,7 @@ class Worker:
         if lease is None:
             return False
         try:
-            with self._heartbeat(lease):
+            with self.keeping_lease(lease):
                 HANDLERS[lease.kind](self.ext, lease, self.actor)
         except queue.LeaseLost:
             log.warning(
@@ -78,8 +101,9 @@ class Worker:
                 stop.wait(self.poll_seconds)
 
     @contextmanager
-    def _heartbeat(self, lease: queue.Lease) -> Iterator[None]:
-        """Renew the lease every third of its length while the job runs."""
+    def keeping_lease(self, lease: queue.Lease) -> Iterator[None]:
+        """Renew the lease every third of its length until the block ends, however it ends.
+        Two renewals in a row may fail (the database restarting) before the lease is lost."""
         done = threading.Event()
 
         def beat() -> None:
@@ -87,6 +111,7 @@ class Worker:
                 try:
                     queue.renew(self.ext.db, lease, self.lease_seconds)
                 except queue.LeaseLost:
+                    log.warning("job %s: lease lost to another worker", lease.job_id)
                     return
                 except Exception:  # noqa: BLE001 - the next beat tries again
                     log.exception("could not renew the lease of job %s", lease.job_id)
@@ -108,7 +133,11 @@ class Worker:
                 f"Unexpected error while processing ({type(err).__name__}); the "
                 "worker log has the details."
             )
-        final = queue.record_failure(self.ext.db, lease, message)
+        try:
+            final = queue.record_failure(self.ext.db, lease, message)
+        except queue.LeaseLost:
+            log.warning("job %s failed after another worker took it over", lease.job_id)
+            return
         with self.ext.db.transaction() as session:
             document = session.get(Document, lease.document_id)
             if final:

@@ -10,7 +10,10 @@ schedule page of a web process that runs no scheduler shows what the workers did
 - "Run now" on the page adds a "requested" row that a worker claims (one worker only) and
   runs within seconds;
 - a run cut short by a crash stays "running"; after STALE_AFTER it is shown as interrupted
-  and no longer keeps the job from running.
+  and no longer keeps the job from running;
+- each run first prunes the job's runs older than CHARTVAULT_JOB_RUNS_KEEP_DAYS (the
+  replication job alone adds 1,440 rows a day), but never the newest HISTORY runs the page
+  shows, nor a "Run now" still waiting.
 
 Production runs several workers, each with its own scheduler: before a run starts, the job's
 lock (an advisory lock on PostgreSQL, the write lock on SQLite) is taken and the job's latest
@@ -32,7 +35,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import false, or_, select, text, update
+from sqlalchemy import delete, false, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from archive import audit
@@ -229,11 +232,33 @@ def run_job(
         log.exception("Scheduled job %s: could not record its start; not run.", job.id)
         return None
     try:
+        with ext.db.transaction() as session:
+            prune_runs(session, job.id, utcnow(), ext.settings.job_runs_keep_days)
+    except Exception:  # noqa: BLE001 - a longer history is no reason not to run the job
+        log.exception("Scheduled job %s: could not prune its old runs.", job.id)
+    try:
         summary, outcome = job.run(ext), OK
     except Exception as err:  # noqa: BLE001 - any failure of a job is recorded, not raised
         log.exception("Scheduled job %s (attempt %d) failed.", job.id, attempt)
         summary, outcome = f"{type(err).__name__}: {err}", FAILED
     return _record_end(ext, job.id, run_id, outcome, summary)
+
+
+def prune_runs(session: Session, job_id: str, now: datetime, keep_days: int) -> int:
+    """Delete the job's runs started more than ``keep_days`` ago, except its newest HISTORY
+    runs and a waiting request; returns how many were deleted."""
+    newest = (
+        select(JobRun.id).where(JobRun.job == job_id).order_by(JobRun.id.desc()).limit(HISTORY)
+    )
+    return session.execute(
+        delete(JobRun).where(
+            JobRun.job == job_id,
+            JobRun.started_at < now - timedelta(days=keep_days),
+            JobRun.outcome != REQUESTED,
+            JobRun.id.not_in(newest),
+        ),
+        execution_options={"synchronize_session": False},
+    ).rowcount
 
 
 def fire(ext: Archive, scheduler: BackgroundScheduler, job: ScheduledJob, attempt: int = 1):

@@ -11,16 +11,22 @@ interpreter, re-importing Pillow and pypdf, for every worker of every document; 
 server imports the step modules once and forks clean, single-threaded children from
 itself. (Python 3.14 made forkserver the default on Linux for the same reason.) Whatever
 crosses to a worker must therefore be picklable: a module-level function and plain
-arguments (paths, numbers, frozen dataclasses of them)."""
+arguments (paths, numbers, frozen dataclasses of them).
+
+Each worker process dies with the process that started the pool, even a SIGKILLed one,
+and takes the programs it started with it: one more thread in it, which only waits, watches
+that process (ingest.ocr.lifeline)."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
+from ingest.ocr import lifeline
 from ingest.ocr.errors import OcrError
 
 Item = TypeVar("Item")
@@ -45,8 +51,13 @@ def map_pages(
         return
     context = multiprocessing.get_context("forkserver")
     # Only takes effect when the fork server starts (once per parent process).
-    context.set_forkserver_preload([fn.__module__])
-    with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context) as pool:
+    context.set_forkserver_preload([fn.__module__, lifeline.__name__])
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(pending)),
+        mp_context=context,
+        initializer=lifeline.die_with_parent,
+        initargs=(lifeline.identity(os.getpid()),),
+    ) as pool:
         futures: dict[Future[Result], int] = {
             pool.submit(fn, item): number for number, item in pending
         }

@@ -11,7 +11,8 @@ SAMPLE_VALUES = {"S3_SECURE": "1", "SECURE_COOKIES": "1", "OCR_WORKERS": "7",
                  "IDLE_TIMEOUT_MINUTES": "3", "LOCKOUT_THRESHOLD": "9", "LOCKOUT_MINUTES": "4",
                  "MAX_UPLOAD_MB": "2", "CLIENT_TIMEOUT_SECONDS": "5", "BREAK_GLASS_MINUTES": "30",
                  "SNAPSHOTS_KEEP": "3", "SCRUB_DAYS": "5",
-                 "RETENTION_MIN_YEARS": "7", "DISPOSITION_MIN_AGE_DAYS": "30"}
+                 "RETENTION_MIN_YEARS": "7", "DISPOSITION_MIN_AGE_DAYS": "30",
+                 "JOB_LEASE_SECONDS": "6", "JOB_RUNS_KEEP_DAYS": "7"}
 
 
 def test_each_setting_changes_what_the_app_reads(monkeypatch, tmp_path):

@@ -36,15 +36,3 @@ def drain(database_url: str, data_dir: str, log_path: str, worker_id: str) -> No
         time.sleep(0.01)
     app.extensions["chartvault"].db.dispose()
 
-
-def work_until_killed(database_url: str, data_dir: str, worker_id: str, lease_seconds: int) -> None:
-    """Entry point of a worker process that a test kills with SIGKILL mid-job."""
-    import threading
-
-    app = create_app(Settings(data_dir=Path(data_dir), database_url=database_url), testing=True)
-    Worker(
-        app.extensions["chartvault"],
-        worker_id=worker_id,
-        lease_seconds=lease_seconds,
-        poll_seconds=0.1,
-    ).run(threading.Event())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -140,3 +142,63 @@ def test_two_worker_processes_drain_twenty_jobs_each_exactly_once(ext, filed, tm
     if database_template.backend == "postgresql":
         # SKIP LOCKED lets both take work at once; on SQLite one may win every race.
         assert len({worker.split("-")[0] for _job, worker in runs}) == 2
+
+
+def test_the_heartbeat_keeps_a_long_jobs_lease_and_it_runs_out_once_the_beat_stops(ext, filed):
+    version = filed()
+    clear_jobs(ext)
+    add_jobs(ext, version, 1)
+    worker = Worker(ext, worker_id="slow", lease_seconds=1.5)
+    lease = queue.lease_next(ext.db, "slow", worker.lease_seconds)
+    with worker.keeping_lease(lease):
+        beating_until = time.monotonic() + 2 * worker.lease_seconds
+        while time.monotonic() < beating_until:  # twice the lease: renewed, not just fresh
+            assert queue.lease_next(ext.db, "other", lease_seconds=60) is None
+            time.sleep(0.1)
+    # The beat stopped with the block, as it does when the worker freezes or is killed.
+    stopped = time.monotonic()
+    while (taken := queue.lease_next(ext.db, "other", lease_seconds=60)) is None:
+        assert time.monotonic() < stopped + worker.lease_seconds + 2
+        time.sleep(0.1)
+    assert taken.job_id == lease.job_id and taken.attempt == 2
+    # The worker that lost the lease can neither keep it, nor report, nor write results.
+    with pytest.raises(queue.LeaseLost):
+        queue.renew(ext.db, lease)
+    with pytest.raises(queue.LeaseLost):
+        queue.set_progress(ext.db, lease, 1, 2)
+    with pytest.raises(queue.LeaseLost), ext.db.transaction() as session:
+        queue.hold_lease(session, lease)
+    assert job(ext, lease.job_id).lease_owner == "other"
+
+
+@pytest.mark.parametrize("outcome", ["finishes", "raises"])
+def test_the_heartbeat_stops_when_the_job_ends_however_it_ends(ext, filed, monkeypatch,
+                                                                outcome):
+    version = filed()
+    clear_jobs(ext)
+    add_jobs(ext, version, 1)
+
+    def injected_job(ext_, lease, actor):
+        time.sleep(0.5)  # long enough for a beat or two
+        if outcome == "raises":
+            raise RuntimeError("injected fault")
+        with ext_.db.transaction() as session:
+            queue.finish(queue.hold_lease(session, lease))
+
+    monkeypatch.setitem(HANDLERS, "record", injected_job)
+    assert Worker(ext, worker_id="w1", lease_seconds=1.5).run_once()
+    assert not [t for t in threading.enumerate() if t.name.startswith("lease-")]
+    with ext.db.transaction() as session:
+        ran = session.scalar(select(Job).where(Job.kind == "record"))
+    assert ran.status == ("done" if outcome == "finishes" else "queued")
+    assert ran.lease_owner is None
+
+
+def test_a_lease_shorter_than_the_heartbeat_can_keep_is_refused(ext):
+    with pytest.raises(ValueError, match="at least"):
+        Worker(ext, lease_seconds=0.5)
+
+
+def test_the_lease_comes_from_the_settings(ext, monkeypatch):
+    monkeypatch.setattr(ext.settings, "job_lease_seconds", 7)
+    assert Worker(ext).lease_seconds == 7

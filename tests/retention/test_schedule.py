@@ -236,6 +236,30 @@ def test_a_fire_another_worker_has_just_taken_is_skipped(ext):
     assert [r.outcome for r in runs(ext)] == ["ok"]
 
 
+def test_each_run_prunes_its_jobs_runs_older_than_the_window_but_keeps_the_newest(ext,
+                                                                                monkeypatch):
+    monkeypatch.setattr(ext.settings, "job_runs_keep_days", 30)
+    now = utcnow()
+    job = ScheduledJob("counted", "Counted", "", injected_fault().trigger,
+                       lambda _ext: "Counted.")
+    for days_ago in range(50, 10, -1):  # a run a day, half of them older than the window
+        add_run(ext, "counted", "ok", now - timedelta(days=days_ago - 0.5), 1)
+    add_run(ext, "counted", "requested", now - timedelta(days=45), None)  # still waiting
+    add_run(ext, "other", "ok", now - timedelta(days=60), 1)  # another job's: its own run prunes
+
+    run_job(ext, job)
+
+    kept = runs(ext, "counted")
+    assert len(kept) == 20 + 1 + 1  # the 20 within the window, the request, this run
+    assert min(r.started_at for r in kept if r.outcome == OK) > now - timedelta(days=30)
+    assert len(runs(ext, "other")) == 1
+
+    # Runs rarer than the window: the newest the page shows stay whatever their age.
+    monkeypatch.setattr(ext.settings, "job_runs_keep_days", 1)
+    run_job(ext, job)
+    assert len(runs(ext, "counted")) == schedule.HISTORY
+
+
 def test_the_real_scheduler_runs_a_job_when_its_trigger_fires(ext):
     ran = threading.Event()
 

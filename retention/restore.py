@@ -14,7 +14,9 @@ Into an empty target (the configured data directory and database), in this order
 4. every stored object the database names, copied from the replica into the new primary
    store, its SHA-256 checked on both sides, and every reference moved to the new version
    id (``put`` always makes one). An object the replica does not hold is reported as lost,
-   never dropped in silence;
+   never dropped in silence. A restore cut short between writing an object and moving its
+   rows leaves that version in the primary with no row naming it; the resumed restore
+   adopts it (its bytes checked first) instead of writing another, so no orphan is left;
 5. the search index, rebuilt from the database (by the caller: the index is search's);
 6. the full verify: every object read back from the new primary and the replica against its
    checksum (retention.scrub, as `chartvault verify --all`), and the audit chain.
@@ -405,7 +407,7 @@ def copy_objects(ext: Archive, source: ObjectStore, report: RestoreReport,
                  progress: Progress) -> None:
     refs = stored_refs(ext)
     for done, ref in enumerate(refs, start=1):
-        outcome = restore_object(ext, source, ref)
+        outcome = restore_object(ext, source, ref, resumed=report.resumed)
         if outcome == "lost":
             report.lost.append(ref)
             progress(f"LOST: {ref.kind} {ref.key} (version {ref.version_id}, SHA-256 "
@@ -418,11 +420,15 @@ def copy_objects(ext: Archive, source: ObjectStore, report: RestoreReport,
             progress(f"  {done:,} of {len(refs):,} objects")
 
 
-def restore_object(ext: Archive, source: ObjectStore, ref: StoredRef) -> str:
-    """Put one object back into the primary: "copied", "present" or "lost"."""
+def restore_object(ext: Archive, source: ObjectStore, ref: StoredRef, *,
+                   resumed: bool = False) -> str:
+    """Put one object back into the primary: "copied", "present" or "lost". ``resumed``: a
+    restore cut short ran before, and may have left a copy of this object behind."""
     with suppress(ObjectNotFound):
         if ext.store.stat(ref.key, ref.version_id).sha256 == ref.sha256:
             return "present"
+    if resumed and _adopt_copy_cut_short(ext, ref):
+        return "present"
     for candidate in _replica_candidates(source, ref):
         try:
             new_version = replication.copy_verified(source, candidate, ext.store, ref.key,
@@ -433,6 +439,34 @@ def restore_object(ext: Archive, source: ObjectStore, ref: StoredRef) -> str:
             replication.relocate_object(ext, session, ref.key, ref.version_id, new_version)
         return "copied"
     return "lost"
+
+
+def _adopt_copy_cut_short(ext: Archive, ref: StoredRef) -> bool:
+    """The object was written into the primary by a restore cut short before its rows moved
+    to the new version (``put`` makes the version id, so it cannot be recorded first): a
+    version of the key that no row names, with the right bytes. Point the rows at it rather
+    than write another; True when one was adopted. Only a resumed restore looks: a fresh
+    one starts from an empty store, and the look costs a listing per object."""
+    named = _versions_named(ext, ref.key)
+    for info in ext.store.list_versions(ref.key):
+        if info.version_id in named or info.sha256 not in (ref.sha256, None):
+            continue
+        try:
+            for _chunk in ext.store.open(ref.key, info.version_id, expected_sha256=ref.sha256):
+                pass
+        except (ObjectNotFound, IntegrityError):
+            continue  # a damaged leftover is not adopted; the copy below replaces it
+        with ext.db.transaction() as session:
+            replication.relocate_object(ext, session, ref.key, ref.version_id, info.version_id)
+        return True
+    return False
+
+
+def _versions_named(ext: Archive, key: str) -> set[str]:
+    """The version ids of ``key`` some row refers to."""
+    objects = union_all(*replication.object_sources(ext)).subquery()
+    with ext.db.transaction() as session:
+        return set(session.scalars(select(objects.c.version_id).where(objects.c.key == key)))
 
 
 def _replica_candidates(source: ObjectStore, ref: StoredRef) -> Iterator[str]:

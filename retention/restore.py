@@ -337,11 +337,11 @@ def _load_postgres(ext: Archive, dump: Path) -> None:
 # --- 3. the destruction log ---------------------------------------------------------------------
 
 
-def destruction_log(source: ObjectStore) -> list[dict]:
-    entries = []
+def destruction_log(source: ObjectStore) -> Iterator[dict]:
+    """The logged destructions, oldest first, read one at a time (the log grows with every
+    destruction the archive ever made)."""
     for info in source.list_versions(DESTRUCTION_LOG):
-        entries.append(json.loads(b"".join(source.open(DESTRUCTION_LOG, info.version_id))))
-    return entries
+        yield json.loads(b"".join(source.open(DESTRUCTION_LOG, info.version_id)))
 
 
 def reapply_destructions(ext: Archive, source: ObjectStore, actor: Actor) -> list[int]:
@@ -388,36 +388,67 @@ def _erase_rows(ext: Archive, session, document: Document, entry: dict) -> set[s
 # --- 4. the objects ----------------------------------------------------------------------------
 
 
-def stored_refs(ext: Archive) -> list[StoredRef]:
+# How many keys' refs are read at a time: memory stays flat however large the archive is.
+KEYS_PER_BATCH = 500
+
+
+def stored_refs(ext: Archive, keys_per_batch: int = KEYS_PER_BATCH) -> Iterator[StoredRef]:
     """Every stored object version the database refers to, each key's versions in the order
     they were stored, with its replica copy when replication recorded one."""
+    for batch in ref_batches(ext, keys_per_batch):
+        yield from batch
+
+
+def ref_batches(ext: Archive, keys_per_batch: int = KEYS_PER_BATCH) -> Iterator[list[StoredRef]]:
+    """The refs of ``stored_refs``, ``keys_per_batch`` keys at a time, in key order. Paged by
+    key, not by row: relocating an object changes its version id but never its key, so the
+    copying done between two pages cannot move a row across the cursor. No transaction is
+    open while the caller works through a batch."""
+    objects = union_all(*replication.object_sources(ext)).subquery()
+    after: str | None = None
+    while True:
+        with ext.db.transaction() as session:
+            next_keys = select(objects.c.key).distinct().order_by(objects.c.key)
+            if after is not None:
+                next_keys = next_keys.where(objects.c.key > after)
+            keys = list(session.scalars(next_keys.limit(keys_per_batch)))
+            if not keys:
+                return
+            rows = session.execute(
+                select(objects.c.key, objects.c.version_id, objects.c.sha256, objects.c.kind,
+                       ObjectCopy.replica_version_id)
+                .outerjoin(ObjectCopy, (ObjectCopy.key == objects.c.key)
+                           & (ObjectCopy.version_id == objects.c.version_id))
+                .where(objects.c.key.in_(keys))
+                .order_by(objects.c.key, objects.c.stored_at, objects.c.version_id)
+            ).all()
+        after = keys[-1]
+        yield [StoredRef(*row) for row in rows]
+
+
+def _count_refs(ext: Archive) -> int:
     objects = union_all(*replication.object_sources(ext)).subquery()
     with ext.db.transaction() as session:
-        rows = session.execute(
-            select(objects.c.key, objects.c.version_id, objects.c.sha256, objects.c.kind,
-                   ObjectCopy.replica_version_id)
-            .outerjoin(ObjectCopy, (ObjectCopy.key == objects.c.key)
-                       & (ObjectCopy.version_id == objects.c.version_id))
-            .order_by(objects.c.key, objects.c.stored_at, objects.c.version_id)
-        ).all()
-    return [StoredRef(*row) for row in rows]
+        return session.scalar(select(func.count()).select_from(objects))
 
 
 def copy_objects(ext: Archive, source: ObjectStore, report: RestoreReport,
                  progress: Progress) -> None:
-    refs = stored_refs(ext)
-    for done, ref in enumerate(refs, start=1):
-        outcome = restore_object(ext, source, ref, resumed=report.resumed)
-        if outcome == "lost":
-            report.lost.append(ref)
-            progress(f"LOST: {ref.kind} {ref.key} (version {ref.version_id}, SHA-256 "
-                     f"{ref.sha256}): no copy with these bytes in the replica")
-        elif outcome == "present":
-            report.present += 1
-        else:
-            report.copied += 1
-        if done % 100 == 0 or done == len(refs):
-            progress(f"  {done:,} of {len(refs):,} objects")
+    total, done = _count_refs(ext), 0
+    for batch in ref_batches(ext, KEYS_PER_BATCH):
+        for ref in batch:
+            done += 1
+            outcome = restore_object(ext, source, ref, resumed=report.resumed)
+            if outcome == "lost":
+                report.lost.append(ref)
+                progress(f"LOST: {ref.kind} {ref.key} (version {ref.version_id}, SHA-256 "
+                         f"{ref.sha256}): no copy with these bytes in the replica")
+            elif outcome == "present":
+                report.present += 1
+            else:
+                report.copied += 1
+            if done % 100 == 0 or done == total:
+                progress(f"  {done:,} of {total:,} objects")
 
 
 def restore_object(ext: Archive, source: ObjectStore, ref: StoredRef, *,

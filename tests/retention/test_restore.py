@@ -418,6 +418,51 @@ def test_a_restore_cut_short_between_copy_and_relocation_leaves_no_orphan_versio
         restored.extensions["chartvault"].db.dispose()
 
 
+class BatchSpy:
+    """Instrumentation, not a fake: passes restore.ref_batches through, noting each batch."""
+
+    def __init__(self, real):
+        self.real, self.batches = real, []
+
+    def __call__(self, *args, **kwargs):
+        for batch in self.real(*args, **kwargs):
+            self.batches.append([(ref.key, ref.version_id) for ref in batch])
+            yield batch
+
+
+def test_a_restore_reads_its_object_list_a_few_keys_at_a_time(
+    ext, people, library, settings, target_url, monkeypatch
+):
+    digests = version_digests(ext, people.principal("staff"))
+    refs = list(stored_refs(ext))
+    most_versions = max(sum(1 for r in refs if r.key == ref.key) for ref in refs)
+    replication.replicate(ext)
+    take_snapshot(ext)
+    lose_the_primary(ext, settings)
+    monkeypatch.setattr(restore, "KEYS_PER_BATCH", 3)
+    spy = BatchSpy(restore.ref_batches)
+    monkeypatch.setattr(restore, "ref_batches", spy)
+
+    result = chartvault(environment(settings, target_url),
+                        "restore", "--from", str(settings.replica_dir), "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert len(spy.batches) > len(refs) // (3 * most_versions)  # many pages, not one list
+    assert all(len({key for key, _version in batch}) <= 3 for batch in spy.batches)
+    assert max(len(batch) for batch in spy.batches) <= 3 * most_versions < len(refs)
+    # Each object once, in key order, none skipped or repeated at a page edge.
+    assert [key for batch in spy.batches for key, _version in batch] == [r.key for r in refs]
+    assert f"{len(refs)} of {len(refs)} objects" in result.output
+    restored = open_restored(settings, target_url)
+    try:
+        again = restored.extensions["chartvault"]
+        assert version_digests(again, People(again, {}).principal("staff")) == digests
+        assert sorted((r.key, r.sha256) for r in stored_refs(again, keys_per_batch=2)) == sorted(
+            (r.key, r.sha256) for r in refs)
+    finally:
+        restored.extensions["chartvault"].db.dispose()
+
+
 # --- snapshots ---------------------------------------------------------------------------------
 
 

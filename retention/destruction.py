@@ -7,7 +7,13 @@ work retryable:
    is older than the age floor and that the policy in force (raised to the year floor)
    still makes it due (a hold placed or a policy lengthened after the approval wins); then
    write its tombstone, state "started", and stop replication from recording new copies of
-   its objects (retention.replication).
+   its objects (retention.replication). A retry of a destruction cut short (its tombstone
+   "started") re-checks the holds only: the other facts were judged when it started, but a
+   hold placed since is a legal order and wins even half-way. The document then stays as
+   it is, less what was deleted before the interruption (that cannot come back, and the
+   note and the audit event say which objects), and its item stays pending with the
+   reason as its note: the batch keeps its certificate back, and the first retry after the
+   hold is released finishes the destruction.
 2. Log the destruction in the replica store, then delete every version of every stored
    object of the document (originals, derivatives), in the primary and in the replica.
    Deleting what is already gone is not an error, so a retry simply goes on.
@@ -77,9 +83,13 @@ class BatchOutcome:
     destroyed: int
     skipped: int
     executed: bool  # the batch is done and its certificate stored
+    # Destructions cut short that a hold placed since keeps from finishing (still pending).
+    halted: int = 0
 
     def summary(self) -> str:
         text = f"batch #{self.batch_id}: {self.destroyed} destroyed, {self.skipped} skipped"
+        if self.halted:
+            text += f", {self.halted} half-destroyed held back by a legal hold"
         return text + ("; certificate stored" if self.executed else "; not finished")
 
 
@@ -119,7 +129,9 @@ def execute_batch(ext: Archive, batch_id: int, actor: Actor) -> BatchOutcome:
         raise
     destroyed = sum(destroy_item(ext, item_id, actor) for item_id in items)
     finished = finish_batch(ext, batch_id, actor)
-    return BatchOutcome(batch_id, destroyed, len(items) - destroyed, finished)
+    with ext.db.transaction() as session:
+        halted = 0 if finished else len(pending_ids(session, batch_id))
+    return BatchOutcome(batch_id, destroyed, len(items) - destroyed - halted, finished, halted)
 
 
 def _refuse_unless_executable(batch: DispositionBatch) -> None:
@@ -143,6 +155,11 @@ def destroy_item(ext: Archive, item_id: int, actor: Actor) -> bool:
         item = session.get(DispositionItem, item_id)
         if item is None or item.status != "pending":
             return False
+        if session.get(Tombstone, item.document_id) is not None:
+            halted = _hold_on_started(ext, session, item, actor)
+            if halted:
+                _halt(ext, session, item, halted, actor)
+                return False
         refusal = _why_not_now(ext, session, item, actor)
         if refusal:
             _skip(session, item, refusal, actor)
@@ -166,7 +183,10 @@ def _why_not_now(ext: Archive, session: Session, item: DispositionItem, actor: A
     if document is None:
         return "The document no longer exists."
     if session.get(Tombstone, document.id) is not None:
-        return ""  # destruction started before a crash: finish it (holds checked then)
+        # Destruction started before a crash: finish it. Its holds were checked just now
+        # (destroy_item); the rest was judged when it started, and half a document is no
+        # record to keep.
+        return ""
     try:
         for guard in ext.change_guards:
             guard(session, document, DISPOSE, actor)  # a hold refuses, and audits it
@@ -184,6 +204,53 @@ def _why_not_now(ext: Archive, session: Session, item: DispositionItem, actor: A
         return (f"No longer due: the policy in force ({due.policy.doc_type} version "
                 f"{due.policy.version}) now gives {now}.")
     return ""
+
+
+def _hold_on_started(ext: Archive, session: Session, item: DispositionItem,
+                     actor: Actor) -> str:
+    """The hold refusal, when a hold now covers a document whose destruction was cut short;
+    "" when none does."""
+    document = session.get(Document, item.document_id)
+    if document is None:
+        return ""  # its rows are gone already: only the bookkeeping is left to finish
+    try:
+        for guard in ext.change_guards:
+            guard(session, document, DISPOSE, actor)  # a hold refuses, and audits it
+    except DocumentOnHold as held:
+        return held.message
+    return ""
+
+
+def _halt(ext: Archive, session: Session, item: DispositionItem, hold: str,
+          actor: Actor) -> None:
+    """Stop a destruction cut short, because a hold covers the document now. What was
+    deleted before the interruption is gone for good (a store keeps no deleted version);
+    the note says so, the audit event names the objects. The item stays pending so that the
+    batch's certificate waits, and the first retry after the release finishes the job."""
+    document = session.get(Document, item.document_id)
+    referred = {(version.object_key, version.store_version_id) for version in document.versions}
+    for objects_of in ext.document_objects:
+        referred.update(objects_of(session, document))
+    gone = sorted(f"{key}@{version_id}" for key, version_id in referred
+                  if not _still_stored(ext.store, key, version_id))
+    note = (f"Destruction interrupted and now halted by a legal hold: {hold} "
+            f"{len(gone)} of the {len(referred)} stored object versions of the document had "
+            "already been deleted from the primary store before the interruption and cannot "
+            "be brought back; the rest are kept. The destruction finishes on the first retry "
+            "after the hold is released.")
+    item.note = note
+    audit.record(session, actor, "disposition.destruction_halted", outcome="refused",
+                 reason=note, document_id=item.document_id,
+                 details={"batch": item.batch_id, "object_versions": len(referred),
+                          "deleted_before_hold": gone})
+
+
+def _still_stored(store: ObjectStore, key: str, version_id: str) -> bool:
+    try:
+        store.stat(key, version_id)
+    except ObjectNotFound:
+        return False
+    return True
 
 
 def _skip(session: Session, item: DispositionItem, why: str, actor: Actor) -> None:
@@ -272,6 +339,7 @@ def _erase(ext: Archive, session: Session, item: DispositionItem, actor: Actor) 
         erase_document_rows(ext, session, document)
     tomb.state, tomb.destroyed_at = "destroyed", utcnow()
     item.status, item.decided_by, item.decided_at = "destroyed", actor.name, tomb.destroyed_at
+    item.note = ""  # a hold that halted it for a while: told by the audit trail
     audit.record(session, actor, "document.destroyed", patient_mrn=tomb.patient_mrn,
                  document_id=tomb.document_id, reason=f"disposition batch #{item.batch_id}",
                  details={"batch": item.batch_id, "policy": item.policy_id,

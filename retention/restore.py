@@ -14,7 +14,9 @@ Into an empty target (the configured data directory and database), in this order
 4. every stored object the database names, copied from the replica into the new primary
    store, its SHA-256 checked on both sides, and every reference moved to the new version
    id (``put`` always makes one). An object the replica does not hold is reported as lost,
-   never dropped in silence;
+   never dropped in silence. A restore cut short between writing an object and moving its
+   rows leaves that version in the primary with no row naming it; the resumed restore
+   adopts it (its bytes checked first) instead of writing another, so no orphan is left;
 5. the search index, rebuilt from the database (by the caller: the index is search's);
 6. the full verify: every object read back from the new primary and the replica against its
    checksum (retention.scrub, as `chartvault verify --all`), and the audit chain.
@@ -335,11 +337,11 @@ def _load_postgres(ext: Archive, dump: Path) -> None:
 # --- 3. the destruction log ---------------------------------------------------------------------
 
 
-def destruction_log(source: ObjectStore) -> list[dict]:
-    entries = []
+def destruction_log(source: ObjectStore) -> Iterator[dict]:
+    """The logged destructions, oldest first, read one at a time (the log grows with every
+    destruction the archive ever made)."""
     for info in source.list_versions(DESTRUCTION_LOG):
-        entries.append(json.loads(b"".join(source.open(DESTRUCTION_LOG, info.version_id))))
-    return entries
+        yield json.loads(b"".join(source.open(DESTRUCTION_LOG, info.version_id)))
 
 
 def reapply_destructions(ext: Archive, source: ObjectStore, actor: Actor) -> list[int]:
@@ -386,43 +388,78 @@ def _erase_rows(ext: Archive, session, document: Document, entry: dict) -> set[s
 # --- 4. the objects ----------------------------------------------------------------------------
 
 
-def stored_refs(ext: Archive) -> list[StoredRef]:
+# How many keys' refs are read at a time: memory stays flat however large the archive is.
+KEYS_PER_BATCH = 500
+
+
+def stored_refs(ext: Archive, keys_per_batch: int = KEYS_PER_BATCH) -> Iterator[StoredRef]:
     """Every stored object version the database refers to, each key's versions in the order
     they were stored, with its replica copy when replication recorded one."""
+    for batch in ref_batches(ext, keys_per_batch):
+        yield from batch
+
+
+def ref_batches(ext: Archive, keys_per_batch: int = KEYS_PER_BATCH) -> Iterator[list[StoredRef]]:
+    """The refs of ``stored_refs``, ``keys_per_batch`` keys at a time, in key order. Paged by
+    key, not by row: relocating an object changes its version id but never its key, so the
+    copying done between two pages cannot move a row across the cursor. No transaction is
+    open while the caller works through a batch."""
+    objects = union_all(*replication.object_sources(ext)).subquery()
+    after: str | None = None
+    while True:
+        with ext.db.transaction() as session:
+            next_keys = select(objects.c.key).distinct().order_by(objects.c.key)
+            if after is not None:
+                next_keys = next_keys.where(objects.c.key > after)
+            keys = list(session.scalars(next_keys.limit(keys_per_batch)))
+            if not keys:
+                return
+            rows = session.execute(
+                select(objects.c.key, objects.c.version_id, objects.c.sha256, objects.c.kind,
+                       ObjectCopy.replica_version_id)
+                .outerjoin(ObjectCopy, (ObjectCopy.key == objects.c.key)
+                           & (ObjectCopy.version_id == objects.c.version_id))
+                .where(objects.c.key.in_(keys))
+                .order_by(objects.c.key, objects.c.stored_at, objects.c.version_id)
+            ).all()
+        after = keys[-1]
+        yield [StoredRef(*row) for row in rows]
+
+
+def _count_refs(ext: Archive) -> int:
     objects = union_all(*replication.object_sources(ext)).subquery()
     with ext.db.transaction() as session:
-        rows = session.execute(
-            select(objects.c.key, objects.c.version_id, objects.c.sha256, objects.c.kind,
-                   ObjectCopy.replica_version_id)
-            .outerjoin(ObjectCopy, (ObjectCopy.key == objects.c.key)
-                       & (ObjectCopy.version_id == objects.c.version_id))
-            .order_by(objects.c.key, objects.c.stored_at, objects.c.version_id)
-        ).all()
-    return [StoredRef(*row) for row in rows]
+        return session.scalar(select(func.count()).select_from(objects))
 
 
 def copy_objects(ext: Archive, source: ObjectStore, report: RestoreReport,
                  progress: Progress) -> None:
-    refs = stored_refs(ext)
-    for done, ref in enumerate(refs, start=1):
-        outcome = restore_object(ext, source, ref)
-        if outcome == "lost":
-            report.lost.append(ref)
-            progress(f"LOST: {ref.kind} {ref.key} (version {ref.version_id}, SHA-256 "
-                     f"{ref.sha256}): no copy with these bytes in the replica")
-        elif outcome == "present":
-            report.present += 1
-        else:
-            report.copied += 1
-        if done % 100 == 0 or done == len(refs):
-            progress(f"  {done:,} of {len(refs):,} objects")
+    total, done = _count_refs(ext), 0
+    for batch in ref_batches(ext, KEYS_PER_BATCH):
+        for ref in batch:
+            done += 1
+            outcome = restore_object(ext, source, ref, resumed=report.resumed)
+            if outcome == "lost":
+                report.lost.append(ref)
+                progress(f"LOST: {ref.kind} {ref.key} (version {ref.version_id}, SHA-256 "
+                         f"{ref.sha256}): no copy with these bytes in the replica")
+            elif outcome == "present":
+                report.present += 1
+            else:
+                report.copied += 1
+            if done % 100 == 0 or done == total:
+                progress(f"  {done:,} of {total:,} objects")
 
 
-def restore_object(ext: Archive, source: ObjectStore, ref: StoredRef) -> str:
-    """Put one object back into the primary: "copied", "present" or "lost"."""
+def restore_object(ext: Archive, source: ObjectStore, ref: StoredRef, *,
+                   resumed: bool = False) -> str:
+    """Put one object back into the primary: "copied", "present" or "lost". ``resumed``: a
+    restore cut short ran before, and may have left a copy of this object behind."""
     with suppress(ObjectNotFound):
         if ext.store.stat(ref.key, ref.version_id).sha256 == ref.sha256:
             return "present"
+    if resumed and _adopt_copy_cut_short(ext, ref):
+        return "present"
     for candidate in _replica_candidates(source, ref):
         try:
             new_version = replication.copy_verified(source, candidate, ext.store, ref.key,
@@ -433,6 +470,34 @@ def restore_object(ext: Archive, source: ObjectStore, ref: StoredRef) -> str:
             replication.relocate_object(ext, session, ref.key, ref.version_id, new_version)
         return "copied"
     return "lost"
+
+
+def _adopt_copy_cut_short(ext: Archive, ref: StoredRef) -> bool:
+    """The object was written into the primary by a restore cut short before its rows moved
+    to the new version (``put`` makes the version id, so it cannot be recorded first): a
+    version of the key that no row names, with the right bytes. Point the rows at it rather
+    than write another; True when one was adopted. Only a resumed restore looks: a fresh
+    one starts from an empty store, and the look costs a listing per object."""
+    named = _versions_named(ext, ref.key)
+    for info in ext.store.list_versions(ref.key):
+        if info.version_id in named or info.sha256 not in (ref.sha256, None):
+            continue
+        try:
+            for _chunk in ext.store.open(ref.key, info.version_id, expected_sha256=ref.sha256):
+                pass
+        except (ObjectNotFound, IntegrityError):
+            continue  # a damaged leftover is not adopted; the copy below replaces it
+        with ext.db.transaction() as session:
+            replication.relocate_object(ext, session, ref.key, ref.version_id, info.version_id)
+        return True
+    return False
+
+
+def _versions_named(ext: Archive, key: str) -> set[str]:
+    """The version ids of ``key`` some row refers to."""
+    objects = union_all(*replication.object_sources(ext)).subquery()
+    with ext.db.transaction() as session:
+        return set(session.scalars(select(objects.c.version_id).where(objects.c.key == key)))
 
 
 def _replica_candidates(source: ObjectStore, ref: StoredRef) -> Iterator[str]:

@@ -33,6 +33,7 @@ from retention.destruction import (
     run_approved,
 )
 from retention.disposition import sweep
+from retention.holds import release_hold
 from retention.models import DispositionBatch, DispositionItem, Tombstone
 from retention.policies import save_policy
 from tests.conftest import SYSTEM
@@ -308,5 +309,60 @@ def test_a_crash_half_way_through_a_document_is_finished_by_the_retry_injected_s
     assert (outcome.destroyed, outcome.executed) == (1, True)
     assert all(ext.store.list_versions(key) == [] for key in keys)
     assert rows_left(ext, old) == {"documents": 0, "versions": 0, "pages": 0}
+    assert len(events(ext, "document.destroyed")) == 1
+    assert chain_verifies(ext)
+
+
+def versions_left(store, keys) -> dict[str, int]:
+    return {key: len(store.list_versions(key)) for key in sorted(keys)}
+
+
+def test_a_hold_placed_after_a_crash_halts_the_retry_until_released_injected_store_failure(
+    ext, officer, second_officer, charts
+):
+    old, _recent = charts
+    keys = stored_keys(ext, old)
+    batch_id = approved_batch(ext, officer, second_officer)
+    item_id = item_of(ext, old).id
+    before = sum(versions_left(ext.store, keys).values())
+    real_store = ext.store
+    ext.__dict__["store"] = StoreFailingAfterFirstDelete(real_store)
+    with pytest.raises(StorageUnavailable):
+        destroy_item(ext, item_id, EXECUTOR)
+    ext.__dict__["store"] = real_store
+    after_crash = versions_left(ext.store, keys)
+    in_replica = versions_left(ext.replica, keys)
+    assert sum(after_crash.values()) == before - 1  # one version went before the crash
+
+    hold = place(ext, officer, name="Roe v. Mercy", mrns=["OLD-1"])
+    halted = execute_now(ext, officer, batch_id)
+
+    assert (halted.destroyed, halted.skipped, halted.halted, halted.executed) == (0, 0, 1, False)
+    assert "half-destroyed held back by a legal hold" in halted.summary()
+    assert versions_left(ext.store, keys) == after_crash  # nothing more deleted
+    assert versions_left(ext.replica, keys) == in_replica
+    assert rows_left(ext, old)["versions"] == 2
+    item = item_of(ext, old)
+    assert item.status == "pending"
+    assert "Roe v. Mercy" in item.note and "1 of" in item.note
+    assert "cannot be brought back" in item.note
+    with ext.db.transaction() as session:
+        assert session.get(Tombstone, old).state == "started"
+        assert session.get(DispositionBatch, batch_id).status == "approved"  # no certificate
+    (event,) = events(ext, "disposition.destruction_halted")
+    assert (event.document_id, event.outcome, event.reason) == (old, "refused", item.note)
+    assert len(event.details["deleted_before_hold"]) == 1
+    assert event.details["object_versions"] == before
+    assert [e.document_id for e in events(ext, "hold.refused")] == [old]
+    assert events(ext, "document.destroyed") == []
+
+    release_hold(ext, officer, hold.id, reason="Settled")
+    finished = execute_now(ext, officer, batch_id)
+
+    assert (finished.destroyed, finished.halted, finished.executed) == (1, 0, True)
+    assert all(count == 0 for count in versions_left(ext.store, keys).values())
+    assert all(count == 0 for count in versions_left(ext.replica, keys).values())
+    assert rows_left(ext, old) == {"documents": 0, "versions": 0, "pages": 0}
+    assert item_of(ext, old).status == "destroyed"
     assert len(events(ext, "document.destroyed")) == 1
     assert chain_verifies(ext)

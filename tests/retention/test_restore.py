@@ -28,12 +28,11 @@ from archive.config import Settings
 from archive.errors import StorageUnavailable
 from archive.models import AuditEvent, Document, DocumentVersion, Page
 from archive.records.service import Upload, add_version, open_original, register_patient
-from retention import restore
+from retention import replication, restore
 from retention.clocks import Rules
 from retention.destruction import execute_now
 from retention.disposition import sweep
 from retention.policies import save_policy
-from retention.replication import replicate
 from retention.restore import MARKER, stored_refs
 from retention.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot
 from tests.conftest import SYSTEM, People
@@ -218,7 +217,7 @@ def test_the_readme_procedure_restores_every_version_search_and_the_audit_chain(
         assert chain_ok(again)
         assert not (settings.data_dir / MARKER).exists()
         # The copy records still name the replica's copies: nothing to copy again.
-        assert replicate(again).copied == 0
+        assert replication.replicate(again).copied == 0
     finally:
         restored.extensions["chartvault"].db.dispose()
 
@@ -250,14 +249,14 @@ def test_a_document_destroyed_after_the_snapshot_stays_destroyed_after_a_restore
         uid = session.get(Document, old).uid
     old_keys = {ref.key for ref in stored_refs(ext) if ref.key.startswith(f"documents/{uid}/")}
     assert len(old_keys) >= 3
-    replicate(ext)
+    replication.replicate(ext)
     take_snapshot(ext)  # the snapshot still holds the old chart
 
     with ext.db.transaction() as session:
         batch_id = sweep(session, today=date.today(), floors=FLOORS).batch_id
     approve_twice(ext, officer, second_officer, batch_id)
     assert execute_now(ext, officer, batch_id).destroyed == 1
-    replicate(ext)
+    replication.replicate(ext)
     lose_the_primary(ext, settings)
 
     result = chartvault(environment(settings, target_url),
@@ -291,7 +290,7 @@ def test_a_document_destroyed_after_the_snapshot_stays_destroyed_after_a_restore
 
 
 def test_a_restore_refuses_a_target_that_holds_an_archive(ext, library, settings):
-    replicate(ext)
+    replication.replicate(ext)
     take_snapshot(ext)
     with ext.db.transaction() as session:
         documents = session.scalar(select(func.count()).select_from(Document))
@@ -322,7 +321,7 @@ def test_an_object_the_replica_never_got_is_reported_lost_and_the_rest_restored(
     with ext.db.transaction() as session:
         register_patient(session, SYSTEM, mrn="L-1", name="KEPT, KIT", dob=date(1970, 1, 1))
     kept = file_chart(app, clerk, "L-1", CARDIOLOGY)
-    replicate(ext)
+    replication.replicate(ext)
     unreplicated = file_chart(app, clerk, "L-1", OPERATIVE)
     take_snapshot(ext)  # the database knows the second chart; the replica has no copy of it
     with ext.db.transaction() as session:
@@ -352,18 +351,18 @@ class FailsOnce:
     def __init__(self, real, after: int):
         self.real, self.calls, self.after = real, 0, after
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         self.calls += 1
         if self.calls == self.after:
             raise StorageUnavailable("injected: the primary store stopped answering")
-        return self.real(*args)
+        return self.real(*args, **kwargs)
 
 
 def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
     ext, people, library, settings, target_url, monkeypatch
 ):
     digests = version_digests(ext, people.principal("staff"))
-    replicate(ext)
+    replication.replicate(ext)
     take_snapshot(ext)
     lose_the_primary(ext, settings)
     env = environment(settings, target_url)
@@ -380,6 +379,86 @@ def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
     try:
         again = restored.extensions["chartvault"]
         assert version_digests(again, People(again, {}).principal("staff")) == digests
+    finally:
+        restored.extensions["chartvault"].db.dispose()
+
+
+def versions_in_primary(ext) -> set[tuple[str, str]]:
+    return {(key, info.version_id) for key in ext.store.list_keys("documents/")
+            for info in ext.store.list_versions(key)}
+
+
+def test_a_restore_cut_short_between_copy_and_relocation_leaves_no_orphan_version_injected_failure(
+    ext, people, library, settings, target_url, monkeypatch
+):
+    digests = version_digests(ext, people.principal("staff"))
+    replication.replicate(ext)
+    take_snapshot(ext)
+    lose_the_primary(ext, settings)
+    env = environment(settings, target_url)
+    # The object is in the new primary, its rows still name the old version: a crash then.
+    monkeypatch.setattr(replication, "relocate_object",
+                        FailsOnce(replication.relocate_object, after=4))
+
+    cut_short = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
+
+    assert cut_short.exit_code == 1 and "injected" in cut_short.output
+    resumed = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
+    assert resumed.exit_code == 0, resumed.output  # the full verify passed
+    restored = open_restored(settings, target_url)
+    try:
+        again = restored.extensions["chartvault"]
+        named = {(ref.key, ref.version_id) for ref in stored_refs(again)
+                 if ref.key.startswith("documents/")}
+        assert versions_in_primary(again) == named  # one version per object, none orphaned
+        # The fourth object's copy, left behind by the crash, was adopted, not written again.
+        assert "(4 already in place)" in resumed.output
+        assert version_digests(again, People(again, {}).principal("staff")) == digests
+    finally:
+        restored.extensions["chartvault"].db.dispose()
+
+
+class BatchSpy:
+    """Instrumentation, not a fake: passes restore.ref_batches through, noting each batch."""
+
+    def __init__(self, real):
+        self.real, self.batches = real, []
+
+    def __call__(self, *args, **kwargs):
+        for batch in self.real(*args, **kwargs):
+            self.batches.append([(ref.key, ref.version_id) for ref in batch])
+            yield batch
+
+
+def test_a_restore_reads_its_object_list_a_few_keys_at_a_time(
+    ext, people, library, settings, target_url, monkeypatch
+):
+    digests = version_digests(ext, people.principal("staff"))
+    refs = list(stored_refs(ext))
+    most_versions = max(sum(1 for r in refs if r.key == ref.key) for ref in refs)
+    replication.replicate(ext)
+    take_snapshot(ext)
+    lose_the_primary(ext, settings)
+    monkeypatch.setattr(restore, "KEYS_PER_BATCH", 3)
+    spy = BatchSpy(restore.ref_batches)
+    monkeypatch.setattr(restore, "ref_batches", spy)
+
+    result = chartvault(environment(settings, target_url),
+                        "restore", "--from", str(settings.replica_dir), "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert len(spy.batches) > len(refs) // (3 * most_versions)  # many pages, not one list
+    assert all(len({key for key, _version in batch}) <= 3 for batch in spy.batches)
+    assert max(len(batch) for batch in spy.batches) <= 3 * most_versions < len(refs)
+    # Each object once, in key order, none skipped or repeated at a page edge.
+    assert [key for batch in spy.batches for key, _version in batch] == [r.key for r in refs]
+    assert f"{len(refs)} of {len(refs)} objects" in result.output
+    restored = open_restored(settings, target_url)
+    try:
+        again = restored.extensions["chartvault"]
+        assert version_digests(again, People(again, {}).principal("staff")) == digests
+        assert sorted((r.key, r.sha256) for r in stored_refs(again, keys_per_batch=2)) == sorted(
+            (r.key, r.sha256) for r in refs)
     finally:
         restored.extensions["chartvault"].db.dispose()
 
@@ -411,7 +490,7 @@ def test_a_restore_from_an_s3_replica_brings_back_every_version_and_search(
         monkeypatch.setenv(name, value)
     digests = version_digests(ext, people.principal("staff"))
     answers = {q: found(app, people, q) for q in QUERIES}
-    replicate(ext)
+    replication.replicate(ext)
     take_snapshot(ext)
     ext.db.dispose()
     shutil.rmtree(settings.data_dir)

@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 SYNC_ACTOR = Actor("hold-sync", "scheduler")
 REPORT_SAMPLE = 50  # objects named per kind of repair in the audit event; the counts are exact
-_TOUCHED = "retention.touched"  # key in Session.info
+_TOUCHED = "retention.touched"  # key in Session.info: flushed, not yet committed
+_COMMITTED = "retention.committed"  # committed, flagged once the connection is back
 PRIMARY, REPLICA = "primary", "replica"
 
 
@@ -315,11 +316,14 @@ class _Touched:
 def watch_commits(ext: Archive) -> None:
     """Flag the objects of documents that a committed transaction filed, edited or gave a
     version or derivative, when a hold in force covers them. Listens on this app's sessions
-    only; the flags are set after the commit, never inside the transaction."""
+    only; the flags are set after the commit, never inside the transaction, and only once
+    the transaction has given its connection back: flagging takes a connection of its own,
+    and a burst of filings each holding one while waiting for a second would drain the pool."""
     sessions = ext.db.sessionmaker
     event.listen(sessions, "after_flush", _note_touched)
     event.listen(sessions, "after_rollback", _forget_touched)
-    event.listen(sessions, "after_commit", partial(_flag_touched, ext))
+    event.listen(sessions, "after_commit", _keep_committed)
+    event.listen(sessions, "after_transaction_end", partial(_flag_touched, ext))
 
 
 def _note_touched(session: Session, _flush_context) -> None:
@@ -337,8 +341,15 @@ def _forget_touched(session: Session) -> None:
     session.info.pop(_TOUCHED, None)
 
 
-def _flag_touched(ext: Archive, session: Session) -> None:
-    touched = session.info.pop(_TOUCHED, None)
+def _keep_committed(session: Session) -> None:
+    if _TOUCHED in session.info:
+        session.info[_COMMITTED] = session.info.pop(_TOUCHED)
+
+
+def _flag_touched(ext: Archive, session: Session, transaction) -> None:
+    if transaction.parent is not None:
+        return  # a savepoint: the outer transaction has not committed yet
+    touched = session.info.pop(_COMMITTED, None)
     if touched is None or not (touched.document_ids or touched.version_ids):
         return
     of_versions = select(DocumentVersion.document_id).where(

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -325,3 +326,19 @@ def test_a_destroyed_document_no_longer_answers_for_its_bytes(ext, people, patie
     with ext.db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(PatientScan)
                               .where(PatientScan.document_id == destroyed)) == 0
+
+
+def test_twenty_concurrent_uploads_of_different_scans_do_not_wait_on_the_pool(
+        ext, people, patient, caplog):
+    """Each filing's commit flags newly held objects with a connection of its own; while the
+    filing still held its first one, twenty threads wanting two each drained the pool (15)
+    and waited out its 30-second timeout."""
+    uploads = [(patient, pdf_bytes([f"DISTINCT SCAN {n} {uuid.uuid4().hex}"]))
+               for n in range(CLIENTS)]
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        filings = burst(ext, people.principal("clerk"), uploads)
+    assert not any(filing.duplicate for filing in filings)
+    assert len({filing.version.document_id for filing in filings}) == CLIENTS
+    assert "Flagging newly held objects failed" not in caplog.text
+    assert time.monotonic() - started < 20

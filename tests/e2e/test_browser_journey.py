@@ -88,6 +88,9 @@ def test_idle_warning_keeps_the_session_alive_then_leaves_for_login(
     page.goto("/login")
     log_in(page)
     expect(page.get_by_role("banner")).to_contain_text(NURSE)
+    # The banner is there once the HTML is parsed; the deferred app.js starts the idle timer
+    # just after. Fast-forwarding before it would skip a timer not yet set.
+    page.wait_for_load_state("load")
     timeout_ms = int(page.locator("body").get_attribute("data-idle-timeout")) * 1000
     dialog = page.get_by_role("alertdialog", name="Are you still there?")
     expect(dialog).to_be_hidden()

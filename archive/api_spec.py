@@ -72,7 +72,7 @@ ERRORS = {400: "the request is malformed or a value is out of range",
           404: "no such record", 409: "the record's state forbids it",
           413: "the body is larger than the archive accepts",
           415: "the file is not a supported scan", 422: "a value names nothing known",
-          423: "locked", 429: "too many requests",
+          429: "too many requests",
           503: "a part of the archive (database, store, index) is unavailable"}
 
 

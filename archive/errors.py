@@ -89,11 +89,6 @@ class RestrictedRecord(PermissionDenied):
         self.mrn = mrn
 
 
-class AccountLocked(ArchiveError):
-    http_status = 423
-    code = "account_locked"
-
-
 class PayloadTooLarge(ArchiveError):
     http_status = 413
     code = "payload_too_large"

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from archive import audit
@@ -181,6 +181,17 @@ class AccountRow:
 
 def list_accounts(session: Session, principal: Principal) -> list[AccountRow]:
     require(principal, "user.manage")
+    return _account_rows(session, select(User).order_by(User.username))
+
+
+def account_of(session: Session, principal: Principal, username: str) -> AccountRow:
+    """One user's row, as the list shows it (NotFound for an unknown name)."""
+    require(principal, "user.manage")
+    [row] = _account_rows(session, select(User).where(User.id == get_user(session, username).id))
+    return row
+
+
+def _account_rows(session: Session, users: Select) -> list[AccountRow]:
     now = utcnow()
     sessions = dict(session.execute(
         select(UserSession.user_id, func.count())
@@ -205,7 +216,7 @@ def list_accounts(session: Session, principal: Principal) -> list[AccountRow]:
             open_sessions=sessions.get(user.id, 0),
             live_tokens=tokens.get(user.id, 0),
         )
-        for user in session.scalars(select(User).order_by(User.username))
+        for user in session.scalars(users)
     ]
 
 

@@ -61,9 +61,7 @@ def user(username: str):
 
 def _user_page(username: str, problem: str | None = None, status: int = 200):
     with archive().db.transaction() as session:
-        account = accounts.get_user(session, username)
-        row = next(r for r in accounts.list_accounts(session, current_principal())
-                   if r.username == account.username)
+        row = accounts.account_of(session, current_principal(), username)
         tokens = list_tokens(session, username)
     return render_template("auth/user.html", person=row, tokens=tokens, roles=ROLES,
                            problem=problem), status

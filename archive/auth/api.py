@@ -93,8 +93,7 @@ def _user_json(row: accounts.AccountRow) -> dict:
 
 def _user_answer(username: str):
     with archive().db.transaction() as session:
-        row = next(r for r in accounts.list_accounts(session, current_principal())
-                   if r.username == username)
+        row = accounts.account_of(session, current_principal(), username)
     return jsonify(_user_json(row))
 
 

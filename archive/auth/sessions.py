@@ -99,13 +99,3 @@ def end_everything(session: Session, actor: Actor, user: User, reason: str) -> N
         details={"username": user.username, "why": reason, "sessions": sessions,
                  "tokens": tokens},
     )
-
-
-def open_sessions(session: Session, user_id: int) -> int:
-    return len(
-        session.scalars(
-            select(UserSession.id).where(
-                UserSession.user_id == user_id, UserSession.ended_at.is_(None)
-            )
-        ).all()
-    )

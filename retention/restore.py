@@ -2,10 +2,13 @@
 
 Into an empty target (the configured data directory and database), in this order:
 
-1. the newest database snapshot of the target's kind (SQLite or PostgreSQL), its SHA-256
-   checked as it is read, loaded as the database;
+1. the database, to the latest point the replica holds: for SQLite the newest snapshot, its
+   SHA-256 checked as it is read, and the journal entries after it
+   (retention.sqlite_journal); for PostgreSQL the newest base backup with the WAL after it,
+   replayed in a temporary server, then dumped into the target (retention.pg_wal), or, with
+   no base backup, the newest ``pg_dump`` snapshot. The report says the moment it reached;
 2. migrations, in case the snapshot predates the code;
-3. the destruction log: a document destroyed after the snapshot was taken is still in it,
+3. the destruction log: a document destroyed after that moment is still in it,
    so every logged destruction whose document is in the restored database is carried out
    again on its rows. Its tombstone, if the snapshot has one, is marked destroyed; the rest
    of what was written when it was destroyed (the batch's certificate row, the audit event)
@@ -33,7 +36,8 @@ import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, inspect, select, union_all, update
@@ -53,11 +57,10 @@ from archive.errors import (
 )
 from archive.interfaces import ObjectStore
 from archive.models import AuditHead, Document, Patient, utcnow
-from retention import replication
+from retention import pg_wal, replication, sqlite_journal
 from retention.destruction import DESTRUCTION_LOG, delete_every_version, erase_document_rows
 from retention.models import DispositionItem, ObjectCopy, Tombstone
 from retention.snapshots import (
-    SQLITE_KEY,
     Snapshot,
     libpq_connection,
     list_snapshots,
@@ -82,9 +85,26 @@ class StoredRef:
     replica_version_id: str | None
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """What the database was rebuilt from, and the moment it reached."""
+
+    source: str  # for people: "the SQLite snapshot of … and 812 journal entries"
+    restored_to: datetime
+    problem: str = ""  # why it stopped short of the newest state the replica should hold
+
+    def as_json(self) -> dict:
+        return asdict(self) | {"restored_to": self.restored_to.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Recovery:
+        return cls(data["source"], datetime.fromisoformat(data["restored_to"]),
+                   data.get("problem", ""))
+
+
 @dataclass
 class RestoreReport:
-    snapshot: Snapshot | None = None
+    recovery: Recovery | None = None
     resumed: bool = False
     destructions_reapplied: list[int] = field(default_factory=list)  # document ids
     copied: int = 0
@@ -99,13 +119,14 @@ class RestoreReport:
 
     @property
     def ok(self) -> bool:
-        return not self.lost and not self.corrupt and self.audit_ok
+        return (not self.lost and not self.corrupt and self.audit_ok
+                and not self.recovery.problem)
 
     def summary(self) -> str:
-        snapshot = self.snapshot
+        recovery = self.recovery
         lines = [
-            f"Snapshot: {snapshot.database}, taken {snapshot.taken_at:%Y-%m-%d %H:%M:%S} UTC, "
-            f"{snapshot.size:,} bytes" + (" (restore resumed)" if self.resumed else ""),
+            f"Restored to: {recovery.restored_to:%Y-%m-%d %H:%M:%S} UTC, from {recovery.source}"
+            + (" (restore resumed)" if self.resumed else ""),
             f"Destructions re-applied from the destruction log: "
             f"{len(self.destructions_reapplied)}",
             f"Objects copied from the replica and verified: {self.copied}"
@@ -116,6 +137,8 @@ class RestoreReport:
             + f"{self.audit_events} events verified" + (
                 f" ({self.audit_problem})" if self.audit_problem else ""),
         ]
+        if recovery.problem:
+            lines.append(f"INCOMPLETE: {recovery.problem}")
         if self.lost:
             lines.append(f"LOST: {len(self.lost)} objects are in no replica copy (listed above)")
         lines += self.repaired
@@ -150,15 +173,12 @@ def restore(
     report = RestoreReport()
     marker = prepare_target(ext)
     report.resumed = marker.exists()
-    report.snapshot = choose_snapshot(ext, source, marker)
-    if not _loaded(marker):
-        _write_marker(marker, report.snapshot, loaded=False)
-        progress(f"Loading the {report.snapshot.database} snapshot of "
-                 f"{report.snapshot.taken_at:%Y-%m-%d %H:%M:%S} UTC "
-                 f"({report.snapshot.size:,} bytes)…")
-        load_snapshot(ext, source, report.snapshot)
+    report.recovery = _loaded(marker)
+    if report.recovery is None:
+        _write_marker(marker, None)
+        report.recovery = load_database(ext, source, progress)
         _record_fork(ext, progress)
-        _write_marker(marker, report.snapshot, loaded=True)
+        _write_marker(marker, report.recovery)
     progress("Applying migrations…")
     migrate.upgrade(ext.db.engine)
     progress("Applying the destruction log…")
@@ -175,14 +195,14 @@ def restore(
         audit.record(session, actor, "restore.completed",
                      outcome="success" if not (report.lost or report.corrupt) else "failure",
                      details={
-                         "snapshot": report.snapshot.version_id,
-                         "snapshot_sha256": report.snapshot.sha256,
-                         "snapshot_taken_at": report.snapshot.taken_at.isoformat(),
+                         **report.recovery.as_json(),
                          "destructions_reapplied": report.destructions_reapplied,
                          "copied": report.copied, "present": report.present,
                          "lost": [f"{ref.key}@{ref.version_id}" for ref in report.lost],
                          "corrupt": report.corrupt,
                      })
+    progress("Starting the journal from the restored database…")
+    _start_journal(ext, progress)
     progress("Verifying the audit chain…")
     with ext.db.transaction() as session:
         chain = audit.verify_chain(session)
@@ -207,6 +227,18 @@ def _record_fork(ext: Archive, progress: Progress) -> None:
         progress(f"WARNING: the restore could not be marked in the replica store ({err.message}); "
                  "`chartvault audit verify` will report the anchors of events newer than the "
                  "snapshot as deleted events.")
+
+
+def _start_journal(ext: Archive, progress: Progress) -> None:
+    """A snapshot of the restored database at once: the journal goes on from it, so that
+    point-in-time recovery covers the restored archive from its first minute."""
+    from retention.snapshots import take_snapshot
+
+    try:
+        take_snapshot(ext)
+    except (ArchiveError, StorageError) as err:
+        progress(f"WARNING: the first snapshot of the restored database failed ({err}); "
+                 "the database journal job takes one within a minute of the worker starting.")
 
 
 def _anchor(ext: Archive, progress: Progress) -> None:
@@ -259,28 +291,48 @@ def _records_held(ext: Archive) -> str:
     return ""
 
 
-def _loaded(marker: Path) -> bool:
-    return marker.exists() and json.loads(marker.read_text()).get("loaded", False)
+def _loaded(marker: Path) -> Recovery | None:
+    """What a restore cut short had loaded the database from, if it got that far."""
+    if not marker.exists():
+        return None
+    loaded = json.loads(marker.read_text()).get("recovery")
+    return Recovery.from_json(loaded) if loaded else None
 
 
-def _write_marker(marker: Path, snapshot: Snapshot, *, loaded: bool) -> None:
-    marker.write_text(json.dumps({"snapshot": snapshot.version_id, "key": snapshot.key,
-                                  "loaded": loaded}))
+def _write_marker(marker: Path, recovery: Recovery | None) -> None:
+    marker.write_text(json.dumps({"recovery": recovery.as_json() if recovery else None}))
 
 
-# --- 1. the snapshot ---------------------------------------------------------------------------
+# --- 1. the database, to the latest point ------------------------------------------------------
 
 
-def choose_snapshot(ext: Archive, source: ObjectStore, marker: Path) -> Snapshot:
-    """The newest snapshot of the target's database kind (or, when resuming, the one the
-    interrupted restore loaded)."""
+def load_database(ext: Archive, source: ObjectStore, progress: Progress) -> Recovery:
+    """Load the newest state of the database the replica holds into the target."""
+    if ext.db.is_sqlite:
+        return _load_sqlite_to_latest(ext, source, newest_snapshot(ext, source), progress)
+    backups = pg_wal.list_base_backups(source)
+    if backups:
+        try:
+            return _load_postgres_to_latest(ext, source, backups[0], progress)
+        except ArchiveError as err:
+            problem = (f"the point-in-time recovery failed ({err.message}); restored the "
+                       "newest snapshot instead")
+            progress(f"WARNING: {problem}.")
+    else:
+        problem = ("the replica holds no base backup, so no WAL could be replayed; restored "
+                   "the newest snapshot only")
+    snapshot = newest_snapshot(ext, source)
+    progress(f"Loading the PostgreSQL snapshot of {snapshot.taken_at:%Y-%m-%d %H:%M:%S} UTC "
+             f"({snapshot.size:,} bytes)…")
+    with _downloaded(source, snapshot, directory=None) as dump:
+        _load_postgres(ext, dump)
+    return Recovery(_described(snapshot), snapshot.taken_at, problem)
+
+
+def newest_snapshot(ext: Archive, source: ObjectStore) -> Snapshot:
+    """The newest snapshot of the target's database kind."""
     key = snapshot_key(ext.settings.database_url)
     available = list_snapshots(source)
-    if marker.exists():
-        wanted = json.loads(marker.read_text())["snapshot"]
-        for snapshot in available:
-            if snapshot.version_id == wanted:
-                return snapshot
     matching = [snapshot for snapshot in available if snapshot.key == key]
     if matching:
         return matching[0]
@@ -296,33 +348,68 @@ def choose_snapshot(ext: Archive, source: ObjectStore, marker: Path) -> Snapshot
     )
 
 
-def load_snapshot(ext: Archive, source: ObjectStore, snapshot: Snapshot) -> None:
-    directory = (sqlite_path(ext.settings.database_url).parent if snapshot.key == SQLITE_KEY
-                 else None)
-    with tempfile.NamedTemporaryFile(dir=directory, prefix=".restore-", delete=False) as out:
-        try:
-            # open() checks the checksum the store recorded with the snapshot; the last chunk
-            # is held back until it matches, so a damaged snapshot is never loaded.
-            for chunk in source.open(snapshot.key, snapshot.version_id,
-                                     expected_sha256=snapshot.sha256):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-            out.close()
-            if snapshot.key == SQLITE_KEY:
-                _load_sqlite(ext, Path(out.name))
-            else:
-                _load_postgres(ext, Path(out.name))
-        finally:
-            Path(out.name).unlink(missing_ok=True)
+def _described(snapshot: Snapshot) -> str:
+    return (f"the {snapshot.database} snapshot of {snapshot.taken_at:%Y-%m-%d %H:%M:%S} UTC "
+            f"({snapshot.size:,} bytes)")
 
 
-def _load_sqlite(ext: Archive, dump: Path) -> None:
+def _load_sqlite_to_latest(ext: Archive, source: ObjectStore, snapshot: Snapshot,
+                           progress: Progress) -> Recovery:
+    progress(f"Loading {_described(snapshot)} and the journal after it…")
+    directory = sqlite_path(ext.settings.database_url).parent
+    with _downloaded(source, snapshot, directory) as image:
+        replayed = sqlite_journal.replay(source, snapshot.version_id, image)
+        _load_sqlite(ext, image)
+    if replayed.problem:
+        progress(f"WARNING: {replayed.problem}.")
+    return Recovery(f"{_described(snapshot)} and {replayed.entries} journal entries after it",
+                    replayed.restored_to or snapshot.taken_at, replayed.problem)
+
+
+def _load_postgres_to_latest(ext: Archive, source: ObjectStore, backup: pg_wal.BaseBackup,
+                             progress: Progress) -> Recovery:
+    with tempfile.TemporaryDirectory(prefix="chartvault-restore-") as work:
+        dump = Path(work) / "database.pgdump"
+        recovered = pg_wal.recover(source, backup, dump, progress=progress)
+        progress("Loading the recovered database into the target…")
+        _load_postgres(ext, dump)
+    described = (f"the PostgreSQL base backup of {backup.taken_at:%Y-%m-%d %H:%M:%S} UTC "
+                 f"({backup.size:,} bytes) and {recovered.segments} WAL segments after it")
+    return Recovery(described, recovered.restored_to or backup.taken_at)
+
+
+class _downloaded:
+    """The snapshot in a temporary file in ``directory``, its SHA-256 checked as it was read
+    (the last chunk is held back until it matches: a damaged snapshot is never loaded)."""
+
+    def __init__(self, source: ObjectStore, snapshot: Snapshot, directory: Path | None):
+        self.source, self.snapshot, self.directory = source, snapshot, directory
+
+    def __enter__(self) -> Path:
+        with tempfile.NamedTemporaryFile(dir=self.directory, prefix=".restore-",
+                                         delete=False) as out:
+            self.path = Path(out.name)
+            try:
+                for chunk in self.source.open(self.snapshot.key, self.snapshot.version_id,
+                                              expected_sha256=self.snapshot.sha256):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            except BaseException:
+                self.path.unlink(missing_ok=True)
+                raise
+        return self.path
+
+    def __exit__(self, *exc_info) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _load_sqlite(ext: Archive, image: Path) -> None:
     target = sqlite_path(ext.settings.database_url)
     ext.db.engine.dispose()  # no connection may keep the old file (or its WAL) open
     for leftover in (Path(f"{target}-wal"), Path(f"{target}-shm")):
         leftover.unlink(missing_ok=True)
-    os.replace(dump, target)
+    os.replace(image, target)
 
 
 def _load_postgres(ext: Archive, dump: Path) -> None:

@@ -1,12 +1,16 @@
-"""Database snapshots: a consistent copy of the metadata database, stored as a checksummed
-object in the replica store, so that the replica alone is enough to rebuild the archive
+"""Database snapshots and the journal after them: the metadata database in the replica
+store, to within the last minute, so that the replica alone is enough to rebuild the archive
 (retention.restore).
 
-SQLite is copied with its online backup API, which reads one consistent state of the
-database while the archive goes on working; PostgreSQL with ``pg_dump --format=custom``,
-which dumps inside one repeatable-read transaction. Each snapshot is a new version of one key
-(a store lists the versions of a key, not keys); only the newest ``CHARTVAULT_SNAPSHOTS_KEEP``
-(default 7) are kept.
+A snapshot, every night: SQLite is copied with its online backup API, which reads one
+consistent state of the database while the archive goes on working; PostgreSQL with
+``pg_dump --format=custom``, which dumps inside one repeatable-read transaction, and a base
+backup besides. Each snapshot is a new version of one key; only the newest
+``CHARTVAULT_SNAPSHOTS_KEEP`` (default 7) are kept.
+
+The journal, every minute (``ship_journal``): what changed since, for point-in-time
+recovery — SQLite's changed pages (retention.sqlite_journal), PostgreSQL's WAL
+(retention.pg_wal).
 """
 
 from __future__ import annotations
@@ -14,10 +18,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import tempfile
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from glob import glob
@@ -31,6 +33,7 @@ from archive.audit import Actor
 from archive.config import Settings
 from archive.errors import ArchiveError, ObjectNotFound
 from archive.interfaces import ObjectStore
+from retention import pg_wal, sqlite_journal
 
 SQLITE_KEY = "snapshots/database.sqlite"
 POSTGRES_KEY = "snapshots/database.pgdump"
@@ -90,15 +93,11 @@ def take_snapshot(ext: Archive, actor: Actor = SNAPSHOT_ACTOR) -> Snapshot:
     newest version of its key, drop the versions beyond the number kept, and audit it."""
     keep = snapshots_to_keep(ext.settings)
     key = snapshot_key(ext.settings.database_url)
-    with tempfile.TemporaryDirectory(prefix="chartvault-snapshot-") as work:
-        dump = Path(work) / "database"
-        if key == SQLITE_KEY:
-            _sqlite_backup(sqlite_path(ext.settings.database_url), dump)
-        else:
-            _pg_dump(ext.settings.database_url, dump)
-        with dump.open("rb") as stream:
-            stored = ext.replica.put(key, stream, media_type=MEDIA_TYPES[key],
-                                     length=dump.stat().st_size)
+    if key == SQLITE_KEY:
+        with sqlite_journal.journal_lock(ext.settings.data_dir):
+            stored = _sqlite_snapshot(ext)
+    else:
+        stored = _postgres_snapshot(ext, keep)
     info = ext.replica.stat(key, stored.version_id)
     dropped = _prune(ext.replica, key, keep)
     with ext.db.transaction() as session:
@@ -116,14 +115,30 @@ def sqlite_path(url: str) -> Path:
     return Path(database)
 
 
-def _sqlite_backup(source_path: Path, target_path: Path) -> None:
-    # One step (pages=-1): the whole database is read under one read transaction, so the
-    # copy is one consistent state even while the archive keeps writing (WAL mode).
-    with closing(sqlite3.connect(source_path, timeout=30)) as source, \
-            closing(sqlite3.connect(target_path)) as target:
-        source.backup(target)
-        # The copy is a single file: no WAL beside it.
-        target.execute("PRAGMA journal_mode=DELETE")
+def _sqlite_snapshot(ext: Archive):
+    """The copy stored, and the journal's new generation started from the very same bytes."""
+    database = sqlite_path(ext.settings.database_url)
+    with tempfile.TemporaryDirectory(dir=database.parent, prefix=".snapshot-") as work:
+        dump = Path(work) / "database"
+        stamp = sqlite_journal.consistent_copy(database, dump)
+        stored = _store(ext.replica, SQLITE_KEY, dump)
+        sqlite_journal.start_generation(ext.settings.data_dir, stored.version_id, dump, stamp)
+    return stored
+
+
+def _postgres_snapshot(ext: Archive, keep: int):
+    with tempfile.TemporaryDirectory(prefix="chartvault-snapshot-") as work:
+        dump = Path(work) / "database"
+        _pg_dump(ext.settings.database_url, dump)
+        stored = _store(ext.replica, POSTGRES_KEY, dump)
+    pg_wal.take_base_backup(ext, keep)
+    return stored
+
+
+def _store(replica: ObjectStore, key: str, dump: Path):
+    with dump.open("rb") as stream:
+        return replica.put(key, stream, media_type=MEDIA_TYPES[key],
+                           length=dump.stat().st_size)
 
 
 def _pg_dump(url: str, target_path: Path) -> None:
@@ -160,9 +175,14 @@ def pg_program(name: str) -> str:
                        "e.g. apt-get install postgresql-client).")
 
 
-def run_pg_program(name: str, *args: str, env: dict[str, str]) -> None:
-    result = subprocess.run([pg_program(name), *args], env=env, capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, check=False)
+def run_pg_program(name: str, *args: str, env: dict[str, str],
+                   timeout: float | None = None) -> None:
+    try:
+        result = subprocess.run([pg_program(name), *args], env=env, capture_output=True,
+                                text=True, stdin=subprocess.DEVNULL, check=False,
+                                timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        raise ArchiveError(f"{name} did not finish within {timeout:.0f} s.") from err
     if result.returncode != 0:
         raise ArchiveError(f"{name} failed (exit code {result.returncode}): "
                            f"{(result.stderr or result.stdout).strip()[-2000:]}")
@@ -172,6 +192,8 @@ def run_pg_program(name: str, *args: str, env: dict[str, str]) -> None:
 
 
 def _prune(replica: ObjectStore, key: str, keep: int) -> int:
+    """Drop the snapshots beyond the newest ``keep`` (and, for SQLite, the journal entries
+    of every generation whose snapshot went); how many snapshots were dropped."""
     versions = replica.list_versions(key)  # oldest first
     dropped = 0
     for info in versions[:-keep]:
@@ -180,7 +202,50 @@ def _prune(replica: ObjectStore, key: str, keep: int) -> int:
         except ObjectNotFound:
             continue  # pruned concurrently
         dropped += 1
+    if key == SQLITE_KEY:
+        sqlite_journal.prune_generations(
+            replica, [info.version_id for info in versions[-keep:]])
     return dropped
+
+
+# --- the journal, every minute -------------------------------------------------------------------
+
+
+def ship_journal(ext: Archive) -> str:
+    """The database journal job: what changed in the database since the last run, into the
+    replica; a snapshot first when there is nothing to go on from. A one-line summary."""
+    if not ext.db.is_sqlite:
+        return _ship_wal(ext)
+    data_dir = ext.settings.data_dir
+    with sqlite_journal.journal_lock(data_dir):
+        state = sqlite_journal.JournalState.load(data_dir)
+        if state is not None and _kept(ext.replica, SQLITE_KEY, state.snapshot_version_id):
+            entry = sqlite_journal.record_changes(
+                ext.replica, data_dir, sqlite_path(ext.settings.database_url), state)
+            if entry is None:
+                return f"No change since journal entry {state.entry}."
+            return (f"Journal entry {entry.number}: {entry.pages} of {entry.page_count} pages "
+                    f"changed, {entry.size:,} bytes stored in the replica.")
+    snapshot = take_snapshot(ext)
+    return (f"No journal to go on from: took a database snapshot ({snapshot.size:,} bytes) "
+            "to start one.")
+
+
+def _ship_wal(ext: Archive) -> str:
+    shipped = pg_wal.ship_wal(ext)
+    system, _ = pg_wal.server_position(ext)
+    if any(backup.system == system for backup in pg_wal.list_base_backups(ext.replica)):
+        return shipped.summary()
+    pg_wal.take_base_backup(ext, snapshots_to_keep(ext.settings))
+    return f"{shipped.summary()} No base backup of this cluster yet: took one."
+
+
+def _kept(replica: ObjectStore, key: str, version_id: str) -> bool:
+    try:
+        replica.stat(key, version_id)
+    except ObjectNotFound:
+        return False
+    return True
 
 
 def latest_snapshots(ext: Archive) -> list[Snapshot]:

@@ -7,13 +7,11 @@ archive is refused; an object the replica never got is reported as lost."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import shlex
 import shutil
 import uuid
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -21,8 +19,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from archive import audit
-from archive.app import create_app
 from archive.cli import cli
 from archive.config import Settings
 from archive.errors import StorageUnavailable
@@ -38,6 +34,14 @@ from retention.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot
 from tests.conftest import SYSTEM, People
 from tests.retention.disposing import FLOORS, approve_twice, file_earlier
 from tests.retention.replicas import with_s3_replica
+from tests.retention.restoring import (
+    chain_ok,
+    chartvault,
+    environment,
+    lose_the_primary,
+    open_restored,
+    version_digests,
+)
 from tests.search.charts import text_pdf
 from tests.search.library import (
     CARDIOLOGY,
@@ -88,22 +92,6 @@ def target_url(database_template, settings, request) -> str:
     postgres.drop_database(name)
 
 
-def environment(settings: Settings, database_url: str) -> dict[str, str | None]:
-    return {
-        "CHARTVAULT_DATA_DIR": str(settings.data_dir),
-        "CHARTVAULT_REPLICA_DIR": str(settings.replica_dir),
-        # The embedded default needs none: its database is in the data directory.
-        "CHARTVAULT_DATABASE_URL": None if database_url.startswith("sqlite") else database_url,
-        "CHARTVAULT_SECRET_KEY": None,
-        "CHARTVAULT_REPLICA_STORAGE": None,
-        "CHARTVAULT_STORAGE": None,
-    }
-
-
-def chartvault(env: dict, *args: str):
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-
 def readme_blocks() -> list[list[list[str]]]:
     """The commands of README.md's "Disaster recovery" section, code block by code block,
     each split as the shell would (comments dropped; variables left to expand)."""
@@ -128,36 +116,6 @@ def run_as_written(block: list[list[str]], env: dict) -> list[str]:
         outputs.append(result.output)
     return outputs
 
-
-def lose_the_primary(ext, settings: Settings) -> None:
-    ext.db.dispose()
-    shutil.rmtree(settings.data_dir)
-    assert settings.replica_dir.is_dir()
-
-
-def open_restored(settings: Settings, database_url: str):
-
-    return create_app(replace(settings, database_url=database_url), testing=True)
-
-
-# --- what the archive answers -------------------------------------------------------------------
-
-
-def version_digests(ext, reader) -> dict[tuple[int, int], str]:
-    """(document id, version number) -> SHA-256 of the bytes the real read path hands out."""
-    with ext.db.transaction() as session:
-        versions = session.execute(
-            select(DocumentVersion.document_id, DocumentVersion.number)).all()
-    digests = {}
-    for document_id, number in versions:
-        _version, chunks = open_original(ext, reader, document_id, number)
-        digests[(document_id, number)] = hashlib.sha256(b"".join(chunks)).hexdigest()
-    return digests
-
-
-def chain_ok(ext) -> bool:
-    with ext.db.transaction() as session:
-        return audit.verify_chain(session).ok
 
 
 @pytest.fixture

@@ -95,6 +95,8 @@ def test_the_jobs_are_listed_in_order_with_their_triggers():
         ("database_snapshot", "Database snapshot", "every day at 01:30 UTC",
          datetime(2025, 6, 4, 1, 30, tzinfo=UTC)),
         ("replication", "Replication", "every minute", datetime(2025, 6, 3, 14, 8, tzinfo=UTC)),
+        ("database_journal", "Database journal", "every minute",
+         datetime(2025, 6, 3, 14, 7, 30, tzinfo=UTC)),
         ("scrub", "Integrity scrub", "every hour", datetime(2025, 6, 3, 14, 35, tzinfo=UTC)),
         ("audit_anchor", "Audit anchor", "every 5 minutes",
          datetime(2025, 6, 3, 14, 12, tzinfo=UTC)),

@@ -1,0 +1,472 @@
+"""Point-in-time recovery for PostgreSQL: base backups and the WAL, shipped into the replica.
+
+PostgreSQL's own continuous archiving, driven by the archive so that it needs nothing on the
+database server beyond a role allowed to replicate:
+
+- every minute (the database journal job), ``pg_receivewal`` streams, through the replication
+  slot ``chartvault_wal``, the WAL written since its last run into a spool directory in the
+  data directory, up to the position the server had flushed when the job started, and stops.
+  Each completed segment is stored, compressed, as ``wal/postgresql/<system id>/<segment>``
+  and leaves the spool; the segment still being written is stored as ``<segment>.partial``
+  whenever it grew. The slot keeps the server from recycling WAL not yet received, even
+  while every worker is down (watch the server's disk then: ``max_slot_wal_keep_size``);
+- with each database snapshot, ``pg_basebackup`` (tar, compressed, with the WAL it needs)
+  is stored as ``basebackups/postgresql/<system id>/<first segment>``, with a small label
+  beside it naming the database; the base backups beyond ``CHARTVAULT_SNAPSHOTS_KEEP`` go,
+  and with them the WAL only they needed;
+- a restore unpacks the newest base backup into a temporary cluster, hands it the WAL after
+  it through ``restore_command``, lets it replay to the end (or to a given moment) and
+  reports the server's last replayed commit; the archive's database is dumped from that
+  cluster and loaded into the target, which may be any empty database on any server.
+
+What it needs: the role of ``CHARTVAULT_DATABASE_URL`` with the REPLICATION attribute (or a
+superuser), ``pg_hba.conf`` allowing it a replication connection, ``wal_level = replica``
+(the default); on the machine that restores, the PostgreSQL server programs of the same
+major version (``postgres``, ``pg_ctl``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pwd
+import re
+import shutil
+import stat
+import subprocess
+import tarfile
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from glob import glob
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from archive.errors import ArchiveError, ObjectNotFound
+from archive.interfaces import CHUNK_SIZE, ObjectStore
+from archive.models import utcnow
+
+SLOT = "chartvault_wal"
+WAL_PREFIX = "wal/postgresql/"
+BASE_PREFIX = "basebackups/postgresql/"
+LABEL_SUFFIX = ".json"
+SPOOL_DIRNAME = "wal-spool"
+SEGMENT = re.compile(r"[0-9A-F]{24}")
+HISTORY = re.compile(r"[0-9A-F]{8}\.history")
+PARTIAL = ".partial"
+SHIPPED_PARTIAL = ".shipped-partial"  # the spool's note of the partial segment last stored
+RECOVERY_USER = "nobody"  # PostgreSQL refuses to run as root: a restore run as root uses it
+
+Progress = Callable[[str], None]
+
+
+def _run(program: str, *args: str, env: dict[str, str], timeout: float = 600) -> None:
+    from retention.snapshots import run_pg_program
+
+    run_pg_program(program, *args, env=env, timeout=timeout)
+
+
+# --- shipping the WAL ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shipped:
+    segments: int  # completed segments stored
+    partial: str  # the segment in progress, stored again because it grew ("" if not)
+    flushed: str  # the server's flush position the run streamed up to
+
+    def summary(self) -> str:
+        done = (f"{self.segments} completed WAL segments" if self.segments
+                else "no completed WAL segment")
+        grew = f", and the growing segment {self.partial}" if self.partial else ""
+        return f"Shipped {done}{grew} to the replica, up to WAL position {self.flushed}."
+
+
+def ship_wal(ext) -> Shipped:
+    """The minute's work: stream the new WAL into the spool and store it in the replica."""
+    from retention.snapshots import libpq_connection
+
+    system, flushed = server_position(ext)
+    conninfo, env = libpq_connection(ext.settings.database_url)
+    spool = ext.settings.data_dir / SPOOL_DIRNAME / system
+    spool.mkdir(parents=True, exist_ok=True)
+    _run("pg_receivewal", "--create-slot", "--if-not-exists", f"--slot={SLOT}",
+         "--no-password", f"--dbname={conninfo}", env=env)
+    _run("pg_receivewal", f"--directory={spool}", f"--slot={SLOT}", f"--endpos={flushed}",
+         "--no-loop", "--synchronous", "--no-password", f"--dbname={conninfo}", env=env)
+    segments = partial = 0
+    prefix = f"{WAL_PREFIX}{system}/"
+    for path in sorted(spool.iterdir()):
+        if SEGMENT.fullmatch(path.name) or HISTORY.fullmatch(path.name):
+            _store_compressed(ext.replica, prefix + path.name, path)
+            _delete_key(ext.replica, prefix + path.name + PARTIAL)
+            path.unlink()  # stored: pg_receivewal goes on from the slot or the next partial
+            segments += 1
+        elif path.name.endswith(PARTIAL) and _grew(spool, path):
+            _store_compressed(ext.replica, prefix + path.name, path, keep_only_newest=True)
+            (spool / SHIPPED_PARTIAL).write_text(f"{path.name} {_sha256(path)}")
+            partial = path.name.removesuffix(PARTIAL)
+    return Shipped(segments, partial or "", flushed)
+
+
+def server_position(ext) -> tuple[str, str]:
+    """The cluster's system identifier and its WAL flush position."""
+    with ext.db.engine.connect() as connection:
+        try:
+            system = connection.execute(
+                text("SELECT system_identifier FROM pg_control_system()")).scalar()
+            flushed = connection.execute(text("SELECT pg_current_wal_flush_lsn()")).scalar()
+        except Exception as err:  # noqa: BLE001 - the privilege is the likely cause; say so
+            raise ArchiveError(
+                f"The database's WAL position cannot be read ({err}). Shipping the WAL needs "
+                "a role allowed to read it and to replicate: GRANT pg_monitor and ALTER ROLE "
+                "… REPLICATION for the role of CHARTVAULT_DATABASE_URL.") from err
+    return str(system), str(flushed)
+
+
+def _grew(spool: Path, partial: Path) -> bool:
+    note = spool / SHIPPED_PARTIAL
+    return not note.exists() or note.read_text() != f"{partial.name} {_sha256(partial)}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _store_compressed(store: ObjectStore, key: str, path: Path, *,
+                      keep_only_newest: bool = False) -> None:
+    """Store ``path`` deflated (a partial segment is mostly the zeros it was filled with)."""
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".ship-") as packed:
+        compressor = zlib.compressobj(1)
+        with path.open("rb") as source:
+            while chunk := source.read(CHUNK_SIZE):
+                packed.write(compressor.compress(chunk))
+        packed.write(compressor.flush())
+        packed.flush()
+        length = packed.tell()
+        packed.seek(0)
+        stored = store.put(key, packed, media_type="application/zlib", length=length)
+    if keep_only_newest:
+        _delete_key(store, key, but=stored.version_id)
+
+
+def _delete_key(store: ObjectStore, key: str, but: str | None = None) -> None:
+    for info in store.list_versions(key):
+        if info.version_id != but:
+            try:
+                store.delete_version(key, info.version_id)
+            except ObjectNotFound:
+                continue  # deleted concurrently
+
+
+def _fetch_inflated(store: ObjectStore, key: str, target: Path) -> None:
+    version = store.list_versions(key)[-1].version_id  # older ones: copies a crash left
+    decompressor = zlib.decompressobj()
+    with target.open("wb") as out:
+        for chunk in store.open(key, version):
+            out.write(decompressor.decompress(chunk))
+        out.write(decompressor.flush())
+
+
+# --- base backups -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaseBackup:
+    system: str
+    first_segment: str
+    version_id: str
+    size: int
+    taken_at: datetime
+    label: dict
+
+    @property
+    def key(self) -> str:
+        return f"{BASE_PREFIX}{self.system}/{self.first_segment}"
+
+
+def take_base_backup(ext, keep: int) -> BaseBackup:
+    """A base backup of the database's cluster into the replica; the older ones beyond
+    ``keep`` pruned, with the WAL only they needed."""
+    from retention.snapshots import libpq_connection
+
+    url = make_url(ext.settings.database_url)
+    conninfo, env = libpq_connection(ext.settings.database_url)
+    system, _flushed = server_position(ext)
+    with ext.db.engine.connect() as connection:
+        # The segment being written now: the backup's checkpoint comes later, so no WAL it
+        # needs is older than this.
+        first = connection.execute(text("SELECT pg_walfile_name(pg_current_wal_lsn())")).scalar()
+        version = connection.execute(text("SHOW server_version_num")).scalar()
+    label = {"database": url.database, "user": url.username, "first_segment": first,
+             "server_version_num": int(version), "taken_at": utcnow().isoformat()}
+    key = f"{BASE_PREFIX}{system}/{first}"
+    with tempfile.TemporaryDirectory(prefix="chartvault-basebackup-") as work:
+        _run("pg_basebackup", f"--pgdata={work}/base", "--format=tar", "--gzip",
+             "--wal-method=fetch", "--checkpoint=fast", "--no-password",
+             f"--dbname={conninfo}", env=env, timeout=6 * 3600)
+        archive = Path(work) / "base" / "base.tar.gz"
+        with archive.open("rb") as stream:
+            stored = ext.replica.put(key, stream, media_type="application/gzip",
+                                     length=archive.stat().st_size)
+    ext.replica.put(key + LABEL_SUFFIX, io.BytesIO(json.dumps(label).encode()),
+                    media_type="application/json")
+    prune_base_backups(ext.replica, keep)
+    return BaseBackup(system, first, stored.version_id, stored.size, utcnow(), label)
+
+
+def list_base_backups(store: ObjectStore) -> list[BaseBackup]:
+    """The base backups in the replica, newest first."""
+    found = []
+    for key in store.list_keys(BASE_PREFIX):
+        if key.endswith(LABEL_SUFFIX):
+            continue
+        system, first = key.removeprefix(BASE_PREFIX).split("/", 1)
+        versions = store.list_versions(key)
+        labels = store.list_versions(key + LABEL_SUFFIX)
+        if not versions or not labels:
+            continue  # cut short between the backup and its label: not usable
+        label = json.loads(b"".join(store.open(key + LABEL_SUFFIX, labels[-1].version_id)))
+        newest = versions[-1]
+        found.append(BaseBackup(system, first, newest.version_id, newest.size,
+                                newest.created_at, label))
+    return sorted(found, key=lambda backup: backup.taken_at, reverse=True)
+
+
+def prune_base_backups(store: ObjectStore, keep: int) -> int:
+    """Keep the newest ``keep`` base backups and the WAL they need; how many objects went."""
+    backups = list_base_backups(store)
+    kept, dropped = backups[:keep], 0
+    for backup in backups[keep:]:
+        for key in (backup.key, backup.key + LABEL_SUFFIX):
+            dropped += _count_deleted(store, key)
+    oldest_needed = {}
+    for backup in kept:
+        oldest = oldest_needed.get(backup.system, backup.first_segment)
+        oldest_needed[backup.system] = min(oldest, backup.first_segment, key=_position)
+    for key in store.list_keys(WAL_PREFIX):
+        system, name = key.removeprefix(WAL_PREFIX).split("/", 1)
+        segment = name.removesuffix(PARTIAL)
+        if HISTORY.fullmatch(name) and system in oldest_needed:
+            continue  # timeline histories are tiny and every recovery may need them
+        if system not in oldest_needed or (
+                SEGMENT.fullmatch(segment)
+                and _position(segment) < _position(oldest_needed[system])):
+            dropped += _count_deleted(store, key)
+    return dropped
+
+
+def _position(segment: str) -> str:
+    # TLI, log, seg: the position in the WAL is the last two, whatever the timeline.
+    return segment[8:]
+
+
+def _count_deleted(store: ObjectStore, key: str) -> int:
+    versions = store.list_versions(key)
+    _delete_key(store, key)
+    return len(versions)
+
+
+# --- recovery -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recovered:
+    restored_to: datetime | None  # the last commit replayed; None: none after the backup
+    segments: int  # WAL segments handed to the recovery
+
+
+def recover(store: ObjectStore, backup: BaseBackup, dump: Path, *,
+            progress: Progress = lambda _line: None) -> Recovered:
+    """Replay the WAL after ``backup`` in a temporary cluster, to its end, and dump the
+    archive's database from it into ``dump`` (pg_dump's custom format)."""
+    with _recovery_directory() as work:
+        data, wal = work / "data", work / "wal"
+        progress(f"Unpacking the base backup of {backup.taken_at:%Y-%m-%d %H:%M:%S} UTC "
+                 f"({backup.size:,} bytes)…")
+        _unpack(store, backup, data)
+        segments = _fetch_wal(store, backup, wal)
+        progress(f"Replaying {segments} WAL segments in a temporary PostgreSQL server…")
+        bin_dir = _server_binaries((data / "PG_VERSION").read_text().strip())
+        server = _RecoveryServer(bin_dir, work)
+        server.start()
+        try:
+            restored_to = server.wait_for_recovery(backup.label["database"],
+                                                   backup.label["user"], progress)
+            conninfo = server.conninfo(backup.label["database"], backup.label["user"])
+            _run("pg_dump", "--format=custom", "--no-owner", "--no-privileges",
+                 f"--file={dump}", f"--dbname={conninfo}", env=_plain_env(),
+                 timeout=6 * 3600)
+        finally:
+            server.stop()
+    return Recovered(restored_to, segments)
+
+
+class _recovery_directory:
+    """A temporary directory the recovery server's user can own and reach."""
+
+    def __enter__(self) -> Path:
+        parent = Path(tempfile.gettempdir())
+        if os.geteuid() == 0 and not _reachable_by_others(parent):
+            parent = Path("/tmp")  # noqa: S108 - world-traversable, which the user needs
+        self.path = Path(tempfile.mkdtemp(prefix="chartvault-recovery-", dir=parent))
+        return self.path
+
+    def __exit__(self, *exc_info) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _reachable_by_others(path: Path) -> bool:
+    return all(directory.stat().st_mode & stat.S_IXOTH for directory in [path, *path.parents])
+
+
+def _unpack(store: ObjectStore, backup: BaseBackup, data: Path) -> None:
+    archive = data.parent / "base.tar.gz"
+    with archive.open("wb") as out:
+        for chunk in store.open(backup.key, backup.version_id):
+            out.write(chunk)
+    data.mkdir(mode=0o700)
+    with tarfile.open(archive) as tar:
+        tar.extractall(data, filter="data")
+    archive.unlink()
+    for name in ("postgresql.conf", "pg_hba.conf", "pg_ident.conf"):
+        # A Debian cluster keeps its configuration outside the data directory.
+        (data / name).touch()
+    (data / "recovery.signal").touch()
+
+
+def _fetch_wal(store: ObjectStore, backup: BaseBackup, wal: Path) -> int:
+    """Every WAL segment of the backup's cluster from its first one on, the timeline
+    histories, and the partial segment past the last complete one, under the names
+    ``restore_command`` asks for; how many segments."""
+    wal.mkdir()
+    prefix = f"{WAL_PREFIX}{backup.system}/"
+    names = [key.removeprefix(prefix) for key in store.list_keys(prefix)]
+    complete = {name for name in names if SEGMENT.fullmatch(name)}
+    count = 0
+    for name in names:
+        segment = name.removesuffix(PARTIAL)
+        if name.endswith(PARTIAL) and segment in complete:
+            continue  # its completed segment was stored after it
+        if SEGMENT.fullmatch(segment) and _position(segment) < _position(backup.first_segment):
+            continue
+        _fetch_inflated(store, prefix + name, wal / segment)
+        count += SEGMENT.fullmatch(segment) is not None
+    return count
+
+
+def _server_binaries(major: str) -> Path:
+    found = glob(f"/usr/lib/postgresql/{major}/bin/postgres")
+    if found:
+        return Path(found[0]).parent
+    on_path = shutil.which("postgres")
+    if on_path:
+        return Path(on_path).parent
+    raise ArchiveError(
+        f"The base backup is of PostgreSQL {major}: recovering it needs that version's server "
+        f"programs on this machine (apt-get install postgresql-{major}).")
+
+
+def _plain_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+
+
+class _RecoveryServer:
+    """The temporary server that replays the WAL: reachable only through a socket in the
+    work directory, with the configuration of the backed-up cluster overridden where it
+    could stop it from starting here."""
+
+    PORT = 5432
+
+    def __init__(self, bin_dir: Path, work: Path):
+        self.bin_dir, self.work = bin_dir, work
+        self.data = work / "data"
+        self.prefix = self._as_server_user()
+
+    def _as_server_user(self) -> list[str]:
+        if os.geteuid() != 0:
+            return []
+        user = pwd.getpwnam(RECOVERY_USER)
+        for root, directories, files in os.walk(self.work):
+            for name in directories + files:
+                os.chown(Path(root) / name, user.pw_uid, user.pw_gid)
+        os.chown(self.work, user.pw_uid, user.pw_gid)
+        return [shutil.which("runuser") or "/usr/sbin/runuser", "-u", RECOVERY_USER, "--"]
+
+    def _options(self) -> str:
+        hba = self.work / "hba.conf"
+        hba.write_text("local all all trust\n")
+        if self.prefix:
+            shutil.chown(hba, RECOVERY_USER)
+        settings = {
+            "data_directory": self.data, "listen_addresses": "", "port": self.PORT,
+            "unix_socket_directories": self.work, "hba_file": hba,
+            "ident_file": self.data / "pg_ident.conf", "archive_mode": "off", "ssl": "off",
+            "shared_preload_libraries": "", "hot_standby": "on",
+            "restore_command": f"cp {self.work / 'wal'}/%f %p",
+            "recovery_target_timeline": "latest",
+        }
+        return " ".join(f"-c {name}='{value}'" for name, value in settings.items())
+
+    def start(self) -> None:
+        result = subprocess.run(
+            [*self.prefix, str(self.bin_dir / "pg_ctl"), "start", "--wait", "--timeout=3600",
+             f"--pgdata={self.data}", f"--log={self.work / 'server.log'}",
+             f"--options={self._options()}"],
+            capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise ArchiveError(f"The recovery server did not start: {self._log_tail()}")
+
+    def conninfo(self, database: str, user: str) -> str:
+        return f"host={self.work} port={self.PORT} dbname={database} user={user}"
+
+    def wait_for_recovery(self, database: str, user: str, progress: Progress) -> datetime | None:
+        """Wait until the server has replayed everything and left recovery; the time of the
+        last commit it replayed."""
+        import psycopg
+
+        last_note = time.monotonic()
+        while True:
+            try:
+                with psycopg.connect(self.conninfo(database, user)) as connection:
+                    in_recovery, replayed = connection.execute(
+                        "SELECT pg_is_in_recovery(), pg_last_xact_replay_timestamp()"
+                    ).fetchone()
+            except psycopg.OperationalError as err:
+                if not self._running():
+                    raise ArchiveError(f"The recovery server stopped while replaying the WAL: "
+                                       f"{self._log_tail()}") from err
+                in_recovery, replayed = True, None  # not yet accepting connections
+            if not in_recovery:
+                return replayed
+            if time.monotonic() - last_note > 10:
+                progress(f"  replayed up to {replayed or 'the base backup'}…")
+                last_note = time.monotonic()
+            time.sleep(0.2)
+
+    def _running(self) -> bool:
+        return subprocess.run([*self.prefix, str(self.bin_dir / "pg_ctl"), "status",
+                               f"--pgdata={self.data}"], capture_output=True, check=False,
+                              stdin=subprocess.DEVNULL).returncode == 0
+
+    def stop(self) -> None:
+        subprocess.run([*self.prefix, str(self.bin_dir / "pg_ctl"), "stop", "--mode=immediate",
+                        f"--pgdata={self.data}"], capture_output=True, check=False,
+                       stdin=subprocess.DEVNULL)
+
+    def _log_tail(self) -> str:
+        try:
+            return (self.work / "server.log").read_text()[-2000:]
+        except OSError:
+            return "(no server log)"

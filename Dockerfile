@@ -2,10 +2,12 @@
 FROM python:3.11-slim
 
 # tesseract + poppler for OCR; the eng and osd language data come as recommends of tesseract-ocr,
-# which --no-install-recommends drops, so they are named. psql for an operator's diagnostics.
+# which --no-install-recommends drops, so they are named. PostgreSQL 15 (docker-compose's db):
+# psql for an operator's diagnostics; pg_dump, pg_receivewal and pg_basebackup for the backups;
+# the server programs for a restore, which replays the WAL in a temporary server.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils postgresql-client fonts-dejavu-core \
+        tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils postgresql-15 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -114,3 +114,19 @@ def test_env_example_lists_every_variable_compose_requires():
     }
     required = _references(REQUIRED_VARIABLE)
     assert required <= example, f"missing from .env.example: {sorted(required - example)}"
+
+
+def test_the_database_server_is_the_major_version_of_the_images_postgresql_programs():
+    # pg_dump and pg_basebackup refuse a newer server; a restore replays its WAL with the
+    # image's own server programs.
+    image = _compose()["services"]["db"]["image"]
+    installed = re.search(r"\bpostgresql-(\d+)\b", DOCKERFILE.read_text())
+    assert installed and image == f"postgres:{installed.group(1)}"
+
+
+def test_the_database_allows_the_archive_replication_connections():
+    mounts = _compose()["services"]["db"]["volumes"]
+    (script,) = [mount.split(":")[0] for mount in mounts if "docker-entrypoint-initdb.d" in mount]
+    text = (ROOT / script).read_text()
+    assert "host replication ${POSTGRES_USER} all scram-sha-256" in text
+    assert "pg_hba.conf" in text

@@ -1,8 +1,11 @@
 """The backup status page: how far the replica store is behind the primary, what failed, the
-database snapshots kept, and what the integrity scrub found and repaired. Thin: read
-retention.replication, retention.snapshots and retention.scrub, render."""
+database journal's last runs and the snapshots kept, and what the integrity scrub found and
+repaired. Thin: read retention.replication, retention.schedule, retention.snapshots and
+retention.scrub, render."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from flask import Blueprint, render_template
 
@@ -11,10 +14,15 @@ from archive.auth.guards import requires
 from archive.errors import StorageError
 from archive.models import utcnow
 from retention.replication import replication_status
+from retention.schedule import OK, job_named, schedule_overview
 from retention.scrub import scrub_status
 from retention.snapshots import latest_snapshots, snapshots_to_keep
 
 bp = Blueprint("backups", __name__)
+
+# The journal runs every minute; a restore loses what was done since its last good run, so
+# past this the page says the recovery point is not being met.
+JOURNAL_LATE = timedelta(minutes=5)
 
 
 @bp.route("/admin/backups")
@@ -33,4 +41,6 @@ def backups():
             replica=ext.settings.replica_storage or "filesystem", snapshots=snapshots,
             keep=snapshots_to_keep(ext.settings), replica_problem=replica_problem,
             scrub=scrub_status(session, now, days=ext.settings.scrub_days),
+            journal=schedule_overview(session, now, [job_named("database_journal")])[0],
+            journal_late=JOURNAL_LATE, ok=OK,
         )

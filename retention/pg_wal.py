@@ -97,8 +97,14 @@ def ship_wal(ext) -> Shipped:
     conninfo, env = libpq_connection(ext.settings.database_url)
     spool = ext.settings.data_dir / SPOOL_DIRNAME / system
     spool.mkdir(parents=True, exist_ok=True)
-    _run("pg_receivewal", "--create-slot", "--if-not-exists", f"--slot={SLOT}",
-         "--no-password", f"--dbname={conninfo}", env=env)
+    try:
+        _run("pg_receivewal", "--create-slot", "--if-not-exists", f"--slot={SLOT}",
+             "--no-password", f"--dbname={conninfo}", env=env)
+    except ArchiveError as err:
+        raise ArchiveError(
+            f"{err.message} Shipping the WAL needs a replication connection: give the role of "
+            "CHARTVAULT_DATABASE_URL the REPLICATION attribute (ALTER ROLE … REPLICATION) and "
+            "allow it in pg_hba.conf (host replication ROLE ADDRESS scram-sha-256).") from err
     _run("pg_receivewal", f"--directory={spool}", f"--slot={SLOT}", f"--endpos={flushed}",
          "--no-loop", "--synchronous", "--no-password", f"--dbname={conninfo}", env=env)
     segments = partial = 0
@@ -285,6 +291,7 @@ def _count_deleted(store: ObjectStore, key: str) -> int:
 class Recovered:
     restored_to: datetime | None  # the last commit replayed; None: none after the backup
     segments: int  # WAL segments handed to the recovery
+    problem: str = ""  # why the replay stopped before the newest WAL the replica holds
 
 
 def recover(store: ObjectStore, backup: BaseBackup, dump: Path, *,
@@ -297,20 +304,31 @@ def recover(store: ObjectStore, backup: BaseBackup, dump: Path, *,
                  f"({backup.size:,} bytes)…")
         _unpack(store, backup, data)
         segments = _fetch_wal(store, backup, wal)
-        progress(f"Replaying {segments} WAL segments in a temporary PostgreSQL server…")
+        progress(f"Replaying {len(segments)} WAL segments in a temporary PostgreSQL server…")
         bin_dir = _server_binaries((data / "PG_VERSION").read_text().strip())
         server = _RecoveryServer(bin_dir, work)
         server.start()
         try:
             restored_to = server.wait_for_recovery(backup.label["database"],
                                                    backup.label["user"], progress)
+            problem = _gap(segments, server.replayed_segments())
             conninfo = server.conninfo(backup.label["database"], backup.label["user"])
             _run("pg_dump", "--format=custom", "--no-owner", "--no-privileges",
                  f"--file={dump}", f"--dbname={conninfo}", env=_plain_env(),
                  timeout=6 * 3600)
         finally:
             server.stop()
-    return Recovered(restored_to, segments)
+    return Recovered(restored_to, len(segments), problem)
+
+
+def _gap(handed: list[str], replayed: set[str]) -> str:
+    """PostgreSQL ends a recovery quietly at the first segment it cannot get: when the
+    newest segment handed over was never replayed, the WAL has a gap before it."""
+    if not handed or handed[-1] in replayed:
+        return ""
+    reached = max(replayed, key=_position, default="the base backup")
+    return (f"the WAL in the replica has a gap after segment {reached}: the segments after it, "
+            f"up to {handed[-1]}, could not be replayed")
 
 
 class _recovery_directory:
@@ -346,15 +364,15 @@ def _unpack(store: ObjectStore, backup: BaseBackup, data: Path) -> None:
     (data / "recovery.signal").touch()
 
 
-def _fetch_wal(store: ObjectStore, backup: BaseBackup, wal: Path) -> int:
+def _fetch_wal(store: ObjectStore, backup: BaseBackup, wal: Path) -> list[str]:
     """Every WAL segment of the backup's cluster from its first one on, the timeline
     histories, and the partial segment past the last complete one, under the names
-    ``restore_command`` asks for; how many segments."""
+    ``restore_command`` asks for; the segments' names, in WAL order."""
     wal.mkdir()
     prefix = f"{WAL_PREFIX}{backup.system}/"
     names = [key.removeprefix(prefix) for key in store.list_keys(prefix)]
     complete = {name for name in names if SEGMENT.fullmatch(name)}
-    count = 0
+    fetched = []
     for name in names:
         segment = name.removesuffix(PARTIAL)
         if name.endswith(PARTIAL) and segment in complete:
@@ -362,8 +380,9 @@ def _fetch_wal(store: ObjectStore, backup: BaseBackup, wal: Path) -> int:
         if SEGMENT.fullmatch(segment) and _position(segment) < _position(backup.first_segment):
             continue
         _fetch_inflated(store, prefix + name, wal / segment)
-        count += SEGMENT.fullmatch(segment) is not None
-    return count
+        if SEGMENT.fullmatch(segment):
+            fetched.append(segment)
+    return sorted(fetched, key=_position)
 
 
 def _server_binaries(major: str) -> Path:
@@ -414,6 +433,8 @@ class _RecoveryServer:
             "unix_socket_directories": self.work, "hba_file": hba,
             "ident_file": self.data / "pg_ident.conf", "archive_mode": "off", "ssl": "off",
             "shared_preload_libraries": "", "hot_standby": "on",
+            # The log is read for the segments replayed: to the file pg_ctl names.
+            "logging_collector": "off", "log_destination": "stderr",
             "restore_command": f"cp {self.work / 'wal'}/%f %p",
             "recovery_target_timeline": "latest",
         }
@@ -455,6 +476,11 @@ class _RecoveryServer:
                 last_note = time.monotonic()
             time.sleep(0.2)
 
+    def replayed_segments(self) -> set[str]:
+        """The segments the server took from restore_command, as its log says."""
+        return set(re.findall(r'restored log file "([0-9A-F]{24})" from archive',
+                              self._log()))
+
     def _running(self) -> bool:
         return subprocess.run([*self.prefix, str(self.bin_dir / "pg_ctl"), "status",
                                f"--pgdata={self.data}"], capture_output=True, check=False,
@@ -465,8 +491,11 @@ class _RecoveryServer:
                         f"--pgdata={self.data}"], capture_output=True, check=False,
                        stdin=subprocess.DEVNULL)
 
-    def _log_tail(self) -> str:
+    def _log(self) -> str:
         try:
-            return (self.work / "server.log").read_text()[-2000:]
+            return (self.work / "server.log").read_text()
         except OSError:
-            return "(no server log)"
+            return ""
+
+    def _log_tail(self) -> str:
+        return self._log()[-2000:] or "(no server log)"

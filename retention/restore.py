@@ -375,7 +375,9 @@ def _load_postgres_to_latest(ext: Archive, source: ObjectStore, backup: pg_wal.B
         _load_postgres(ext, dump)
     described = (f"the PostgreSQL base backup of {backup.taken_at:%Y-%m-%d %H:%M:%S} UTC "
                  f"({backup.size:,} bytes) and {recovered.segments} WAL segments after it")
-    return Recovery(described, recovered.restored_to or backup.taken_at)
+    if recovered.problem:
+        progress(f"WARNING: {recovered.problem}.")
+    return Recovery(described, recovered.restored_to or backup.taken_at, recovered.problem)
 
 
 class _downloaded:

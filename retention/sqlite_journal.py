@@ -196,6 +196,7 @@ def journal_lock(data_dir: Path) -> Iterator[None]:
     """Held while the state is read, an entry or a snapshot stored, and the state saved: a
     snapshot starting a generation while a minute's entry is made for the old one would
     otherwise have its state overwritten with the old generation's."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / LOCK_FILENAME).open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -291,9 +292,10 @@ def replay(source: ObjectStore, snapshot_version_id: str, image: Path) -> Replay
         pages_file = Path(work) / "pages"
         for expected, number in enumerate(numbers, 1):
             if number != expected:
-                result.problem = (f"journal entry {expected} is missing from the replica; the "
-                                  f"{len(numbers) - expected + 1} entries after it cannot be "
-                                  "applied")
+                later = len(numbers) - expected + 1
+                result.problem = (f"journal entry {expected} is missing from the replica; "
+                                  f"{later} later {'entry' if later == 1 else 'entries'} "
+                                  "cannot be applied")
                 break
             try:
                 header = _fetch_entry(source, entry_key(generation, number), pages_file)

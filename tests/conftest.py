@@ -74,15 +74,27 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+def _drop_replication_slots(url: str) -> None:
+    """A test that ran the database journal left its slot, which would keep every byte of
+    WAL the rest of the session writes."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("SELECT pg_drop_replication_slot(slot_name) "
+                                "FROM pg_replication_slots WHERE NOT active"))
+    engine.dispose()
+
+
 @pytest.fixture
-def database_url(database_template: DatabaseTemplate, tmp_path: Path) -> str:
+def database_url(database_template: DatabaseTemplate, tmp_path: Path) -> Iterator[str]:
     """A fresh, fully migrated database for one test."""
     if database_template.backend == "sqlite":
         target = tmp_path / "chartvault.db"
         shutil.copyfile(database_template.url.removeprefix("sqlite:///"), target)
-        return f"sqlite:///{target}"
+        yield f"sqlite:///{target}"
+        return
     _reset_postgres(database_template.url)
-    return database_template.url
+    yield database_template.url
+    _drop_replication_slots(database_template.url)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 
 from archive import audit, migrate
 from archive.audit import Actor
@@ -57,7 +57,14 @@ from tests.retention.restoring import (
     version_digests,
 )
 from tests.search.charts import text_pdf
-from tests.search.library import CARDIOLOGY, DISCHARGE, OPERATIVE, file_chart, found, process_and_index
+from tests.search.library import (
+    CARDIOLOGY,
+    DISCHARGE,
+    OPERATIVE,
+    file_chart,
+    found,
+    process_and_index,
+)
 
 QUERIES = ["pneumonia", "cholecystectomy", "mitral regurgitation", "xanthogranulomatous"]
 OLD_CHART = ["DISCHARGE SUMMARY", "Treated for xanthogranulomatous pyelonephritis in 2005."]
@@ -250,5 +257,43 @@ def test_a_restore_brings_back_every_action_up_to_the_last_journal_run(
         with again.db.transaction() as session:
             audit.record(session, Actor("tests"), "test.after_restore")
         assert chain_ok(again)
+    finally:
+        again.db.dispose()
+
+
+def test_a_gap_in_the_journal_stops_the_restore_there_and_it_says_so(
+    app, ext, people, settings, database_url, target_url, request
+):
+    clerk = people.principal("clerk")
+    with ext.db.transaction() as session:
+        register_patient(session, SYSTEM, mrn="PT-1", name="ONE, ANN", dob=date(1960, 1, 2))
+    run_job(ext, job_named("database_snapshot"))
+    charts, shipped = [], []
+    for pages in (DISCHARGE, OPERATIVE, CARDIOLOGY):
+        charts.append(file_chart(app, clerk, "PT-1", pages))
+        before = set(ext.replica.list_keys("wal/") + ext.replica.list_keys("journal/"))
+        if not ext.db.is_sqlite:
+            with ext.db.engine.connect() as connection:  # the minute's WAL in a segment of its own
+                connection.execute(text("SELECT pg_switch_wal()"))
+        a_minute_passes(ext)
+        shipped.append(set(ext.replica.list_keys("wal/") + ext.replica.list_keys("journal/"))
+                       - before)
+    for key in shipped[1]:  # the second minute's entry or WAL segments are lost
+        for version in ext.replica.list_versions(key):
+            ext.replica.delete_version(key, version.version_id)
+    lose_everything(ext, settings, database_url, request)
+
+    result = chartvault(environment(settings, target_url),
+                        "restore", "--from", str(settings.replica_dir), "--yes")
+
+    assert result.exit_code == 1, result.output
+    assert re.search(r"INCOMPLETE: (journal entry 2 is missing|the WAL in the replica has a gap)",
+                     result.output), result.output
+    restored = open_restored(settings, target_url)
+    again = restored.extensions["chartvault"]
+    try:
+        with again.db.transaction() as session:
+            present = [session.get(Document, chart) is not None for chart in charts]
+        assert present == [True, False, False]
     finally:
         again.db.dispose()

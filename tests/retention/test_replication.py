@@ -11,6 +11,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from markupsafe import escape
 from moto.server import ThreadedMotoServer
 from sqlalchemy import select, update
 
@@ -19,9 +20,10 @@ from retention import replication
 from retention.clocks import Rules
 from retention.destruction import DESTRUCTION_LOG, execute_now
 from retention.disposition import sweep
-from retention.models import ObjectCopy
+from retention.models import JobRun, ObjectCopy
 from retention.policies import save_policy
 from retention.replication import replicate, replication_status
+from retention.schedule import job_named, run_job
 from retention.snapshots import take_snapshot
 from tests.conftest import login
 from tests.retention.disposing import FLOORS, approve_twice, file_earlier
@@ -195,6 +197,23 @@ def test_the_backup_page_shows_lag_backlog_and_failures_to_admins_and_compliance
     assert "every object has a verified copy" in html
     assert snapshot.sha256 in html and 'id="no-snapshot"' not in html
     assert re.search(r"<title>Backups and integrity[^<]*</title>", html)
+
+
+def test_the_backup_page_says_loudly_when_the_database_journal_falls_behind(app, ext, people):
+    client = _client(app, "compliance1")
+    html = client.get("/admin/backups").get_data(as_text=True)
+    assert 'id="journal-late"' in html and "has not stored the database's changes yet" in html
+
+    run = run_job(ext, job_named("database_journal"))
+    assert run.outcome == "ok", run.summary
+    html = client.get("/admin/backups").get_data(as_text=True)
+    assert 'id="journal-late"' not in html
+    assert escape(run.summary) in html
+
+    with ext.db.transaction() as session:  # the worker stopped ten minutes ago
+        session.execute(update(JobRun).values(started_at=utcnow() - timedelta(minutes=10)))
+    html = client.get("/admin/backups").get_data(as_text=True)
+    assert 'id="journal-late"' in html and "last stored the database's changes" in html
 
 
 def test_an_object_written_again_is_followed_by_every_reference(ext, charts):

@@ -18,6 +18,7 @@ import re
 import shutil
 import uuid
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -297,3 +298,13 @@ def test_a_gap_in_the_journal_stops_the_restore_there_and_it_says_so(
         assert present == [True, False, False]
     finally:
         again.db.dispose()
+
+
+def test_the_readme_promises_the_recovery_point_the_schedule_keeps():
+    """An action waits at most one period for each of the two jobs that carry it into the
+    replica (its rows: the journal; its objects: replication); each run takes seconds."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    promised = int(re.search(r"\*\*Recovery point: (\d+) minutes\.\*\*", readme).group(1))
+    for job_id in ("replication", "database_journal"):
+        period = job_named(job_id).trigger.interval
+        assert period.total_seconds() * 2 <= promised * 60, job_id

@@ -213,6 +213,11 @@ def _hold_on_started(ext: Archive, session: Session, item: DispositionItem,
     document = session.get(Document, item.document_id)
     if document is None:
         return ""  # its rows are gone already: only the bookkeeping is left to finish
+    return hold_refusal(ext, session, document, actor)
+
+
+def hold_refusal(ext: Archive, session: Session, document: Document, actor: Actor) -> str:
+    """Why a hold forbids destroying ``document`` now (the refusal audited); "" if none."""
     try:
         for guard in ext.change_guards:
             guard(session, document, DISPOSE, actor)  # a hold refuses, and audits it

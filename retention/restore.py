@@ -58,7 +58,12 @@ from archive.errors import (
 from archive.interfaces import ObjectStore
 from archive.models import AuditHead, Document, Patient, utcnow
 from retention import pg_wal, replication, sqlite_journal
-from retention.destruction import DESTRUCTION_LOG, delete_every_version, erase_document_rows
+from retention.destruction import (
+    DESTRUCTION_LOG,
+    delete_every_version,
+    erase_document_rows,
+    hold_refusal,
+)
 from retention.models import DispositionItem, ObjectCopy, Tombstone
 from retention.snapshots import (
     Snapshot,
@@ -107,6 +112,7 @@ class RestoreReport:
     recovery: Recovery | None = None
     resumed: bool = False
     destructions_reapplied: list[int] = field(default_factory=list)  # document ids
+    destructions_held: list[int] = field(default_factory=list)  # kept: under a legal hold
     copied: int = 0
     present: int = 0  # already in the primary under the same version (a resumed restore)
     lost: list[StoredRef] = field(default_factory=list)
@@ -128,7 +134,9 @@ class RestoreReport:
             f"Restored to: {recovery.restored_to:%Y-%m-%d %H:%M:%S} UTC, from {recovery.source}"
             + (" (restore resumed)" if self.resumed else ""),
             f"Destructions re-applied from the destruction log: "
-            f"{len(self.destructions_reapplied)}",
+            f"{len(self.destructions_reapplied)}" + (
+                f" ({len(self.destructions_held)} held back by a legal hold: their documents "
+                "are kept)" if self.destructions_held else ""),
             f"Objects copied from the replica and verified: {self.copied}"
             + (f" ({self.present} already in place)" if self.present else ""),
             f"Objects verified in the new primary store and the replica: {self.verified}"
@@ -182,7 +190,8 @@ def restore(
     progress("Applying migrations…")
     migrate.upgrade(ext.db.engine)
     progress("Applying the destruction log…")
-    report.destructions_reapplied = reapply_destructions(ext, source, actor)
+    report.destructions_reapplied = reapply_destructions(ext, source, actor,
+                                                         report.destructions_held)
     progress("Copying the stored objects from the replica…")
     copy_objects(ext, source, report, progress)
     if not source_is_replica:
@@ -197,6 +206,7 @@ def restore(
                      details={
                          **report.recovery.as_json(),
                          "destructions_reapplied": report.destructions_reapplied,
+                         "destructions_held": report.destructions_held,
                          "copied": report.copied, "present": report.present,
                          "lost": [f"{ref.key}@{ref.version_id}" for ref in report.lost],
                          "corrupt": report.corrupt,
@@ -433,9 +443,12 @@ def destruction_log(source: ObjectStore) -> Iterator[dict]:
         yield json.loads(b"".join(source.open(DESTRUCTION_LOG, info.version_id)))
 
 
-def reapply_destructions(ext: Archive, source: ObjectStore, actor: Actor) -> list[int]:
+def reapply_destructions(ext: Archive, source: ObjectStore, actor: Actor,
+                         held: list[int] | None = None) -> list[int]:
     """Destroy again every logged document the restored database still holds; their ids.
-    Matched by uid, never by id alone: ids are given out again after a restore."""
+    Matched by uid, never by id alone: ids are given out again after a restore. A document
+    a legal hold covers in the restored database is kept (its destruction was cut short and
+    then halted by the hold, or the hold came after): its id goes to ``held``."""
     reapplied = []
     for entry in destruction_log(source):
         with ext.db.transaction() as session:
@@ -443,11 +456,19 @@ def reapply_destructions(ext: Archive, source: ObjectStore, actor: Actor) -> lis
                 select(Document).where(Document.uid == entry["document_uid"]))
             if document is None:
                 continue  # destroyed before the snapshot, or filed after it
+            refusal = hold_refusal(ext, session, document, actor)
+            if refusal:
+                audit.record(session, actor, "restore.destruction_held", outcome="refused",
+                             patient_mrn=entry.get("patient_mrn"), document_id=document.id,
+                             reason=refusal, details=entry)
+                if held is not None:
+                    held.append(document.id)
+                continue
             keys = _erase_rows(ext, session, document, entry)
             audit.record(session, actor, "restore.destruction_reapplied",
                          patient_mrn=entry.get("patient_mrn"), document_id=document.id,
                          reason=f"destroyed by disposition batch #{entry.get('batch_id')} after "
-                                "the snapshot was taken (destruction log)",
+                                "the moment the database was restored to (destruction log)",
                          details=entry)
             reapplied.append(document.id)
         # A primary that survived the disaster may still hold a copy made before the

@@ -36,6 +36,7 @@ from retention.disposition import sweep
 from retention.holds import release_hold
 from retention.models import DispositionBatch, DispositionItem, Tombstone
 from retention.policies import save_policy
+from retention.restore import reapply_destructions
 from tests.conftest import SYSTEM
 from tests.retention.disposing import FLOORS, approve, approve_twice, file_earlier
 from tests.retention.holding import events, place
@@ -355,6 +356,14 @@ def test_a_hold_placed_after_a_crash_halts_the_retry_until_released_injected_sto
     assert event.details["object_versions"] == before
     assert [e.document_id for e in events(ext, "hold.refused")] == [old]
     assert events(ext, "document.destroyed") == []
+
+    # A restore from the replica now keeps the held document, although the destruction log
+    # names it.
+    held = []
+    assert reapply_destructions(ext, ext.replica, EXECUTOR, held) == []
+    assert held == [old] and rows_left(ext, old)["versions"] == 2
+    (kept,) = events(ext, "restore.destruction_held")
+    assert (kept.document_id, kept.outcome) == (old, "refused") and "Roe v. Mercy" in kept.reason
 
     release_hold(ext, officer, hold.id, reason="Settled")
     finished = execute_now(ext, officer, batch_id)

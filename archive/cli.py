@@ -21,7 +21,7 @@ from archive.auth import accounts
 from archive.auth.accounts import create_user
 from archive.auth.permissions import SYSTEM_ROLE, Principal
 from archive.auth.tokens import create_token, expiry_after, list_tokens, revoke_token
-from archive.config import SECRET_KEY_FILENAME
+from archive.config import SECRET_KEY_FILENAME, SettingError
 from archive.errors import ArchiveError
 from archive.models import ROLES, User
 from archive.params import MAX_ID
@@ -31,7 +31,10 @@ from archive.records.service import parse_date, register_patient
 def _create_cli_app() -> Flask:
     from archive.app import create_app
 
-    return create_app(cli=True)
+    try:
+        return create_app(cli=True)
+    except SettingError as err:  # one line that names the variable, not a traceback
+        raise click.ClickException(str(err)) from err
 
 
 cli = FlaskGroup(

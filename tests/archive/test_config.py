@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from archive.config import PREFIX, SETTINGS, Settings
+import pytest
+from click.testing import CliRunner
 
-SAMPLE_VALUES = {"S3_SECURE": "1", "SECURE_COOKIES": "1", "OCR_WORKERS": "7",
+from archive.cli import cli
+from archive.config import PREFIX, SETTINGS, SettingError, Settings
+
+SAMPLE_VALUES = {"STORAGE": "s3", "REPLICA_STORAGE": "s3", "SEARCH": "whoosh",
+                 "S3_SECURE": "1", "SECURE_COOKIES": "1", "OCR_WORKERS": "7",
                  "IDLE_TIMEOUT_MINUTES": "3", "LOCKOUT_THRESHOLD": "9", "LOCKOUT_MINUTES": "4",
                  "MAX_UPLOAD_MB": "2", "CLIENT_TIMEOUT_SECONDS": "5", "BREAK_GLASS_MINUTES": "30",
                  "SNAPSHOTS_KEEP": "3", "SCRUB_DAYS": "5",
@@ -31,3 +36,45 @@ def test_each_setting_changes_what_the_app_reads(monkeypatch, tmp_path):
             if asdict(Settings.from_env()) == baseline:
                 ignored.append(name)
     assert ignored == []
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("SNAPSHOTS_KEEP", "seven", "CHARTVAULT_SNAPSHOTS_KEEP='seven': give a whole number of at "
+                                "least 1."),
+    ("SNAPSHOTS_KEEP", "0", "CHARTVAULT_SNAPSHOTS_KEEP='0': give a whole number of at least 1."),
+    ("SECURE_COOKIES", "maybe", "CHARTVAULT_SECURE_COOKIES='maybe': give 1 (on) or 0 (off)."),
+    ("STORAGE", "S3", "CHARTVAULT_STORAGE='S3': give one of filesystem, s3."),
+    ("SEARCH", "elastic", "CHARTVAULT_SEARCH='elastic': give one of tantivy, whoosh."),
+])
+def test_a_value_the_archive_cannot_use_names_the_variable_and_what_it_accepts(
+    monkeypatch, tmp_path, name, value, message
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(PREFIX + name, value)
+    with pytest.raises(SettingError) as raised:
+        Settings.from_env()
+    assert str(raised.value) == message
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name in SETTINGS:
+        monkeypatch.delenv(PREFIX + name, raising=False)
+    unset = Settings.from_env()
+    monkeypatch.setenv(PREFIX + "OCR_WORKERS", "")
+    monkeypatch.setenv(PREFIX + "DATA_DIR", "")
+    assert Settings.from_env() == unset
+
+
+def test_every_setting_has_help_text():
+    assert all(len(text) > 10 for text in SETTINGS.values())
+    assert {"DATA_DIR", "SECRET_KEY_FILE", "AUDIT_KEY_FILE", "JOB_LEASE_SECONDS"} <= set(SETTINGS)
+
+
+def test_a_command_started_with_a_bad_value_says_which_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["user", "list"],
+                                env={PREFIX + "IDLE_TIMEOUT_MINUTES": "fifteen"})
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: CHARTVAULT_IDLE_TIMEOUT_MINUTES='fifteen': give a whole number of at least 1.")

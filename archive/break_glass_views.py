@@ -3,15 +3,13 @@ Thin: parse, call archive.auth.restricted, render."""
 
 from __future__ import annotations
 
-import math
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.auth.restricted import REVIEW_PAGE_SIZE, break_glass, grants_to_review, review_grant
 from archive.errors import BadRequest, Conflict, PermissionDenied
-from archive.params import page_number
+from archive.params import Paging, page_number
 from archive.web import local_path, render_restricted
 
 bp = Blueprint("break_glass", __name__)
@@ -53,7 +51,7 @@ def _reviews_page(page: int, refused: dict | None = None, status: int = 200):
             "archive/break_glass_reviews.html",
             listing=listing,
             page=page,
-            pages=max(1, math.ceil(listing.total / REVIEW_PAGE_SIZE)),
+            pages=Paging(page, REVIEW_PAGE_SIZE).pages(listing.total),
             refused=refused or {},
         ),
         status,

@@ -24,8 +24,8 @@ from archive.auth.tokens import create_token, expiry_after, list_tokens, revoke_
 from archive.config import SECRET_KEY_FILENAME, SettingError
 from archive.errors import ArchiveError
 from archive.models import ROLES, User
-from archive.params import MAX_ID
-from archive.records.service import parse_date, register_patient
+from archive.params import MAX_ID, parse_date
+from archive.records.service import register_patient
 
 
 def _create_cli_app() -> Flask:

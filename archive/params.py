@@ -1,4 +1,5 @@
-"""Numbers from the URL, a form or a path, each with a documented range.
+"""Numbers and dates from the URL, a form or a path, each with a documented range, and the
+paging of every list.
 
 Every numeric parameter of every route goes through here, so no request can hand the database
 an integer it cannot store or the search index a window it cannot allocate: a value outside
@@ -8,7 +9,12 @@ since no such record can exist).
 
 from __future__ import annotations
 
+import math
+import re
+import reprlib
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
 
 from werkzeug.routing import IntegerConverter
 
@@ -54,3 +60,48 @@ def page_number(values: Mapping[str, str], name: str = "page") -> int:
 def optional_id(value: str | None, name: str) -> int | None:
     """A record id given as a filter or a form field (1 to MAX_ID), or None."""
     return whole_number(value, name, low=1, high=MAX_ID)
+
+
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_date(value: object, field: str) -> date | None:
+    """A ``YYYY-MM-DD`` date from a form, a query or JSON; anything else is a 400 naming the
+    field (JSON may send a number, a list or an object where a date belongs)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str) and ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass  # 2026-02-30
+    raise BadRequest(f"{field} must be a date written YYYY-MM-DD, not {reprlib.repr(value)}.")
+
+
+@dataclass(frozen=True)
+class Paging:
+    """One page of a list: which page, how many rows a page holds, and what that makes of a
+    query and of a total. Every paged list of the archive goes through it."""
+
+    page: int
+    size: int
+
+    @classmethod
+    def of(cls, values: Mapping[str, str], size: int) -> Paging:
+        return cls(page_number(values), size)
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    def rows_of(self, query):
+        """``query`` limited to this page's rows (it must be ordered)."""
+        return query.offset(self.offset).limit(self.size)
+
+    def pages(self, total: int) -> int:
+        """How many pages ``total`` rows fill; at least one, so an empty list has a page."""
+        return max(1, math.ceil(total / self.size))
+
+    def within(self, total: int) -> Paging:
+        """This paging, its page brought back to the last one ``total`` rows fill."""
+        return Paging(min(self.page, self.pages(total)), self.size)

@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from archive.cli import cli_principal, friendly_errors
-from archive.records.service import parse_date
+from archive.params import parse_date
 from ingest.intake import file_from_disk, files_under
 
 

@@ -16,6 +16,7 @@ from archive.auth.restricted import require_chart_access
 from archive.auth.work import require_page_access
 from archive.errors import BadRequest, Conflict, NotFound
 from archive.models import Document, Patient, utcnow
+from archive.params import Paging
 from archive.records.service import audited_download, get_version
 from ingest import queue
 from ingest.models import Derivative, Job, QcFlag
@@ -114,15 +115,13 @@ def open_flags(session: Session, principal: Principal, page: int = 1) -> tuple[i
     """The QC queue, oldest first, a page at a time: (total, rows)."""
     require(principal, "qc.review")
     total = session.scalar(select(func.count(QcFlag.id)).where(QcFlag.status == "open"))
-    rows = session.execute(
+    rows = session.execute(Paging(page, QC_PAGE_SIZE).rows_of(
         select(QcFlag, Document, Patient)
         .join(Document, Document.id == QcFlag.document_id)
         .join(Patient, Patient.id == Document.patient_id)
         .where(QcFlag.status == "open")
         .order_by(QcFlag.created_at, QcFlag.id)
-        .offset((max(page, 1) - 1) * QC_PAGE_SIZE)
-        .limit(QC_PAGE_SIZE)
-    ).all()
+    )).all()
     return total, [_flag_row(flag, document, patient) for flag, document, patient in rows]
 
 

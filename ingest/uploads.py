@@ -16,12 +16,12 @@ from archive.app import Archive
 from archive.auth.permissions import Principal
 from archive.errors import ArchiveError, BadRequest, NotFound, UnknownPatient
 from archive.models import Patient
+from archive.params import parse_date
 from archive.records.service import (
     DOC_TYPE_PATTERN,
     Upload,
     add_document,
     find_patient,
-    parse_date,
 )
 from ingest.doctypes import DOCUMENT_TYPES
 

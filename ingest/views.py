@@ -3,7 +3,6 @@ a document's page (reassign, metadata, rescan, retry). Thin: parse, call a servi
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
@@ -32,14 +31,13 @@ from archive.errors import (
     PayloadTooLarge,
 )
 from archive.models import utcnow
-from archive.params import page_number
+from archive.params import Paging, page_number, parse_date
 from archive.records import views as records_views
 from archive.records.service import (
     Upload,
     add_version,
     correct_metadata,
     find_patient,
-    parse_date,
     reassign_patient,
 )
 from archive.web import local_path, render_archive_error
@@ -337,7 +335,7 @@ def qc_queue():
 def _qc_page(page: int, status: int = 200):
     with archive().db.transaction() as session:
         total, flags = open_flags(session, current_principal(), page)
-    pages = max(1, math.ceil(total / QC_PAGE_SIZE))
+    pages = Paging(page, QC_PAGE_SIZE).pages(total)
     if page > pages and status == 200:
         # Reviewing the last flags of the last page empties it: show the page before.
         return redirect(url_for("ingest.qc_queue", page=pages), code=303)

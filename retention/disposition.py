@@ -31,6 +31,7 @@ from archive.audit import Actor
 from archive.auth.permissions import Principal, require
 from archive.errors import BadRequest, Conflict, NotFound
 from archive.models import Document, Patient, UTCDateTime, utcnow
+from archive.params import Paging
 from retention.clocks import Rules, clock_dates
 from retention.date_sql import disposition_date_sql, utc_date
 from retention.floors import Floors
@@ -367,15 +368,13 @@ def batch_page(session: Session, principal: Principal, batch_id: int, page: int 
             .group_by(DispositionItem.status)
         ).all()
     )
-    pages = max(1, -(-sum(counts.values()) // ITEMS_PER_PAGE))
-    page = min(max(page, 1), pages)
-    items = session.scalars(
+    paging = Paging(max(page, 1), ITEMS_PER_PAGE).within(sum(counts.values()))
+    page, pages = paging.page, paging.pages(sum(counts.values()))
+    items = session.scalars(paging.rows_of(
         select(DispositionItem)
         .where(DispositionItem.batch_id == batch_id)
         .order_by(DispositionItem.id)
-        .offset((page - 1) * ITEMS_PER_PAGE)
-        .limit(ITEMS_PER_PAGE)
-    ).all()
+    )).all()
     # The page lists patients and their records: a view of patient data, so audited.
     audit.record(session, principal.actor, "disposition.batch_viewed",
                  details={"batch": batch_id, "page": page, "items": len(items)})

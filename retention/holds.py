@@ -8,7 +8,6 @@ The database decides; the object store's flags follow it (retention.hold_sync).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +25,7 @@ from archive.errors import (
     UnknownPatient,
 )
 from archive.models import Document, Patient, utcnow
+from archive.params import Paging
 from retention.hold_scope import (
     Scope,
     count_covered,
@@ -202,16 +202,14 @@ def hold_with_documents(
     """A hold and one page of the documents it covers now."""
     require(principal, "hold.manage")
     row = _row(session, _get_hold(session, hold_id))
-    pages = max(1, math.ceil(row.covered / COVERED_PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    documents = session.execute(
+    paging = Paging(max(page, 1), COVERED_PAGE_SIZE).within(row.covered)
+    documents = session.execute(paging.rows_of(
         covered_documents(row.hold)
         .add_columns(Patient.mrn)
         .join(Patient, Patient.id == Document.patient_id)
-        .offset((page - 1) * COVERED_PAGE_SIZE)
-        .limit(COVERED_PAGE_SIZE)
-    ).all()
-    return CoveredPage(row, page, pages, [(document, mrn) for document, mrn in documents])
+    )).all()
+    return CoveredPage(row, paging.page, paging.pages(row.covered),
+                       [(document, mrn) for document, mrn in documents])
 
 
 def document_holds(session: Session, document: Document) -> list[dict]:

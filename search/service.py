@@ -12,8 +12,7 @@ from archive.app import Archive
 from archive.auth.permissions import Principal, require
 from archive.auth.restricted import granted_patient_ids
 from archive.errors import BadRequest
-from archive.params import MAX_RESULT_WINDOW, page_number, whole_number
-from archive.records.service import parse_date
+from archive.params import MAX_RESULT_WINDOW, Paging, page_number, parse_date, whole_number
 from search.home import OpenIndex
 from search.interfaces import Access, SearchQuery, SearchResults
 from search.query import parse_query
@@ -105,7 +104,7 @@ class SearchPage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.results.total // self.request.per_page))
+        return Paging(self.request.page, self.request.per_page).pages(self.results.total)
 
 
 def search(

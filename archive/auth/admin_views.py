@@ -16,7 +16,7 @@ from archive.auth.guards import current_principal, requires
 from archive.auth.tokens import create_token, expiry_after, list_tokens, revoke_token
 from archive.errors import ArchiveError, NotFound
 from archive.models import ROLES, ApiToken
-from archive.records.service import parse_date
+from archive.params import parse_date
 
 bp = Blueprint("accounts", __name__, url_prefix="/admin/users")
 

@@ -14,7 +14,7 @@ from archive.app import archive
 from archive.auth import accounts
 from archive.auth.guards import current_principal, requires
 from archive.auth.tokens import create_token, expiry_after, list_tokens, revoke_token
-from archive.records.service import parse_date
+from archive.params import parse_date
 
 bp = Blueprint("accounts_api", __name__, url_prefix="/api/v1")
 

@@ -18,6 +18,7 @@ from archive import audit
 from archive.auth.permissions import SYSTEM_ROLE, Principal, require
 from archive.errors import BadRequest, Conflict, NotFound, PermissionDenied, RestrictedRecord
 from archive.models import AccessGrant, Patient, User, utcnow
+from archive.params import Paging
 
 MIN_REASON_LENGTH = 10
 REVIEW_PAGE_SIZE = 25
@@ -189,14 +190,12 @@ def grants_to_review(
     unreviewed = session.scalar(
         select(func.count(AccessGrant.id)).where(AccessGrant.reviewed_at.is_(None))
     )
-    rows = session.execute(
+    rows = session.execute(Paging(page, REVIEW_PAGE_SIZE).rows_of(
         select(AccessGrant, User.username, Patient.mrn)
         .join(User, User.id == AccessGrant.user_id)
         .join(Patient, Patient.id == AccessGrant.patient_id)
         .order_by(AccessGrant.reviewed_at.is_not(None), AccessGrant.granted_at, AccessGrant.id)
-        .offset((max(page, 1) - 1) * REVIEW_PAGE_SIZE)
-        .limit(REVIEW_PAGE_SIZE)
-    ).all()
+    )).all()
     return GrantList(
         total, unreviewed, [_grant_row(grant, user, mrn, now) for grant, user, mrn in rows]
     )

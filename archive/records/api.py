@@ -11,6 +11,7 @@ from archive.auth.guards import current_principal, public, requires
 from archive.auth.restricted import break_glass
 from archive.errors import ArchiveError, MissingFile
 from archive.models import Document, DocumentVersion, Patient
+from archive.params import parse_date
 from archive.records.downloads import original_response
 from archive.records.schemas import (
     BreakGlass,
@@ -28,7 +29,6 @@ from archive.records.service import (
     Upload,
     add_document,
     add_version,
-    parse_date,
     register_patient,
     view_document,
     view_patient,

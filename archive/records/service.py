@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import reprlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,22 +71,6 @@ def sniff_media_type(head: bytes) -> str:
         "This file is not a PDF, TIFF, PNG or JPEG scan. Export the scan in one of those "
         "formats and upload it again."
     )
-
-
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def parse_date(value: object, field: str) -> date | None:
-    """A ``YYYY-MM-DD`` date from a form, a query or JSON; anything else is a 400 naming the
-    field (JSON may send a number, a list or an object where a date belongs)."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, str) and ISO_DATE.fullmatch(value):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass  # 2026-02-30
-    raise BadRequest(f"{field} must be a date written YYYY-MM-DD, not {reprlib.repr(value)}.")
 
 
 # --- patients ---------------------------------------------------------------------------

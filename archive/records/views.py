@@ -13,12 +13,12 @@ from archive.auth.permissions import can
 from archive.auth.restricted import grant_in_force
 from archive.auth.work import may_read_pages
 from archive.errors import ArchiveError, NotFound
+from archive.params import parse_date
 from archive.records.downloads import original_response
 from archive.records.service import (
     edit_patient,
     find_patient,
     find_patients,
-    parse_date,
     register_patient,
     view_document,
     view_patient,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import threading
 import uuid
 
@@ -243,6 +244,37 @@ def test_audit_csv_export_has_every_filtered_event_and_is_itself_audited(client,
     with ext.db.transaction() as session:
         actions = session.scalars(select(AuditEvent.action)).all()
     assert "audit.export" in actions
+
+
+def test_the_csv_export_streams_in_batches_with_details_as_json_and_counts_itself(
+    client, people, ext, monkeypatch
+):
+    write_events(ext, 25, actor="scanner-7")
+    monkeypatch.setattr(audit, "EXPORT_BATCH", 10)
+    login(client, "compliance1")
+
+    response = client.get("/audit.csv?actor=scanner-7")
+
+    assert response.is_streamed
+    chunks = [chunk.decode() for chunk in response.response]
+    assert len(chunks) == 3  # 10 + 10 + 5 rows, the header with the first
+    rows = list(csv.DictReader(io.StringIO("".join(chunks))))
+    assert [json.loads(row["details"]) for row in rows] == [{"i": i} for i in range(25)]
+    with ext.db.transaction() as session:
+        (export,) = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "audit.export")).all()
+    assert export.details == {"filters": {"actor": "scanner-7"}, "events": 25}
+    everything = list(csv.DictReader(io.StringIO(client.get("/audit.csv").get_data(as_text=True))))
+    # The second export holds the first one's event, but not its own.
+    assert [row["action"] for row in everything].count("audit.export") == 1
+
+
+def test_a_bad_date_in_an_audit_filter_is_a_400_that_names_it(client, people, ext):
+    login(client, "compliance1")
+    for url in ("/audit?from=2026-02-30", "/audit.csv?to=yesterday"):
+        response = client.get(url)
+        assert response.status_code == 400
+        assert "must be a date written YYYY-MM-DD" in response.get_data(as_text=True)
 
 
 def test_csv_cells_cannot_smuggle_spreadsheet_formulas(client, people, ext):

@@ -52,6 +52,7 @@ from sqlalchemy.engine import make_url
 from archive.errors import ArchiveError, ObjectNotFound
 from archive.interfaces import CHUNK_SIZE, ObjectStore
 from archive.models import utcnow
+from retention.pg_programs import libpq_connection, run_pg_program
 
 SLOT = "chartvault_wal"
 WAL_PREFIX = "wal/postgresql/"
@@ -68,8 +69,6 @@ Progress = Callable[[str], None]
 
 
 def _run(program: str, *args: str, env: dict[str, str], timeout: float = 600) -> None:
-    from retention.snapshots import run_pg_program
-
     run_pg_program(program, *args, env=env, timeout=timeout)
 
 
@@ -91,8 +90,6 @@ class Shipped:
 
 def ship_wal(ext) -> Shipped:
     """The minute's work: stream the new WAL into the spool and store it in the replica."""
-    from retention.snapshots import libpq_connection
-
     system, flushed = server_position(ext)
     conninfo, env = libpq_connection(ext.settings.database_url)
     spool = ext.settings.data_dir / SPOOL_DIRNAME / system
@@ -205,8 +202,6 @@ class BaseBackup:
 def take_base_backup(ext, keep: int) -> BaseBackup:
     """A base backup of the database's cluster into the replica; the older ones beyond
     ``keep`` pruned, with the WAL only they needed."""
-    from retention.snapshots import libpq_connection
-
     url = make_url(ext.settings.database_url)
     conninfo, env = libpq_connection(ext.settings.database_url)
     system, _flushed = server_position(ext)

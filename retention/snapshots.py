@@ -15,17 +15,12 @@ recovery — SQLite's changed pages (retention.sqlite_journal), PostgreSQL's WAL
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
-from glob import glob
 from pathlib import Path
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 
 from archive import audit
 from archive.app import Archive
@@ -34,6 +29,7 @@ from archive.config import Settings
 from archive.errors import ArchiveError, ObjectNotFound
 from archive.interfaces import ObjectStore
 from retention import pg_wal, sqlite_journal
+from retention.pg_programs import libpq_connection, run_pg_program
 
 SQLITE_KEY = "snapshots/database.sqlite"
 POSTGRES_KEY = "snapshots/database.pgdump"
@@ -145,47 +141,6 @@ def _pg_dump(url: str, target_path: Path) -> None:
     conninfo, env = libpq_connection(url)
     run_pg_program("pg_dump", "--format=custom", "--no-owner", "--no-privileges",
                    f"--file={target_path}", f"--dbname={conninfo}", env=env)
-
-
-# --- PostgreSQL client programs (wrapped here only) ----------------------------------------------
-
-
-def libpq_connection(url: str) -> tuple[str, dict[str, str]]:
-    """A libpq URL without the password, and the environment that carries the password (so
-    it never shows in the process list)."""
-    parsed: URL = make_url(url)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
-    if parsed.password:
-        env["PGPASSWORD"] = str(parsed.password)
-    conninfo = parsed.set(drivername="postgresql", password=None).render_as_string(
-        hide_password=False)
-    return conninfo, env
-
-
-def pg_program(name: str) -> str:
-    """The newest installed PostgreSQL client program ``name`` (Debian's layout first, as
-    tests/pg.py finds the server), else the one on PATH."""
-    found = glob(f"/usr/lib/postgresql/*/bin/{name}")
-    if found:
-        return max(found, key=lambda path: tuple(int(n) for n in re.findall(r"\d+", path)))
-    on_path = shutil.which(name)
-    if on_path:
-        return on_path
-    raise ArchiveError(f"{name} was not found (install the PostgreSQL client programs, "
-                       "e.g. apt-get install postgresql-client).")
-
-
-def run_pg_program(name: str, *args: str, env: dict[str, str],
-                   timeout: float | None = None) -> None:
-    try:
-        result = subprocess.run([pg_program(name), *args], env=env, capture_output=True,
-                                text=True, stdin=subprocess.DEVNULL, check=False,
-                                timeout=timeout)
-    except subprocess.TimeoutExpired as err:
-        raise ArchiveError(f"{name} did not finish within {timeout:.0f} s.") from err
-    if result.returncode != 0:
-        raise ArchiveError(f"{name} failed (exit code {result.returncode}): "
-                           f"{(result.stderr or result.stdout).strip()[-2000:]}")
 
 
 # --- keeping N, and what there is ---------------------------------------------------------------

@@ -30,7 +30,6 @@ from pathlib import Path
 import tantivy
 from tantivy import Occur, Query
 
-from search.backends import PageMatches, VersionKey, best_pages, results_with_pages
 from search.common_pairs import RUN_BREAK, common_pairs, page_pairs
 from search.highlight import PageMatcher, page_hit
 from search.interfaces import (
@@ -50,6 +49,7 @@ from search.interfaces import (
     SearchResults,
     Term,
 )
+from search.results import PageMatches, VersionKey, best_pages, results_with_pages
 
 WORDS = "chartvault_words"  # the tokenizer names, registered on every open
 PAIRS = "chartvault_pairs"

@@ -21,7 +21,6 @@ from whoosh.analysis import Token, Tokenizer
 from whoosh.reading import IndexReader
 from whoosh.searching import Searcher
 
-from search.backends import PageMatches, VersionKey, best_pages, results_with_pages
 from search.highlight import page_hit, within_distance
 from search.interfaces import (
     WORD,
@@ -41,6 +40,7 @@ from search.interfaces import (
     SearchResults,
     Term,
 )
+from search.results import PageMatches, VersionKey, best_pages, results_with_pages
 
 DOCUMENT = "document"
 PAGE = "page"

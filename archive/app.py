@@ -97,7 +97,16 @@ class Archive:
         # id), and erases its rows in the transaction that removes the document's own.
         self.document_objects: list[Callable[[Session, Document], list[tuple[str, str]]]] = []
         self.document_erasers: list[Callable[[Session, Document], None]] = []
-        # Replication (retention) copies every stored object: each package that stores
+        # The stored objects (by key) a destruction is about to delete, called in the
+        # transaction that starts it, and again in the one that erases the document's rows
+        # once they are deleted (backup: no copy may be recorded meanwhile, then its copy
+        # records go).
+        self.objects_leaving: list[Callable[[Session, set[str]], None]] = []
+        self.objects_gone: list[Callable[[Session, set[str]], None]] = []
+        # Called with a legal hold (retention.models.LegalHold) once its placement or
+        # release has committed (backup: the stores' legal-hold flags follow it).
+        self.hold_listeners: list[Callable[[object], None]] = []
+        # Replication (backup) copies every stored object: each package that stores
         # objects beside the originals gives a query of them, with the columns key,
         # version_id, sha256, size, stored_at and kind.
         self.object_sources: list[Callable[[], Select]] = []
@@ -108,6 +117,9 @@ class Archive:
         # Long-running loops (the ingestion worker, the scheduler) that `chartvault serve`
         # runs beside the web app; each returns when the event is set.
         self.background_tasks: list[Callable[[threading.Event], None]] = []
+        # The jobs the schedule (retention.schedule) runs, each package adding its own
+        # (retention.schedule.ScheduledJob), listed on the schedule page in this order.
+        self.scheduled_jobs: list = []
         self.navigation: list[NavLink] = []
 
     @cached_property
@@ -118,7 +130,7 @@ class Archive:
 
     @cached_property
     def replica(self) -> ObjectStore:
-        """The second copy of every object (retention.replication keeps it)."""
+        """The second copy of every object (backup.replication keeps it)."""
         return open_replica_store(self.settings)
 
 
@@ -177,7 +189,7 @@ def create_app(
     auth.init_app(app)
     records.init_app(app)
     init_cli(app)
-    # ingest, search and retention plug themselves in; archive never imports them.
+    # ingest, search, retention and backup plug themselves in; archive never imports them.
     for package in sorted(entry_points(group=PACKAGES_ENTRY_POINT), key=lambda e: e.name):
         package.load()(app)
     return app

@@ -8,7 +8,7 @@ started from a first copy (as the nightly snapshot starts one).
 
 Timed, ``--rounds`` times, alternating: a plain ``shutil.copyfile`` of the database file
 (the least any consistent copy costs), then one journal entry after a small write (a few
-rows, as a minute of filing adds): ``retention.sqlite_journal.record_changes`` — the online
+rows, as a minute of filing adds): ``backup.sqlite_journal.record_changes`` — the online
 backup into a temporary file, a hash of every page, the changed pages stored. The figure is
 the entry's time as a multiple of the copy's, median of the rounds; there is no target, the
 README quotes the seconds a minute it costs.
@@ -27,7 +27,7 @@ from contextlib import closing
 from pathlib import Path
 
 from archive.storage.filesystem import FilesystemStore
-from retention import sqlite_journal
+from backup import sqlite_journal
 
 MIB = 1024 * 1024
 ROW_BYTES = 3000  # about a page of OCR text

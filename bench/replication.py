@@ -67,6 +67,9 @@ from archive.auth.permissions import Principal
 from archive.config import Settings
 from archive.models import utcnow
 from archive.records.service import Upload, add_document, register_patient
+from backup import replication
+from backup.models import ObjectCopy
+from backup.replication import object_sources, replication_status
 from bench.ocr import (
     BODY_PT,
     LETTER,
@@ -83,9 +86,7 @@ from bench.ocr import (
     write_scanner_pdf,
 )
 from bench.scrub import version_file
-from retention import replication
-from retention.models import JobRun, ObjectCopy
-from retention.replication import object_sources, replication_status
+from retention.models import JobRun
 from retention.schedule import JOBS, job_named, run_schedule
 
 MB = 1e6

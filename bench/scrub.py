@@ -7,7 +7,7 @@ temporary directory, ``--objects`` objects of ``--mib`` MiB of seeded random byt
 both and registered as replicated ``ObjectCopy`` rows (2 GiB per side by default).
 
 Timed, ``--rounds`` times, alternating: plain ``hashlib.sha256`` over every version file of
-both stores (read in 1 MiB chunks, unbuffered), then ``retention.scrub.scrub(ext,
+both stores (read in 1 MiB chunks, unbuffered), then ``backup.scrub.scrub(ext,
 everything=True)`` - the code the hourly job and ``chartvault verify --all`` run, which
 reads both copies of every object against the recorded SHA-256. Both read the same bytes
 from the page cache (the files were just written and fit in memory), so the comparison is of
@@ -44,9 +44,9 @@ from archive.interfaces import CHUNK_SIZE
 from archive.models import utcnow
 from archive.storage.filesystem import VERSIONS_DIR
 from archive.storage.rules import split_key
+from backup.models import ObjectCopy
+from backup.scrub import scrub
 from bench.ocr import OtherLoad, load, others_note, verdict
-from retention.models import ObjectCopy
-from retention.scrub import scrub
 
 MIB = 1024 * 1024
 TARGET = 0.80

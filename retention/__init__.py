@@ -1,6 +1,7 @@
 """Retention: versioned retention policies and the disposition dates they give, legal holds
 that stop any change to the documents they cover, the disposition of records past their date
-(sweep, review, destruction, certificate), and the schedule that runs it all."""
+(sweep, review, destruction, certificate), and the schedule that runs its jobs and those
+other packages add (backup's)."""
 
 from __future__ import annotations
 
@@ -11,23 +12,15 @@ def init_app(app: Flask) -> None:
     """Plug retention into the app (called through the chartvault.packages entry point)."""
     import retention.models  # noqa: F401 - the tables, on the shared metadata
     from archive.app import Archive, DocumentSection, NavLink, csrf
-    from retention import (
-        api,
-        backup_views,
-        disposition_views,
-        policy_views,
-        restore_cli,
-        schedule,
-        schedule_views,
-        scrub_cli,
-        views,
-    )
-    from retention.hold_sync import watch_commits
+    from retention import api, disposition_views, policy_views, schedule, schedule_views, views
+    from retention.destruction import relocate_certificate, stored_certificates
     from retention.holds import document_holds, refuse_if_held
 
     ext: Archive = app.extensions["chartvault"]
     ext.change_guards.append(refuse_if_held)
-    watch_commits(ext)
+    ext.object_sources.append(stored_certificates)
+    ext.object_relocators.append(relocate_certificate)
+    ext.scheduled_jobs.extend(schedule.RETENTION_JOBS)
     ext.document_sections.append(
         DocumentSection("holds", document_holds, "retention/_document_holds.html")
     )
@@ -49,19 +42,10 @@ def init_app(app: Flask) -> None:
         NavLink("schedule.schedule", "Retention schedule", "retention.manage",
                 "When the retention jobs run next, and how their last runs went.", "compliance")
     )
-    ext.navigation.append(
-        NavLink("backups.backups", "Backups and integrity", "backup.view",
-                "Replication lag, database snapshots, and what the integrity scrub found "
-                "and repaired.",
-                "administration")
-    )
     ext.background_tasks.append(lambda stop: schedule.run_schedule(ext, stop))
-    restore_cli.init_app(app)
-    scrub_cli.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(schedule_views.bp)
     app.register_blueprint(policy_views.bp)
     app.register_blueprint(disposition_views.bp)
-    app.register_blueprint(backup_views.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)

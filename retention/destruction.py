@@ -7,7 +7,7 @@ work retryable:
    is older than the age floor and that the policy in force (raised to the year floor)
    still makes it due (a hold placed or a policy lengthened after the approval wins); then
    write its tombstone, state "started", and stop replication from recording new copies of
-   its objects (retention.replication). A retry of a destruction cut short (its tombstone
+   its objects (through Archive.objects_leaving). A retry of a destruction cut short (its tombstone
    "started") re-checks the holds only: the other facts were judged when it started, but a
    hold placed since is a legal order and wins even half-way. The document then stays as
    it is, less what was deleted before the interruption (that cannot come back, and the
@@ -36,7 +36,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from archive import audit
@@ -46,7 +46,6 @@ from archive.auth.permissions import Principal, require
 from archive.errors import Conflict, DocumentOnHold, ObjectNotFound
 from archive.interfaces import ObjectStore
 from archive.models import Document, DocumentVersion, Page, utcnow
-from retention import replication
 from retention.certificate import CertificateFacts, CertificateLine, render_certificate
 from retention.disposition import approvals_missing, get_batch, pending_ids
 from retention.floors import Floors
@@ -166,7 +165,8 @@ def destroy_item(ext: Archive, item_id: int, actor: Actor) -> bool:
             return False
         _start_tombstone(session, item, actor)
         objects = _stored_objects(ext, session, item.document_id)
-        replication.hold_back(session, objects)
+        for leaving in ext.objects_leaving:  # backup: no copy of them recorded from now
+            leaving(session, objects)
         log_entry = _destruction_log_entry(session, item, objects)
     _log_in_replica(ext, log_entry)
     delete_every_version(ext.store, objects)
@@ -356,7 +356,8 @@ def erase_document_rows(ext: Archive, session: Session, document: Document) -> s
     """Delete every row of the document (each package its own, through the erasers) and its
     copy records; the keys of the objects it had (deleted from the stores separately)."""
     keys = _stored_objects(ext, session, document.id)
-    replication.forget(session, keys)
+    for gone in ext.objects_gone:
+        gone(session, keys)
     for erase in ext.document_erasers:
         erase(session, document)
     versions = select(DocumentVersion.id).where(DocumentVersion.document_id == document.id)
@@ -451,3 +452,28 @@ def open_certificate(ext: Archive, principal: Principal, batch_id: int):
                      details={"batch": batch_id, "sha256": sha256})
     chunks = ext.store.open(key, version_id, expected_sha256=sha256)
     return chunks, f"destruction-certificate-batch-{batch_id}.pdf"
+
+
+# --- certificates are stored objects too (Archive.object_sources, object_relocators) ---------
+
+
+def stored_certificates():
+    """Every stored destruction certificate, for replication and the scrub."""
+    return select(
+        DispositionBatch.certificate_key.label("key"),
+        DispositionBatch.certificate_version_id.label("version_id"),
+        DispositionBatch.certificate_sha256.label("sha256"),
+        DispositionBatch.certificate_size.label("size"),
+        DispositionBatch.executed_at.label("stored_at"),
+        literal("certificate").label("kind"),
+    ).where(DispositionBatch.certificate_key.is_not(None))
+
+
+def relocate_certificate(session: Session, key: str, old: str, new: str) -> None:
+    """A certificate was stored again under a new version id (a repair, a restore)."""
+    session.execute(
+        update(DispositionBatch)
+        .where(DispositionBatch.certificate_key == key,
+               DispositionBatch.certificate_version_id == old)
+        .values(certificate_version_id=new)
+    )

@@ -3,7 +3,8 @@ document. Web, API and CLI call these functions; the archive core asks ``refuse_
 through ``Archive.change_guards`` before a new version, a metadata edit or a reassignment, and
 disposition asks it before destroying anything.
 
-The database decides; the object store's flags follow it (retention.hold_sync).
+The database decides; the object stores' flags follow it (backup.hold_sync, through
+Archive.hold_listeners).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from retention.hold_scope import (
     parse_scope,
     scope_of,
 )
-from retention.hold_sync import follow_hold
 from retention.models import LegalHold
 
 if TYPE_CHECKING:
@@ -88,7 +88,8 @@ def place_hold(
                 "covered_documents": count_covered(session, hold),
             },
         )
-    follow_hold(ext, hold)
+    for listener in ext.hold_listeners:
+        listener(hold)
     return hold
 
 
@@ -119,7 +120,8 @@ def release_hold(ext: Archive, principal: Principal, hold_id: int, reason: str) 
             reason=reason,
             details={"hold": hold.id, "name": hold.name},
         )
-    follow_hold(ext, hold)
+    for listener in ext.hold_listeners:
+        listener(hold)
     return hold
 
 

@@ -83,7 +83,7 @@ class JobIncomplete(Exception):
     """The job ran but could not finish its work (the object store did not answer)."""
 
 
-# --- the jobs ---------------------------------------------------------------------------------
+# --- retention's jobs (other packages add theirs to Archive.scheduled_jobs) ------------------
 
 
 def _retention_sweep(ext: Archive) -> str:
@@ -92,65 +92,13 @@ def _retention_sweep(ext: Archive) -> str:
     return nightly_sweep(ext)
 
 
-def _hold_sync(ext: Archive) -> str:
-    from retention.hold_sync import sync_holds
-
-    report = sync_holds(ext)
-    primary, replica = report.primary, report.replica
-    summary = (
-        f"Checked {primary.checked} stored objects: {len(primary.flagged)} legal-hold flags "
-        f"set, {len(primary.cleared)} cleared, {len(primary.missing)} objects missing from "
-        "the store."
-    )
-    if replica.checked or replica.missing or replica.failure:
-        summary += f" Replica copies: {replica.summary()}."
-    if report.failure:
-        raise JobIncomplete(f"Stopped before the end ({report.failure}). {summary}")
-    return summary if report.repaired or report.missing else f"{summary} Nothing to repair."
-
-
 def _disposition_execution(ext: Archive) -> str:
     from retention.destruction import run_approved
 
     return run_approved(ext)
 
 
-def _database_snapshot(ext: Archive) -> str:
-    from retention.snapshots import run_snapshot
-
-    return run_snapshot(ext)
-
-
-def _database_journal(ext: Archive) -> str:
-    from retention.snapshots import ship_journal
-
-    return ship_journal(ext)
-
-
-def _scrub(ext: Archive) -> str:
-    from retention.scrub import run_scrub
-
-    return run_scrub(ext)
-
-
-def _replication(ext: Archive) -> str:
-    from retention.replication import run_replication
-
-    return run_replication(ext)
-
-
-def _audit_anchor(ext: Archive) -> str:
-    from archive.audit_anchor import write_anchor
-
-    anchor, new = write_anchor(ext.db, ext.replica)
-    if anchor is None:
-        return "The audit trail is empty: nothing to anchor."
-    if not new:
-        return f"The chain's head, event {anchor.seq}, was already anchored."
-    return f"Anchored the chain's head, event {anchor.seq}, in the replica as {anchor.name}."
-
-
-JOBS: tuple[ScheduledJob, ...] = (
+RETENTION_JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob(
         "retention_sweep",
         "Retention sweep",
@@ -160,14 +108,6 @@ JOBS: tuple[ScheduledJob, ...] = (
         _retention_sweep,
     ),
     ScheduledJob(
-        "hold_sync",
-        "Legal-hold sync",
-        "Makes the object store's legal-hold flags agree with the holds in the database, "
-        "and repairs any difference a crash or an outage left.",
-        IntervalTrigger(hours=1, start_date=ALIGNED + timedelta(minutes=5), timezone=UTC),
-        _hold_sync,
-    ),
-    ScheduledJob(
         "disposition_execution",
         "Disposition execution",
         "Destroys the documents of approved disposition batches and writes their "
@@ -175,57 +115,10 @@ JOBS: tuple[ScheduledJob, ...] = (
         IntervalTrigger(minutes=10, start_date=ALIGNED, timezone=UTC),
         _disposition_execution,
     ),
-    ScheduledJob(
-        "database_snapshot",
-        "Database snapshot",
-        "Stores a consistent snapshot of the database (SQLite online backup, or pg_dump) in "
-        "the replica store and keeps the newest CHARTVAULT_SNAPSHOTS_KEEP (default 7).",
-        CronTrigger(hour=1, minute=30, timezone=UTC),
-        _database_snapshot,
-    ),
-    ScheduledJob(
-        "replication",
-        "Replication",
-        "Copies every newly stored object to the replica store and verifies the copy's "
-        "SHA-256; retries the copies that failed.",
-        # Every minute, so the replica stays well within 5 minutes of the primary.
-        IntervalTrigger(minutes=1, start_date=ALIGNED, timezone=UTC),
-        _replication,
-    ),
-    ScheduledJob(
-        "database_journal",
-        "Database journal",
-        "Stores what changed in the database since the last run in the replica store (SQLite: "
-        "the changed pages; PostgreSQL: the WAL), so that a restore brings back everything "
-        "done until a minute or two before a loss, not only until the last snapshot.",
-        # With replication also every minute, an action acknowledged more than 2 minutes
-        # before a loss is in the replica: its rows here, its objects there.
-        IntervalTrigger(minutes=1, start_date=ALIGNED + timedelta(seconds=30), timezone=UTC),
-        _database_journal,
-    ),
-    ScheduledJob(
-        "scrub",
-        "Integrity scrub",
-        "Re-reads and re-hashes a share of the stored objects and their replica copies, so "
-        "every object is checked once per CHARTVAULT_SCRUB_DAYS days (default 30), and "
-        "repairs a bad copy from the good one. Fails while an object has no good copy left.",
-        IntervalTrigger(hours=1, start_date=ALIGNED + timedelta(minutes=35), timezone=UTC),
-        _scrub,
-    ),
-    ScheduledJob(
-        "audit_anchor",
-        "Audit anchor",
-        "Writes the audit chain's newest event and MAC into the replica store as a "
-        "write-once object under legal hold, so `chartvault audit verify` notices the newest "
-        "events being deleted even by someone who can rewrite the database.",
-        # Events deleted since the last anchor go unnoticed: keep that window short.
-        IntervalTrigger(minutes=5, start_date=ALIGNED + timedelta(minutes=2), timezone=UTC),
-        _audit_anchor,
-    ),
 )
 
 
-def job_named(job_id: str, jobs: Sequence[ScheduledJob] = JOBS) -> ScheduledJob:
+def job_named(job_id: str, jobs: Sequence[ScheduledJob]) -> ScheduledJob:
     for job in jobs:
         if job.id == job_id:
             return job
@@ -381,12 +274,11 @@ def _claim_fire(ext: Archive, job_id: str, attempt: int) -> int | None:
 
 
 def request_run(
-    ext: Archive, principal: Principal, job_id: str, jobs: Sequence[ScheduledJob] = JOBS
-) -> JobRun:
+    ext: Archive, principal: Principal, job_id: str) -> JobRun:
     """A compliance officer asks for a job to run now; a worker starts it within seconds.
     A request already waiting for the job is not doubled."""
     require(principal, "retention.manage")
-    job = job_named(job_id, jobs)
+    job = job_named(job_id, ext.scheduled_jobs)
     with ext.db.transaction() as session:
         waiting = session.scalar(
             select(JobRun).where(JobRun.job == job.id, JobRun.outcome == REQUESTED).limit(1)
@@ -402,10 +294,7 @@ def request_run(
 
 
 def run_requested(
-    ext: Archive,
-    scheduler: BackgroundScheduler | None = None,
-    jobs: Sequence[ScheduledJob] = JOBS,
-) -> list[JobRun]:
+    ext: Archive, scheduler: BackgroundScheduler | None = None) -> list[JobRun]:
     """Run every requested job whose request this worker claims (a job that is running
     keeps its request waiting); with a ``scheduler``, a failure is retried like a fire."""
     with ext.db.transaction() as session:
@@ -415,7 +304,7 @@ def run_requested(
     done = []
     for run_id, job_id in waiting:
         try:
-            job = job_named(job_id, jobs)
+            job = job_named(job_id, ext.scheduled_jobs)
         except NotFound:
             continue  # a job this version of the worker does not have: left for another
         if not _claim_request(ext, run_id, job_id):
@@ -450,13 +339,13 @@ def _claim_request(ext: Archive, run_id: int, job_id: str) -> bool:
 def run_schedule(
     ext: Archive,
     stop: threading.Event,
-    jobs: Sequence[ScheduledJob] = JOBS,
+    jobs: Sequence[ScheduledJob] | None = None,
     poll_seconds: float = POLL_SECONDS,
 ) -> None:
     """The background task `chartvault serve` and `chartvault worker` run: the scheduler
     with every job, and the polling of "Run now" requests, until ``stop`` is set."""
     scheduler = BackgroundScheduler(timezone=UTC)
-    for job in jobs:
+    for job in ext.scheduled_jobs if jobs is None else jobs:
         scheduler.add_job(
             fire,
             job.trigger,
@@ -471,7 +360,7 @@ def run_schedule(
     try:
         while not stop.is_set():
             try:
-                run_requested(ext, scheduler, jobs)
+                run_requested(ext, scheduler)
             except Exception:  # noqa: BLE001 - e.g. the database is restarting; requests wait
                 log.exception("Could not look for requested job runs; trying again.")
             stop.wait(poll_seconds)
@@ -535,8 +424,7 @@ class JobStatus:
 
 
 def schedule_overview(
-    session: Session, now: datetime, jobs: Sequence[ScheduledJob] = JOBS
-) -> list[JobStatus]:
+    session: Session, now: datetime, jobs: Sequence[ScheduledJob]) -> list[JobStatus]:
     """Each job with its next fire (from its trigger, so a web process that runs no
     scheduler knows it too), its last run, a pending retry and its recent runs."""
     return [_status(session, job, now) for job in jobs]

@@ -21,7 +21,7 @@ bp = Blueprint("schedule", __name__)
 def schedule():
     now = utcnow()
     with archive().db.transaction() as session:
-        jobs = schedule_overview(session, now)
+        jobs = schedule_overview(session, now, archive().scheduled_jobs)
     return render_template("retention/schedule.html", jobs=jobs, now=now,
                            max_attempts=MAX_ATTEMPTS)
 
@@ -29,7 +29,8 @@ def schedule():
 @bp.route("/admin/schedule/run", methods=["POST"])
 @requires("retention.manage")
 def run_now():
-    job = job_named(request.form.get("job", ""))  # NotFound (404) for an unknown job
+    # NotFound (404) for an unknown job
+    job = job_named(request.form.get("job", ""), archive().scheduled_jobs)
     request_run(archive(), current_principal(), job.id)
     flash(
         f"{job.title}: run requested. A worker starts it within {POLL_SECONDS:g} seconds, "

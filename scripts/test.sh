@@ -23,5 +23,8 @@ ensure_venv test,server
 log "ruff check ."
 .venv/bin/ruff check .
 
+log "lint-imports (the layers in pyproject.toml)"
+.venv/bin/lint-imports
+
 log "pytest $*"
 exec .venv/bin/python -m pytest "$@"

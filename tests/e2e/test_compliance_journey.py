@@ -33,7 +33,7 @@ from archive.auth.permissions import Principal
 from archive.models import Document
 from archive.records.service import Upload, add_document, register_patient
 from retention.models import DispositionBatch
-from retention.schedule import job_named, run_schedule
+from retention.schedule import RETENTION_JOBS, job_named, run_schedule
 from tests.e2e.conftest import Seeded
 from tests.retention.disposing import file_earlier
 from tests.search.charts import text_pdf
@@ -99,7 +99,7 @@ def scheduler(live_archive: Seeded) -> Iterator[None]:
     thread = threading.Thread(
         target=run_schedule,
         args=(ext, stop),
-        kwargs={"jobs": (job_named("retention_sweep"),), "poll_seconds": 0.5},
+        kwargs={"jobs": (job_named("retention_sweep", RETENTION_JOBS),), "poll_seconds": 0.5},
         name="e2e-schedule",
         daemon=True,
     )

@@ -1,5 +1,6 @@
-"""Fixtures of the retention tests: a replica endpoint (moto over HTTP), settings that put the
-replica there when a test asks for it, two filed charts, and a second compliance officer."""
+"""Fixtures of the retention (and backup) tests: a replica endpoint (moto over HTTP),
+settings that put the replica there when a test asks for it, two filed charts, and a second
+compliance officer."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from archive.auth.permissions import Principal
 from archive.config import Settings
 from archive.models import User
 from archive.records.service import register_patient
+from tests.backup.replicas import CHART, NOTE, with_s3_replica
 from tests.conftest import SYSTEM, add_user
-from tests.retention.replicas import CHART, NOTE, with_s3_replica
 from tests.search.library import file_chart
 
 

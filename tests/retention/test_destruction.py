@@ -21,6 +21,7 @@ from archive.config import Settings
 from archive.errors import StorageUnavailable
 from archive.models import Document, DocumentVersion, Page
 from archive.records.service import Upload, add_version, register_patient
+from backup.restore import reapply_destructions
 from ingest.models import Derivative, IndexOutbox
 from retention.clocks import Rules
 from retention.destruction import (
@@ -36,7 +37,6 @@ from retention.disposition import sweep
 from retention.holds import release_hold
 from retention.models import DispositionBatch, DispositionItem, Tombstone
 from retention.policies import save_policy
-from retention.restore import reapply_destructions
 from tests.conftest import SYSTEM
 from tests.retention.disposing import FLOORS, approve, approve_twice, file_earlier
 from tests.retention.holding import events, place

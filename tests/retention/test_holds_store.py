@@ -18,9 +18,9 @@ from archive.config import Settings
 from archive.errors import ObjectLocked, StorageUnavailable
 from archive.models import DocumentVersion
 from archive.records.service import Upload, add_version
+from backup.hold_sync import sync_holds
 from ingest.models import Derivative
 from ingest.worker import Worker
-from retention.hold_sync import sync_holds
 from retention.holds import release_hold
 from tests.retention.holding import events, file_document, place
 from tests.samples import pdf_bytes

@@ -17,15 +17,16 @@ from archive.audit_anchor import list_anchors
 from archive.errors import StorageUnavailable
 from archive.models import Document, utcnow
 from archive.records.service import find_patient
+from backup.jobs import BACKUP_JOBS
 from retention import schedule
 from retention.clocks import Rules
 from retention.disposition import sweep
 from retention.models import JobRun
 from retention.policies import save_policy
 from retention.schedule import (
-    JOBS,
     MAX_ATTEMPTS,
     OK,
+    RETENTION_JOBS,
     RETRY_DELAY,
     STALE_AFTER,
     ScheduledJob,
@@ -41,6 +42,10 @@ from tests.retention.holding import events, file_document, place
 from tests.retention.test_holds_web import logged_in
 
 TIMEOUT = 5.0  # seconds any wait on another thread may take before the test fails
+
+# Every job the schedule runs: retention's own and backup's (an app lists them in
+# Archive.scheduled_jobs; tests that need no app take them from here).
+JOBS = (*BACKUP_JOBS, *RETENTION_JOBS)
 
 
 @pytest.fixture
@@ -80,18 +85,14 @@ def add_run(ext, job: str, outcome: str, started: datetime, seconds: float | Non
 # --- the jobs ---------------------------------------------------------------------------------
 
 
-def test_the_jobs_are_listed_in_order_with_their_triggers():
+def test_the_jobs_are_listed_in_order_with_their_triggers(ext):
     now = datetime(2025, 6, 3, 14, 7, 30, tzinfo=UTC)
 
     listed = [(job.id, job.title, describe_trigger(job.trigger),
-               job.trigger.get_next_fire_time(None, now)) for job in JOBS]
+               job.trigger.get_next_fire_time(None, now)) for job in ext.scheduled_jobs]
 
     assert listed == [
-        ("retention_sweep", "Retention sweep", "every day at 02:15 UTC",
-         datetime(2025, 6, 4, 2, 15, tzinfo=UTC)),
         ("hold_sync", "Legal-hold sync", "every hour", datetime(2025, 6, 3, 15, 5, tzinfo=UTC)),
-        ("disposition_execution", "Disposition execution", "every 10 minutes",
-         datetime(2025, 6, 3, 14, 10, tzinfo=UTC)),
         ("database_snapshot", "Database snapshot", "every day at 01:30 UTC",
          datetime(2025, 6, 4, 1, 30, tzinfo=UTC)),
         ("replication", "Replication", "every minute", datetime(2025, 6, 3, 14, 8, tzinfo=UTC)),
@@ -100,11 +101,15 @@ def test_the_jobs_are_listed_in_order_with_their_triggers():
         ("scrub", "Integrity scrub", "every hour", datetime(2025, 6, 3, 14, 35, tzinfo=UTC)),
         ("audit_anchor", "Audit anchor", "every 5 minutes",
          datetime(2025, 6, 3, 14, 12, tzinfo=UTC)),
+        ("retention_sweep", "Retention sweep", "every day at 02:15 UTC",
+         datetime(2025, 6, 4, 2, 15, tzinfo=UTC)),
+        ("disposition_execution", "Disposition execution", "every 10 minutes",
+         datetime(2025, 6, 3, 14, 10, tzinfo=UTC)),
     ]
 
 
 def test_the_audit_anchor_job_anchors_the_head_once_in_the_replica(ext):
-    job = job_named("audit_anchor")
+    job = job_named("audit_anchor", JOBS)
     assert run_job(ext, job).summary == "The audit trail is empty: nothing to anchor."
     audit.record_now(ext.db, audit.Actor("tests"), "test.event")
 
@@ -119,7 +124,7 @@ def test_run_job_records_the_hold_sync_with_a_summary_of_its_report(ext, people,
     version = file_document(ext, people.principal("clerk"), patient, "DISCHARGE SUMMARY")
     place(ext, people.principal("compliance"), mrns=[patient])
     ext.store.set_legal_hold(version.object_key, version.store_version_id, False)
-    hold_sync = job_named("hold_sync")
+    hold_sync = job_named("hold_sync", JOBS)
 
     repaired = run_job(ext, hold_sync)
     again = run_job(ext, hold_sync)
@@ -147,7 +152,7 @@ def test_the_disposition_run_executes_a_batch_only_once_two_officers_approved_it
         session.add(document)
         session.flush()
         batch_id = sweep(session, today=date.today(), floors=FLOORS).batch_id
-    execution = job_named("disposition_execution")
+    execution = job_named("disposition_execution", JOBS)
 
     approve(ext, officer, batch_id)
     half = run_job(ext, execution)
@@ -172,7 +177,7 @@ def test_a_hold_sync_the_store_cut_short_is_a_failed_run_injected(ext, people, p
         raise StorageUnavailable("injected fault: the object store does not answer")
 
     monkeypatch.setattr(ext.store, "stat", unreachable)
-    run = run_job(ext, job_named("hold_sync"))
+    run = run_job(ext, job_named("hold_sync", JOBS))
 
     assert run.outcome == "failed"
     assert run.summary.startswith("JobIncomplete: Stopped before the end (primary store: "
@@ -384,13 +389,16 @@ def test_the_overview_computes_stale_runs_and_pending_retries(ext):
     add_run(ext, "retention_sweep", "running", now - timedelta(hours=1), None)
 
     with ext.db.transaction() as session:
-        sweep, sync, execution, *_backups = schedule.schedule_overview(session, now)
+        sweep, sync, execution = schedule.schedule_overview(
+            session, now, [job_named(name, JOBS)
+                           for name in ("retention_sweep", "hold_sync", "disposition_execution")])
 
     assert sweep.last_run.outcome == "running" and sweep.retry_at is None
     assert sync.retry_at is None  # long overdue: the worker that held it is gone
     assert execution.retry_at is None  # the last attempt failed: no more retries
     with ext.db.transaction() as session:
-        stale, *_others = schedule.schedule_overview(session, now + STALE_AFTER)
+        (stale,) = schedule.schedule_overview(session, now + STALE_AFTER,
+                                              [job_named("retention_sweep", JOBS)])
     assert stale.last_run.outcome == "interrupted" and stale.last_run.failed
 
 

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from archive.models import DocumentVersion, utcnow
-from retention.models import ObjectCopy
-from retention.replication import replicate
-from retention.scrub import scrub, scrub_status
-from retention.scrub_cli import verify_command
+from backup.models import ObjectCopy
+from backup.replication import replicate
+from backup.scrub import scrub, scrub_status
+from backup.scrub_cli import verify_command
+from tests.backup.replicas import copies
 from tests.conftest import login
 from tests.retention.holding import file_document
-from tests.retention.replicas import copies
-from tests.retention.test_scrub import findings, flip_a_byte, integrity_events, version_file
+from tests.backup.test_scrub import findings, flip_a_byte, integrity_events, version_file
 
 
 @pytest.fixture

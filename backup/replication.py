@@ -9,7 +9,7 @@ read the copy back and check its SHA-256 too, and only then record it as replica
 A crash after the copy was written but before it was recorded leaves a copy the next run
 recognises by its checksum and adopts instead of writing a second one. A copy of an object
 of a held document gets the replica store's legal hold as soon as it is recorded
-(retention.hold_sync.flag_new_copy), so the replica never keeps a held record deletable for
+(backup.hold_sync.flag_new_copy), so the replica never keeps a held record deletable for
 longer than the copy takes. Destruction marks the
 document's objects "destroying" before it deletes anything (retention.destruction); a copy
 finished after that is deleted again at once, so a destroyed record never survives in the
@@ -32,8 +32,8 @@ from archive.app import Archive
 from archive.errors import ArchiveError, IntegrityError, StorageError
 from archive.interfaces import ObjectStore
 from archive.models import DocumentVersion, utcnow
-from retention.hold_sync import flag_new_copy
-from retention.models import DispositionBatch, ObjectCopy
+from backup.hold_sync import flag_new_copy
+from backup.models import ObjectCopy
 
 COPY_BATCH = 100  # objects claimed per transaction
 RUN_BUDGET = timedelta(minutes=4)  # a run stops copying after this, before the next one starts
@@ -104,15 +104,7 @@ def object_sources(ext: Archive) -> list[Select]:
         DocumentVersion.created_at.label("stored_at"),
         literal("original").label("kind"),
     )
-    certificates = select(
-        DispositionBatch.certificate_key.label("key"),
-        DispositionBatch.certificate_version_id.label("version_id"),
-        DispositionBatch.certificate_sha256.label("sha256"),
-        DispositionBatch.certificate_size.label("size"),
-        DispositionBatch.executed_at.label("stored_at"),
-        literal("certificate").label("kind"),
-    ).where(DispositionBatch.certificate_key.is_not(None))
-    return [originals, certificates, *(source() for source in ext.object_sources)]
+    return [originals, *(source() for source in ext.object_sources)]
 
 
 def register_new_objects(ext: Archive, session: Session) -> int:
@@ -232,12 +224,6 @@ def relocate_object(ext: Archive, session: Session, key: str, old: str, new: str
         update(DocumentVersion)
         .where(DocumentVersion.object_key == key, DocumentVersion.store_version_id == old)
         .values(store_version_id=new)
-    )
-    session.execute(
-        update(DispositionBatch)
-        .where(DispositionBatch.certificate_key == key,
-               DispositionBatch.certificate_version_id == old)
-        .values(certificate_version_id=new)
     )
     session.execute(
         update(ObjectCopy)

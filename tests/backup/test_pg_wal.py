@@ -14,7 +14,7 @@ from sqlalchemy import create_engine
 
 from archive.errors import ArchiveError
 from archive.storage.filesystem import FilesystemStore
-from retention import pg_wal
+from backup import pg_wal
 
 SYSTEM_A, SYSTEM_B = "7000000000000000001", "7000000000000000002"
 

@@ -1,7 +1,7 @@
 """Point-in-time recovery for the embedded SQLite database: a journal of changed pages.
 
 SQLite archives no WAL of its own, so the archive keeps a journal beside its snapshots. Each
-database snapshot (retention.snapshots) starts a *generation*; every minute the database
+database snapshot (backup.snapshots) starts a *generation*; every minute the database
 journal job stores, as the generation's next entry, the database pages that changed since
 the entry before it (the first entry: since the snapshot):
 

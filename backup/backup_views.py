@@ -1,7 +1,7 @@
 """The backup status page: how far the replica store is behind the primary, what failed, the
 database journal's last runs and the snapshots kept, and what the integrity scrub found and
-repaired. Thin: read retention.replication, retention.schedule, retention.snapshots and
-retention.scrub, render."""
+repaired. Thin: read backup.replication, retention.schedule, backup.snapshots and
+backup.scrub, render."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from archive.app import archive
 from archive.auth.guards import requires
 from archive.errors import StorageError
 from archive.models import utcnow
-from retention.replication import replication_status
+from backup.replication import replication_status
+from backup.scrub import scrub_status
+from backup.snapshots import latest_snapshots, snapshots_to_keep
 from retention.schedule import OK, job_named, schedule_overview
-from retention.scrub import scrub_status
-from retention.snapshots import latest_snapshots, snapshots_to_keep
 
 bp = Blueprint("backups", __name__)
 
@@ -37,10 +37,11 @@ def backups():
     with ext.db.transaction() as session:
         status = replication_status(ext, session)
         return render_template(
-            "retention/backups.html", status=status, lag=status.lag(now), now=now,
+            "backup/backups.html", status=status, lag=status.lag(now), now=now,
             replica=ext.settings.replica_storage or "filesystem", snapshots=snapshots,
             keep=snapshots_to_keep(ext.settings), replica_problem=replica_problem,
             scrub=scrub_status(session, now, days=ext.settings.scrub_days),
-            journal=schedule_overview(session, now, [job_named("database_journal")])[0],
+            journal=schedule_overview(
+                session, now, [job_named("database_journal", ext.scheduled_jobs)])[0],
             journal_late=JOURNAL_LATE, ok=OK,
         )

@@ -36,8 +36,8 @@ def backup_run():
     """Copy every new object to the replica, take a database snapshot and anchor the
     audit chain there, now."""
     from archive.audit_anchor import write_anchor
-    from retention.replication import replicate
-    from retention.snapshots import snapshots_to_keep, take_snapshot
+    from backup.replication import replicate
+    from backup.snapshots import snapshots_to_keep, take_snapshot
 
     ext = _ext()
     report = replicate(ext)
@@ -66,7 +66,7 @@ def restore_command(source: str, yes: bool):
     """Rebuild this installation (an empty data directory and database) from a replica:
     the newest database snapshot, the destruction log, every object, the search index;
     then verify it all."""
-    from retention.restore import restore
+    from backup.restore import restore
 
     ext = _ext()
     store, is_replica = open_source(source, ext.settings)

@@ -30,7 +30,7 @@ those apart ("not yet replicated: N, of which corrupt: M").
 Repairing the primary. A store writes a new version under a new version id (S3 assigns it;
 with object lock the bad version may not even be deletable), so the repair is a new version
 and every reference to the old id follows it in one transaction
-(``retention.replication.relocate_object``: document versions, certificates, the copy
+(``backup.replication.relocate_object``: document versions, certificates, the copy
 record, and each package's ``Archive.object_relocators``, e.g. ingest's derivatives). A
 store-level ``restore_version(key, version_id, stream)`` that kept the id would have been
 simpler for the filesystem store alone, but S3 cannot do it, and two repair paths would be
@@ -67,9 +67,9 @@ from archive.errors import (
 )
 from archive.interfaces import ObjectStore
 from archive.models import Document, DocumentVersion, Patient, utcnow
-from retention.hold_sync import flag_new_copy
-from retention.models import ObjectCopy, ScrubFinding
-from retention.replication import copy_verified, register_new_objects, relocate_object
+from backup.hold_sync import flag_new_copy
+from backup.models import ObjectCopy, ScrubFinding
+from backup.replication import copy_verified, register_new_objects, relocate_object
 
 SCRUB_ACTOR = Actor("integrity scrub", "scheduler")
 DAYS_VARIABLE = "CHARTVAULT_SCRUB_DAYS"

@@ -1,10 +1,10 @@
-"""Step 1 of a restore (retention.restore): the database, brought back to the latest point
+"""Step 1 of a restore (backup.restore): the database, brought back to the latest point
 the replica holds, loaded into the empty target.
 
 - SQLite: the newest snapshot, its SHA-256 checked as it is read, and the journal entries
-  after it applied (retention.sqlite_journal);
+  after it applied (backup.sqlite_journal);
 - PostgreSQL: the newest base backup with the WAL after it, replayed in a temporary server
-  and dumped into the target (retention.pg_wal); with no base backup, or when the recovery
+  and dumped into the target (backup.pg_wal); with no base backup, or when the recovery
   fails, the newest ``pg_dump`` snapshot, and the report says the restore fell short.
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 from archive.app import Archive
 from archive.errors import ArchiveError
 from archive.interfaces import ObjectStore
-from retention import pg_wal, sqlite_journal
-from retention.pg_programs import libpq_connection, run_pg_program
-from retention.snapshots import Snapshot, list_snapshots, snapshot_key, sqlite_path
+from backup import pg_wal, sqlite_journal
+from backup.pg_programs import libpq_connection, run_pg_program
+from backup.snapshots import Snapshot, list_snapshots, snapshot_key, sqlite_path
 
 Progress = Callable[[str], None]
 

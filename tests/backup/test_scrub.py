@@ -21,13 +21,13 @@ from archive.errors import ArchiveError, StorageUnavailable
 from archive.models import AuditEvent, DocumentVersion, utcnow
 from archive.records.service import open_original
 from archive.storage.filesystem import VERSIONS_DIR
+from backup.models import ObjectCopy, ScrubFinding
+from backup.replication import replicate
+from backup.scrub import ObjectsUnrepaired, run_scrub, scrub, scrub_status, share
+from backup.scrub_cli import verify_command
 from ingest.models import Derivative
-from retention.models import ObjectCopy, ScrubFinding
-from retention.replication import replicate
 from retention.schedule import FAILED, ScheduledJob, run_job
-from retention.scrub import ObjectsUnrepaired, run_scrub, scrub, scrub_status, share
-from retention.scrub_cli import verify_command
-from tests.retention.replicas import copies
+from tests.backup.replicas import copies
 from tests.storefixtures import _AWS_ENV
 
 
@@ -254,7 +254,7 @@ def test_the_backup_page_section_shows_the_alert_escaped(app, ext, charts):
                                  outcome="repaired", detail="copied again"))
         status = scrub_status(session)
     with app.test_request_context():
-        html = render_template("retention/_scrub_status.html", scrub=status)
+        html = render_template("backup/_scrub_status.html", scrub=status)
 
     assert 'role="alert"' in html and "1 stored copy is missing or corrupt" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; bad bytes" in html

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
-from retention import replication
-from retention.replication import replicate
-from tests.retention.replicas import copies, replica_digest
+from backup import replication
+from backup.replication import replicate
+from tests.backup.replicas import copies, replica_digest
 from tests.storefixtures import _AWS_ENV
 
 

@@ -20,13 +20,14 @@ from archive.cli import audit_verify
 from archive.config import Settings
 from archive.errors import ObjectLocked, StorageUnavailable
 from archive.storage.filesystem import _VERSION_ID
-from retention.hold_sync import sync_holds
+from backup.hold_sync import sync_holds
+from backup.jobs import BACKUP_JOBS
+from backup.replication import replicate
+from backup.scrub_cli import verify_command
 from retention.holds import release_hold
-from retention.replication import replicate
 from retention.schedule import FAILED, job_named, run_job
-from retention.scrub_cli import verify_command
+from tests.backup.replicas import copies, with_s3_replica
 from tests.retention.holding import events, place
-from tests.retention.replicas import copies, with_s3_replica
 from tests.storefixtures import _AWS_ENV, ACCESS_KEY, REGION, SECRET_KEY
 
 REPLICAS = ["filesystem", "s3"]
@@ -227,7 +228,8 @@ def test_the_replica_stopping_during_a_hold_sync_is_finished_by_the_next_run(
     assert during.replica.failure and during.failure.startswith("replica store: ")
     assert primary_flags(ext, held) == [True] * 4  # the primary's part was finished
     assert events(ext, "hold.sync")[-1].outcome == "incomplete"
-    retried = run_job(ext, job_named("hold_sync"))  # still down: the job fails, is retried
+    # Still down: the job fails, and is retried.
+    retried = run_job(ext, job_named("hold_sync", BACKUP_JOBS))
     assert retried.outcome == FAILED and "replica store: " in retried.summary
 
     if s3:

@@ -52,7 +52,7 @@ from sqlalchemy.engine import make_url
 from archive.errors import ArchiveError, ObjectNotFound
 from archive.interfaces import CHUNK_SIZE, ObjectStore
 from archive.models import utcnow
-from retention.pg_programs import libpq_connection, run_pg_program
+from backup.pg_programs import libpq_connection, run_pg_program
 
 SLOT = "chartvault_wal"
 WAL_PREFIX = "wal/postgresql/"

@@ -2,7 +2,7 @@
 
 Into an empty target (the configured data directory and database), in this order:
 
-1. the database, to the latest point the replica holds (retention.restore_database), the
+1. the database, to the latest point the replica holds (backup.restore_database), the
    moment it reached reported;
 2. migrations, in case the snapshot predates the code;
 3. the destruction log: every logged destruction whose document is in the restored
@@ -18,7 +18,7 @@ Into an empty target (the configured data directory and database), in this order
 5. the search index, rebuilt from the database (by the caller: the index is search's);
 6. a snapshot of the restored database, so its journal goes on at once; then the full
    verify: every object read back from the new primary and the replica against its
-   checksum (retention.scrub, as `chartvault verify --all`), and the audit chain.
+   checksum (backup.scrub, as `chartvault verify --all`), and the audit chain.
 
 A marker file in the data directory says a restore is under way, so a restore cut short is
 run again to its end instead of being refused as "not empty".
@@ -49,16 +49,17 @@ from archive.errors import (
 )
 from archive.interfaces import ObjectStore
 from archive.models import AuditHead, Document, Patient, utcnow
-from retention import replication
+from backup import replication
+from backup.models import ObjectCopy
+from backup.restore_database import Progress, Recovery, load_database
+from backup.snapshots import sqlite_path
 from retention.destruction import (
     DESTRUCTION_LOG,
     delete_every_version,
     erase_document_rows,
     hold_refusal,
 )
-from retention.models import DispositionItem, ObjectCopy, Tombstone
-from retention.restore_database import Progress, Recovery, load_database
-from retention.snapshots import sqlite_path
+from retention.models import DispositionItem, Tombstone
 
 MARKER = "restore-in-progress.json"
 
@@ -209,7 +210,7 @@ def _record_fork(ext: Archive, progress: Progress) -> None:
 def _start_journal(ext: Archive, progress: Progress) -> None:
     """A snapshot of the restored database at once: the journal goes on from it, so that
     point-in-time recovery covers the restored archive from its first minute."""
-    from retention.snapshots import take_snapshot
+    from backup.snapshots import take_snapshot
 
     try:
         take_snapshot(ext)
@@ -480,11 +481,11 @@ def forget_replica_copies(ext: Archive) -> None:
 
 
 def verify_objects(ext: Archive, report: RestoreReport, actor: Actor) -> None:
-    """The full verify (`chartvault verify --all`, retention.scrub): every object read back
+    """The full verify (`chartvault verify --all`, backup.scrub): every object read back
     from the new primary, and its replica copy, against its checksum. Every object the
     database names is registered for it first (the replication job would within a minute),
     so none is left out; an unrepairable one becomes a finding on the backup page."""
-    from retention.scrub import UNREPAIRED, scrub
+    from backup.scrub import UNREPAIRED, scrub
 
     with ext.db.transaction() as session:
         replication.register_new_objects(ext, session)

@@ -16,18 +16,20 @@ from moto.server import ThreadedMotoServer
 from sqlalchemy import select, update
 
 from archive.models import utcnow
-from retention import replication
+from backup import replication
+from backup.jobs import BACKUP_JOBS
+from backup.models import ObjectCopy
+from backup.replication import replicate, replication_status
+from backup.snapshots import take_snapshot
 from retention.clocks import Rules
 from retention.destruction import DESTRUCTION_LOG, execute_now
 from retention.disposition import sweep
-from retention.models import JobRun, ObjectCopy
+from retention.models import JobRun
 from retention.policies import save_policy
-from retention.replication import replicate, replication_status
 from retention.schedule import job_named, run_job
-from retention.snapshots import take_snapshot
+from tests.backup.replicas import copies, replica_digest
 from tests.conftest import login
 from tests.retention.disposing import FLOORS, approve_twice, file_earlier
-from tests.retention.replicas import copies, replica_digest
 from tests.storefixtures import _AWS_ENV
 
 
@@ -204,7 +206,7 @@ def test_the_backup_page_says_loudly_when_the_database_journal_falls_behind(app,
     html = client.get("/admin/backups").get_data(as_text=True)
     assert 'id="journal-late"' in html and "has not stored the database's changes yet" in html
 
-    run = run_job(ext, job_named("database_journal"))
+    run = run_job(ext, job_named("database_journal", BACKUP_JOBS))
     assert run.outcome == "ok", run.summary
     html = client.get("/admin/backups").get_data(as_text=True)
     assert 'id="journal-late"' not in html

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from archive.storage.filesystem import VERSIONS_DIR, FilesystemStore
-from retention import sqlite_journal
-from retention.sqlite_journal import JournalState, consistent_copy, record_changes, replay
+from backup import sqlite_journal
+from backup.sqlite_journal import JournalState, consistent_copy, record_changes, replay
 
 SNAPSHOT = "snapshot-1"
 

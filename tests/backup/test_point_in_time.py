@@ -37,6 +37,7 @@ from archive.records.service import (
     reassign_patient,
     register_patient,
 )
+from backup.jobs import BACKUP_JOBS
 from ingest.services import open_flags, review_flag
 from retention.clocks import Rules
 from retention.destruction import execute_now
@@ -45,11 +46,7 @@ from retention.holds import release_hold
 from retention.models import Tombstone
 from retention.policies import save_policy
 from retention.schedule import OK, job_named, run_job
-from tests.conftest import SYSTEM, People
-from tests.pg import ThrowawayPostgres
-from tests.retention.disposing import FLOORS, approve_twice, file_earlier
-from tests.retention.holding import place
-from tests.retention.restoring import (
+from tests.backup.restoring import (
     chain_ok,
     chartvault,
     environment,
@@ -57,6 +54,10 @@ from tests.retention.restoring import (
     open_restored,
     version_digests,
 )
+from tests.conftest import SYSTEM, People
+from tests.pg import ThrowawayPostgres
+from tests.retention.disposing import FLOORS, approve_twice, file_earlier
+from tests.retention.holding import place
 from tests.search.charts import text_pdf
 from tests.search.library import (
     CARDIOLOGY,
@@ -134,7 +135,7 @@ def a_minute_passes(ext) -> datetime:
     moment the journal began to read the database."""
     began = datetime.now(UTC)
     for job in ("replication", "database_journal"):
-        run = run_job(ext, job_named(job))
+        run = run_job(ext, job_named(job, BACKUP_JOBS))
         assert run.outcome == OK, run.summary
     return began
 
@@ -175,7 +176,7 @@ def test_a_restore_brings_back_every_action_up_to_the_last_journal_run(
                     floors=FLOORS)
     old = file_chart(app, clerk, "OLD-1", OLD_CHART, date_of_service=date(2005, 4, 5))
     file_earlier(ext, old)
-    run = run_job(ext, job_named("database_snapshot"))  # the nightly snapshot
+    run = run_job(ext, job_named("database_snapshot", BACKUP_JOBS))  # the nightly snapshot
     assert run.outcome == OK, run.summary
 
     # Minute 1: a new patient, corrected; charts filed; a rescan as a new version.
@@ -268,7 +269,7 @@ def test_a_gap_in_the_journal_stops_the_restore_there_and_it_says_so(
     clerk = people.principal("clerk")
     with ext.db.transaction() as session:
         register_patient(session, SYSTEM, mrn="PT-1", name="ONE, ANN", dob=date(1960, 1, 2))
-    run_job(ext, job_named("database_snapshot"))
+    run_job(ext, job_named("database_snapshot", BACKUP_JOBS))
     charts, shipped = [], []
     for pages in (DISCHARGE, OPERATIVE, CARDIOLOGY):
         charts.append(file_chart(app, clerk, "PT-1", pages))
@@ -306,5 +307,5 @@ def test_the_readme_promises_the_recovery_point_the_schedule_keeps():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     promised = int(re.search(r"\*\*Recovery point: (\d+) minutes\.\*\*", readme).group(1))
     for job_id in ("replication", "database_journal"):
-        period = job_named(job_id).trigger.interval
+        period = job_named(job_id, BACKUP_JOBS).trigger.interval
         assert period.total_seconds() * 2 <= promised * 60, job_id

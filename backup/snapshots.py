@@ -1,6 +1,6 @@
 """Database snapshots and the journal after them: the metadata database in the replica
 store, to within the last minute, so that the replica alone is enough to rebuild the archive
-(retention.restore).
+(backup.restore).
 
 A snapshot, every night: SQLite is copied with its online backup API, which reads one
 consistent state of the database while the archive goes on working; PostgreSQL with
@@ -9,8 +9,8 @@ backup besides. Each snapshot is a new version of one key; only the newest
 ``CHARTVAULT_SNAPSHOTS_KEEP`` (default 7) are kept.
 
 The journal, every minute (``ship_journal``): what changed since, for point-in-time
-recovery — SQLite's changed pages (retention.sqlite_journal), PostgreSQL's WAL
-(retention.pg_wal).
+recovery — SQLite's changed pages (backup.sqlite_journal), PostgreSQL's WAL
+(backup.pg_wal).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from archive.audit import Actor
 from archive.config import Settings
 from archive.errors import ArchiveError, ObjectNotFound
 from archive.interfaces import ObjectStore
-from retention import pg_wal, sqlite_journal
-from retention.pg_programs import libpq_connection, run_pg_program
+from backup import pg_wal, sqlite_journal
+from backup.pg_programs import libpq_connection, run_pg_program
 
 SQLITE_KEY = "snapshots/database.sqlite"
 POSTGRES_KEY = "snapshots/database.pgdump"

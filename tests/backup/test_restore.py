@@ -24,17 +24,15 @@ from archive.config import Settings
 from archive.errors import StorageUnavailable
 from archive.models import AuditEvent, Document, DocumentVersion, Page
 from archive.records.service import Upload, add_version, open_original, register_patient
-from retention import replication, restore
+from backup import replication, restore
+from backup.restore import MARKER, stored_refs
+from backup.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot
 from retention.clocks import Rules
 from retention.destruction import execute_now
 from retention.disposition import sweep
 from retention.policies import save_policy
-from retention.restore import MARKER, stored_refs
-from retention.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot
-from tests.conftest import SYSTEM, People
-from tests.retention.disposing import FLOORS, approve_twice, file_earlier
-from tests.retention.replicas import with_s3_replica
-from tests.retention.restoring import (
+from tests.backup.replicas import with_s3_replica
+from tests.backup.restoring import (
     chain_ok,
     chartvault,
     environment,
@@ -42,6 +40,8 @@ from tests.retention.restoring import (
     open_restored,
     version_digests,
 )
+from tests.conftest import SYSTEM, People
+from tests.retention.disposing import FLOORS, approve_twice, file_earlier
 from tests.search.charts import text_pdf
 from tests.search.library import (
     CARDIOLOGY,

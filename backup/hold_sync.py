@@ -40,9 +40,10 @@ from archive.audit import Actor
 from archive.errors import ArchiveError, ObjectNotFound, StorageError
 from archive.interfaces import ObjectStore
 from archive.models import Document, DocumentVersion
+from backup.models import ObjectCopy
 from ingest.models import Derivative
 from retention.hold_scope import held_clause, scope_of
-from retention.models import LegalHold, ObjectCopy
+from retention.models import LegalHold
 
 if TYPE_CHECKING:
     from archive.app import Archive

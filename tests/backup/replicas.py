@@ -11,7 +11,7 @@ from moto.server import ThreadedMotoServer
 from sqlalchemy import select
 
 from archive.config import Settings
-from retention.models import ObjectCopy
+from backup.models import ObjectCopy
 from tests.storefixtures import ACCESS_KEY, REGION, SECRET_KEY
 
 CHART = ["DISCHARGE SUMMARY", "Admitted with community acquired pneumonia."]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import pytest
 from flask import Flask
 from moto.server import ThreadedMotoServer
 from sqlalchemy import create_engine
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from archive import migrate
 from archive.app import create_app
@@ -98,6 +101,16 @@ def s3_people(s3_app, patient_on) -> People:
     return people_of(s3_app, ("clerk", "staff"))
 
 
+def post_scan(client, people: People, data: bytes, mrn: str = MRN):
+    """Upload a scan through the API as the clerk. The body is encoded here, in memory: the
+    test client spools a large one to a temporary file it never closes (a ResourceWarning,
+    an error in this suite)."""
+    scan = FileStorage(io.BytesIO(data), "scan.pdf")
+    boundary, body = encode_multipart({"mrn": mrn, "type": "progress_note", "file": scan})
+    return client.post("/api/v1/documents", headers=people.headers("clerk"),
+                       content_type=f"multipart/form-data; boundary={boundary}", data=body)
+
+
 def people_of(app: Flask, roles) -> People:
     """One user and API token of each of ``roles`` in ``app``."""
     ext = app.extensions["chartvault"]
@@ -137,10 +150,11 @@ def stoppable_database(own_postgres) -> Iterator[str]:
 
 @pytest.fixture
 def small_disk(tmp_path) -> Iterator[Path]:
-    """A 1 MiB tmpfs, mounted for the test and unmounted after it (mounting needs root, as
-    CI runs)."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
+    """A 1 MiB tmpfs mounted where the test's archive keeps its objects (the objects
+    directory of ``tmp_path / "data"``), unmounted after the test. Mounting needs root, as
+    CI runs."""
+    mount_point = tmp_path / "data" / "objects"
+    mount_point.mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mount_point)],
                    check=True, capture_output=True)
     yield mount_point

@@ -29,7 +29,7 @@ from ingest.models import Derivative, Job
 from ingest.worker import Worker
 from tests.conftest import SYSTEM, login
 from tests.faults.checks import assert_archive_consistent, stored_objects
-from tests.faults.conftest import MRN, people_of
+from tests.faults.conftest import MRN, people_of, post_scan
 from tests.ingest import scans
 from tests.samples import pdf_bytes
 
@@ -50,13 +50,6 @@ def pg_app(stoppable_database, tmp_path):
 @pytest.fixture
 def pg_people(pg_app):
     return people_of(pg_app, ("clerk", "staff"))
-
-
-def post_scan(client, people, data: bytes):
-    return client.post(
-        "/api/v1/documents", headers=people.headers("clerk"),
-        content_type="multipart/form-data",
-        data={"mrn": MRN, "type": "progress_note", "file": (io.BytesIO(data), "scan.pdf")})
 
 
 def assert_database_outage_answer(response) -> None:

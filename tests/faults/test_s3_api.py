@@ -7,26 +7,12 @@ import random
 
 from PIL import Image
 from sqlalchemy import func, select
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import encode_multipart
 
 from archive.models import Document, DocumentVersion
 from archive.storage.s3 import PART_SIZE, S3Store
 from tests.faults.checks import assert_archive_consistent, partial_objects
+from tests.faults.conftest import post_scan
 from tests.samples import pdf_bytes
-
-
-def post_scan(client, people, data):
-    # Encoded here in memory: the test client spools a large body to a temporary file it
-    # never closes (a ResourceWarning, an error under this suite's settings).
-    scan = FileStorage(io.BytesIO(data), "scan.pdf")
-    boundary, body = encode_multipart({"mrn": "MRN-1001", "type": "progress_note", "file": scan})
-    return client.post(
-        "/api/v1/documents",
-        headers=people.headers("clerk"),
-        content_type=f"multipart/form-data; boundary={boundary}",
-        data=body,
-    )
 
 
 def documents_in(ext) -> tuple[int, int]:

@@ -25,6 +25,7 @@ from archive.auth.tokens import create_token
 from archive.config import Settings
 from archive.records.service import register_patient
 from tests.conftest import SYSTEM, People, add_user
+from tests.ingest import scans
 from tests.pg import ThrowawayPostgres
 from tests.storefixtures import ACCESS_KEY, REGION, SECRET_KEY, endpoint_of, start_moto
 
@@ -109,6 +110,17 @@ def post_scan(client, people: People, data: bytes, mrn: str = MRN):
     boundary, body = encode_multipart({"mrn": mrn, "type": "progress_note", "file": scan})
     return client.post("/api/v1/documents", headers=people.headers("clerk"),
                        content_type=f"multipart/form-data; boundary={boundary}", data=body)
+
+
+def blank_then_text_chart(tmp_path: Path) -> bytes:
+    """A two-page scanned chart: a blank page, read in a moment, then a page of text, which
+    takes tesseract a second or two. A fault that strikes once the first page is done
+    strikes in the middle of the document."""
+    full = scans.scanned_chart()
+    pages = (full.BLANK - 1, len(full.images) - 1)
+    chart = scans.ScannedChart(tuple(full.images[page] for page in pages),
+                               tuple(full.texts[page] for page in pages))
+    return chart.save_pdf(tmp_path / "chart.pdf").read_bytes()
 
 
 def people_of(app: Flask, roles) -> People:

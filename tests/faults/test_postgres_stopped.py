@@ -29,8 +29,7 @@ from ingest.models import Derivative, Job
 from ingest.worker import Worker
 from tests.conftest import SYSTEM, login
 from tests.faults.checks import assert_archive_consistent, stored_objects
-from tests.faults.conftest import MRN, people_of, post_scan
-from tests.ingest import scans
+from tests.faults.conftest import MRN, blank_then_text_chart, people_of, post_scan
 from tests.samples import pdf_bytes
 
 WORKER_LEASE_SECONDS = 1.5  # the shortest the worker accepts, to keep the test short
@@ -130,17 +129,6 @@ def test_postgres_stopped_between_storing_an_upload_and_filing_it_gives_503_and_
     assert_archive_consistent(pg_app)
 
 
-def two_page_chart(tmp_path) -> bytes:
-    """A blank page, read in a moment, then a page of text, which takes tesseract a second
-    or two: the window in which the database stops."""
-    full = scans.scanned_chart()
-    pages = (full.BLANK - 1, len(full.images) - 1)
-    chart = scans.ScannedChart(tuple(full.images[page] for page in pages),
-                               tuple(full.texts[page] for page in pages))
-    chart.save_pdf(tmp_path / "chart.pdf")
-    return (tmp_path / "chart.pdf").read_bytes()
-
-
 def job_state(ext) -> tuple[str, int, int]:
     with ext.db.transaction() as session:
         job = session.scalar(select(Job))
@@ -159,7 +147,7 @@ def test_postgres_stopped_during_a_worker_job_is_waited_out_and_the_job_retried(
 ):
     ext = pg_app.extensions["chartvault"]
     version = add_document(ext, pg_people.principal("clerk"), mrn=MRN, doc_type="progress_note",
-                           upload=Upload(io.BytesIO(two_page_chart(tmp_path)), "chart.pdf")
+                           upload=Upload(io.BytesIO(blank_then_text_chart(tmp_path)), "chart.pdf")
                            ).version
     worker = Worker(ext, worker_id="w1", lease_seconds=WORKER_LEASE_SECONDS, poll_seconds=0.2)
     stop = threading.Event()

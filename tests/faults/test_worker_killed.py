@@ -118,8 +118,8 @@ def marked_by(owner: str) -> list[int]:
     return found
 
 
-def test_sigkilled_worker_leaves_no_processes_and_its_job_is_taken_over(ext, filed, tmp_path,
-                                                                       workers):
+def test_sigkilled_worker_leaves_no_processes_and_its_job_is_taken_over(app, ext, filed,
+                                                                       tmp_path, workers):
     # Two pages: the blank one is done in a moment, the other takes a tesseract run.
     full = scans.scanned_chart()
     pages = (full.BLANK - 1, len(full.images) - 1)
@@ -176,6 +176,7 @@ def test_sigkilled_worker_leaves_no_processes_and_its_job_is_taken_over(ext, fil
                                      .where(Derivative.version_id == version.id))
     assert numbers == [1, 2]
     assert derivatives == 1 + 2 + 2  # searchable PDF, page images, thumbnails
+    assert_archive_consistent(app)
 
 
 def test_the_default_lease_lets_a_dead_workers_job_be_taken_within_30_seconds(tmp_path):

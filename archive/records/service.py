@@ -501,7 +501,8 @@ def add_version(
         media_type = _check_upload(ext, upload)
     stored = ext.store.put(key, upload.stream, media_type=media_type)
     try:
-        with ext.db.transaction() as session:
+        with _discarded_unless_committing(ext, stored) as commit, \
+                ext.db.transaction() as session:
             document = _get_document(session, document_id)
             # Again: a hold may have been placed while the upload was being stored (the
             # stored object is then unreferenced, as after any failed commit).
@@ -525,6 +526,8 @@ def add_version(
                 details={"sha256": stored.sha256, "size": stored.size},
             )
             _notify(ext, session, version)
+            session.flush()
+            commit.reached = True
             return Filing(version)
     except DBIntegrityError:
         raise Conflict(

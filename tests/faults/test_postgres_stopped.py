@@ -3,8 +3,9 @@ with ``pg_ctl stop -m fast`` (every session cut at once) and started again on it
 
 - A request that arrives while it is down is answered 503, saying the database does not
   answer and what to do; nothing is stored. Once it is back, the same app serves again.
-- The database stops in the middle of an upload, after the original was stored and before
-  its rows were filed: 503, no row, and the stored original is deleted again.
+- The database stops in the middle of an upload (a new document, or a new version of one),
+  after the bytes were stored and before their rows were filed: 503, no row, and the stored
+  bytes are deleted again.
 - The database stops while the worker is in the middle of a document: the attempt is lost
   (its results are never written), the worker waits the outage out, and once the database
   is back the job is taken again and finishes, each page and derivative once.
@@ -127,6 +128,28 @@ def test_postgres_stopped_between_storing_an_upload_and_filing_it_gives_503_and_
     assert documents_in(ext) == (1, 1)
     # No row names the second upload's original, so it must not stay in the store either.
     assert_archive_consistent(pg_app)
+
+
+def test_postgres_stopped_between_storing_a_new_version_and_filing_it_gives_503_and_keeps_nothing(
+    pg_app, pg_people, own_postgres
+):
+    ext = pg_app.extensions["chartvault"]
+    client = pg_app.test_client()
+    created = post_scan(client, pg_people, pdf_bytes(["FIRST"]))
+    assert created.status_code == 202
+    real = ext.store
+    ext.__dict__["store"] = StopsDatabaseAfterPut(real, own_postgres)
+
+    response = client.post(
+        f"/api/v1/documents/{created.json['id']}/versions", headers=pg_people.headers("clerk"),
+        content_type="multipart/form-data",
+        data={"reason": "rescan", "file": (io.BytesIO(pdf_bytes(["FIRST, RESCANNED"])), "a.pdf")})
+    assert_database_outage_answer(response)
+
+    ext.__dict__["store"] = real
+    own_postgres.start_server()
+    assert documents_in(ext) == (1, 1)
+    assert_archive_consistent(pg_app)  # the rescan's bytes are gone again too
 
 
 def job_state(ext) -> tuple[str, int, int]:

@@ -94,6 +94,14 @@ class PayloadTooLarge(ArchiveError):
     code = "payload_too_large"
 
 
+class DatabaseUnavailable(ArchiveError):
+    """The database did not answer: stopped, restarting, unreachable. Nothing the request
+    asked for was done; the same request may succeed once it is back."""
+
+    http_status = 503
+    code = "database_unavailable"
+
+
 class AuditKeyError(ArchiveError):
     """The audit trail's MAC key is missing or unusable: no event can be written."""
 

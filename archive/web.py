@@ -19,12 +19,13 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from archive.auth.guards import current_principal, is_api_request, public
 from archive.auth.permissions import can
 from archive.auth.sessions import end_browser_session
-from archive.errors import ArchiveError, RestrictedRecord
+from archive.errors import ArchiveError, DatabaseUnavailable, RestrictedRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,28 @@ def render_error(status: int, code: str, message: str):
     if is_api_request():
         return jsonify({"error": {"code": code, "message": message}}), status
     return render_template("archive/error.html", status=status, message=message), status
+
+
+DATABASE_UNAVAILABLE = (
+    "The archive's database is not answering, so nothing was saved. Try again in a minute; "
+    "if it keeps happening, tell the archive administrator: the database server may be "
+    "stopped or out of reach."
+)
+
+
+def render_database_unavailable(err: OperationalError):
+    """503 for a database that does not answer. PEP 249's OperationalError is the database's
+    own trouble (stopped, restarting, unreachable, out of connections), not the request's:
+    worth retrying, unlike the 500 of a bug. A page is rendered without the context
+    processors (Flask-Login's loads the logged-in user, from the database) by a template that
+    names nobody."""
+    log.error("the database did not answer on %s %s: %s", request.method, request.path,
+              err.orig if err.orig is not None else err)
+    error = DatabaseUnavailable(DATABASE_UNAVAILABLE)
+    if is_api_request():
+        return render_error(error.http_status, error.code, error.message)
+    page = current_app.jinja_env.get_template("archive/unavailable.html")
+    return page.render(message=error.message, request=request), error.http_status
 
 
 def render_archive_error(err: ArchiveError):
@@ -100,6 +123,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ArchiveError)
     def archive_error(err: ArchiveError):
         return render_archive_error(err)
+
+    app.register_error_handler(OperationalError, render_database_unavailable)
 
     @app.errorhandler(CSRFError)
     def csrf_error(err: CSRFError):

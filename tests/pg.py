@@ -202,11 +202,20 @@ class ThrowawayPostgres:
     def _run(self, program: str, *args: str) -> subprocess.CompletedProcess[str]:
         return _run(self._command_prefix(), self.bin_dir, self._require_base_dir(), program, *args)
 
-    def _start_server(self) -> None:
+    def stop_server(self) -> None:
+        """Stop the server as an outage would: every session is cut at once (``-m fast``).
+        The cluster and its port stay, for ``start_server``; ``stop()`` still removes it."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+
+    def start_server(self) -> None:
+        """Start a server ``stop_server`` stopped, on the same port (the clients' URLs)."""
+        self._start_server(port=self._require_port())
+
+    def _start_server(self, port: int | None = None) -> None:
         # The port is free when we look and could be taken before the server binds it.
         last_error: PostgresUnavailable | None = None
-        for _attempt in range(3):
-            self.port = _free_loopback_port()
+        for _attempt in range(1 if port else 3):
+            self.port = port or _free_loopback_port()
             options = " ".join(
                 [
                     "-c listen_addresses=127.0.0.1",

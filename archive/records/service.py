@@ -3,7 +3,8 @@
 Order of writes: an object is stored first, then the rows that point at it are committed
 in one transaction with their audit event. A failed store leaves no row; a failed commit
 leaves at worst an unreferenced object, never a row pointing at nothing (a filing that
-lost a race to a duplicate deletes its object again: ``_discard_unfiled``).
+lost a race to a duplicate, or whose database stopped answering before its COMMIT, deletes
+its object again: ``_discard_unfiled``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from archive import audit
@@ -361,7 +363,9 @@ def add_document(
     )
     stored = ext.store.put(_object_key(document.uid), upload.stream, media_type=media_type)
     try:
-        return _file_new_document(ext, principal, mrn, document, stored, media_type, upload)
+        with _discarded_unless_committing(ext, stored) as commit:
+            return _file_new_document(ext, principal, mrn, document, stored, media_type,
+                                      upload, commit)
     except DBIntegrityError:
         # Most likely another upload of the same bytes for this patient committed first
         # (its claim in patient_scans won); nothing of this filing was committed.
@@ -381,6 +385,7 @@ def _file_new_document(
     stored: StoredObject,
     media_type: str,
     upload: Upload,
+    commit: _Commit,
 ) -> Filing:
     with ext.db.transaction() as session:
         patient = find_patient(session, mrn)
@@ -403,7 +408,32 @@ def _file_new_document(
             details={"sha256": stored.sha256, "size": stored.size, "type": document.doc_type},
         )
         _notify(ext, session, version)
+        session.flush()
+        commit.reached = True
         return Filing(version)
+
+
+@dataclass
+class _Commit:
+    """Whether a filing's transaction got as far as its COMMIT (every statement before it
+    has run): a database failure before that certainly committed nothing; one during the
+    COMMIT may have committed, its answer lost on the way."""
+
+    reached: bool = False
+
+
+@contextmanager
+def _discarded_unless_committing(ext: Archive, stored: StoredObject) -> Iterator[_Commit]:
+    """Delete the stored object again when the database fails before the filing's COMMIT
+    (stopped, unreachable): no row can name it, and nothing else would ever notice it. A
+    failure during the COMMIT keeps it, since a row may name it after all."""
+    commit = _Commit()
+    try:
+        yield commit
+    except OperationalError:
+        if not commit.reached:
+            _discard_unfiled(ext, stored)
+        raise
 
 
 def _duplicate(
@@ -454,7 +484,8 @@ def add_version(
         media_type = _check_upload(ext, upload)
     stored = ext.store.put(key, upload.stream, media_type=media_type)
     try:
-        with ext.db.transaction() as session:
+        with _discarded_unless_committing(ext, stored) as commit, \
+                ext.db.transaction() as session:
             document = _get_document(session, document_id)
             # Again: a hold may have been placed while the upload was being stored (the
             # stored object is then unreferenced, as after any failed commit).
@@ -478,6 +509,8 @@ def add_version(
                 details={"sha256": stored.sha256, "size": stored.size},
             )
             _notify(ext, session, version)
+            session.flush()
+            commit.reached = True
             return Filing(version)
     except DBIntegrityError:
         raise Conflict(

@@ -13,6 +13,7 @@ from archive.models import AuditEvent, Document, Page
 from ingest.models import Derivative, Job
 from ingest.services import retry_document
 from ingest.worker import Worker
+from tests.faults.checks import assert_archive_consistent
 
 FAKE_ENGINES = {
     "exits_with_an_error": "echo 'Error in pixReadMem: ??? corrupted ###' >&2\nexit 1\n",
@@ -32,7 +33,7 @@ def crashing_tesseract(request, tmp_path, monkeypatch, ext):
     return request.param
 
 
-def test_crashing_ocr_engine_fails_the_job_cleanly(ext, filed, crashing_tesseract):
+def test_crashing_ocr_engine_fails_the_job_cleanly(app, ext, filed, crashing_tesseract):
     version = filed(["DISCHARGE SUMMARY", "Patient: DOE, JANE"])
     worker = Worker(ext, worker_id="w1")
     while worker.run_once():
@@ -48,10 +49,11 @@ def test_crashing_ocr_engine_fails_the_job_cleanly(ext, filed, crashing_tesserac
         outcomes = session.scalars(select(AuditEvent.outcome)
                                    .where(AuditEvent.action == "document.ocr")).all()
     assert outcomes == ["retrying", "retrying", "failed"]
+    assert_archive_consistent(app)
 
 
-def test_retry_after_the_engine_is_fixed_succeeds(ext, filed, crashing_tesseract, monkeypatch,
-                                                  people):
+def test_retry_after_the_engine_is_fixed_succeeds(app, ext, filed, crashing_tesseract,
+                                                  monkeypatch, people):
     version = filed(["DISCHARGE SUMMARY", "Patient: DOE, JANE"])
     worker = Worker(ext, worker_id="w1")
     while worker.run_once():
@@ -62,3 +64,4 @@ def test_retry_after_the_engine_is_fixed_succeeds(ext, filed, crashing_tesseract
     assert worker.run_once()
     with ext.db.transaction() as session:
         assert session.get(Document, version.document_id).status == "ready"
+    assert_archive_consistent(app)

@@ -3,81 +3,16 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import random
 
-import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
-from archive.app import create_app
-from archive.config import Settings
 from archive.models import Document, DocumentVersion
-from archive.storage.s3 import S3Store
+from archive.storage.s3 import PART_SIZE, S3Store
+from tests.faults.checks import assert_archive_consistent, partial_objects
+from tests.faults.conftest import post_scan
 from tests.samples import pdf_bytes
-from tests.storefixtures import ACCESS_KEY, REGION, SECRET_KEY, endpoint_of, start_moto
-
-
-@pytest.fixture
-def moto_server(monkeypatch) -> Iterator:
-    """A moto server of this test's own, so the test may stop it."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    server = start_moto()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def s3_app(database_url, tmp_path, moto_server):
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        storage="s3",
-        s3_endpoint=endpoint_of(moto_server),
-        s3_access_key=ACCESS_KEY,
-        s3_secret_key=SECRET_KEY,
-        s3_bucket="chartvault",
-        s3_region=REGION,
-    )
-    app = create_app(settings, testing=True)
-    yield app
-    app.extensions["chartvault"].db.dispose()
-
-
-@pytest.fixture
-def s3_people(s3_app, patient_on):
-    from archive.audit import Actor
-    from archive.auth.tokens import create_token
-    from tests.conftest import People, add_user
-
-    ext = s3_app.extensions["chartvault"]
-    add_user(ext, "clerk1", "clerk")
-    add_user(ext, "staff1", "staff")
-    with ext.db.transaction() as session:
-        tokens = {
-            role: create_token(session, Actor("tests"), role + "1", "t")
-            for role in ("clerk", "staff")
-        }
-    return People(ext, tokens)
-
-
-@pytest.fixture
-def patient_on(s3_app):
-    from datetime import date
-
-    from archive.records.service import register_patient
-    from tests.conftest import SYSTEM
-
-    with s3_app.extensions["chartvault"].db.transaction() as session:
-        register_patient(session, SYSTEM, mrn="MRN-1001", name="DOE, JANE", dob=date(1970, 1, 2))
-
-
-def post_scan(client, people, data):
-    return client.post(
-        "/api/v1/documents",
-        headers=people.headers("clerk"),
-        content_type="multipart/form-data",
-        data={"mrn": "MRN-1001", "type": "progress_note", "file": (io.BytesIO(data), "scan.pdf")},
-    )
 
 
 def documents_in(ext) -> tuple[int, int]:
@@ -109,42 +44,96 @@ def _uid(ext) -> str:
 
 
 class StopsEndpointMidPut(S3Store):
-    """Fault injection: the S3 endpoint goes down while the original is streaming in."""
+    """Fault injection (the stop itself is real): the S3 endpoint goes down once the store
+    has read ``after`` bytes of the upload to send (its SHA-256 pass over the stream, which
+    precedes the upload, not counted). With 0, before the first byte has left."""
 
-    def __init__(self, inner: S3Store, server):
+    def __init__(self, inner: S3Store, endpoint, after: int = 0):
         self.__dict__.update(inner.__dict__)
-        self._server = server
+        self._endpoint, self._after = endpoint, after
 
     def put(self, key, stream, **kwargs):
-        server, original_read = self._server, stream.read
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(0)
+        original_read, read_so_far = stream.read, 0
 
         def read(n=-1):
+            nonlocal read_so_far
+            if read_so_far >= size + self._after:
+                self._endpoint.stop()
             chunk = original_read(n)
-            if server is not None:
-                server.stop()
+            read_so_far += len(chunk)
             return chunk
 
         stream.read = read
         return super().put(key, stream, **kwargs)
 
 
-def test_s3_stopped_mid_upload_gives_503_and_no_row(s3_app, s3_people, moto_server):
+def assert_s3_outage_answer(response, endpoint) -> None:
+    """503, saying which store did not answer and what to do about it."""
+    assert response.status_code == 503
+    error = response.json["error"]
+    assert error["code"] == "storage_unavailable"
+    assert endpoint.address in error["message"]
+    assert "is running" in error["message"] and "try again" in error["message"]
+
+
+def test_s3_stopped_mid_upload_gives_503_and_no_row(s3_app, s3_people, endpoint):
     client = s3_app.test_client()
     ext = s3_app.extensions["chartvault"]
     assert post_scan(client, s3_people, pdf_bytes(["FIRST"])).status_code == 202
-    ext.__dict__["store"] = StopsEndpointMidPut(ext.store, moto_server)
+    real = ext.store
+    ext.__dict__["store"] = StopsEndpointMidPut(real, endpoint)
 
     response = post_scan(client, s3_people, pdf_bytes(["SECOND"]) * 3)
-    assert response.status_code == 503
-    assert response.json["error"]["code"] == "storage_unavailable"
-    assert "try again" in response.json["error"]["message"]
+    assert_s3_outage_answer(response, endpoint)
     assert documents_in(ext) == (1, 1)  # only the first upload, whose object exists
 
+    endpoint.start()
+    ext.__dict__["store"] = real
+    assert_archive_consistent(s3_app)
 
-def test_health_is_503_while_s3_is_down(s3_app, moto_server):
+
+def large_scan() -> bytes:
+    """An uncompressed TIFF of noise, larger than one part of a multipart upload."""
+    side = 3400  # 11.6 MB: two parts
+    assert side * side > PART_SIZE
+    image = Image.frombytes("L", (side, side), random.Random(16).randbytes(side * side))
+    buffer = io.BytesIO()
+    image.save(buffer, "TIFF")
+    return buffer.getvalue()
+
+
+def test_s3_stopped_between_the_parts_of_a_large_upload_gives_503_and_no_row(
+    s3_app, s3_people, endpoint
+):
+    client = s3_app.test_client()
+    ext = s3_app.extensions["chartvault"]
+    real = ext.store
+    ext.__dict__["store"] = StopsEndpointMidPut(real, endpoint, after=PART_SIZE)
+
+    response = post_scan(client, s3_people, large_scan())
+
+    assert_s3_outage_answer(response, endpoint)
+    assert documents_in(ext) == (0, 0)
+    endpoint.start()
+    ext.__dict__["store"] = real
+    assert real.list_keys() == []  # no object, not even a version no row names
+    # The first part reached S3 before it stopped, and the SDK's abort of the multipart
+    # upload could not reach it either: S3 keeps the part as an unfinished upload. It is no
+    # object (nothing lists or reads it) and no row names it; MinIO, the production store,
+    # deletes such uploads after a day by itself (its stale_uploads_expiry), AWS S3 by a
+    # lifecycle rule. moto keeps it, so it is named here.
+    [key] = [upload.removeprefix("unfinished multipart upload of ")
+             for upload in partial_objects(real)]
+    assert key.startswith("documents/") and key.endswith("/original")
+    assert_archive_consistent(s3_app, unfinished_uploads=[key])
+
+
+def test_health_is_503_while_s3_is_down(s3_app, endpoint):
     client = s3_app.test_client()
     assert client.get("/api/v1/health").status_code == 200
-    moto_server.stop()
+    endpoint.stop()
     response = client.get("/api/v1/health")
     assert response.status_code == 503
     assert response.json["database"] == "ok"

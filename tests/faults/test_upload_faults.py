@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from archive.models import Document, DocumentVersion
+from tests.faults.checks import assert_archive_consistent
 from tests.live import serving
 from tests.samples import pdf_bytes
 
@@ -48,3 +49,4 @@ def test_client_that_disconnects_mid_upload_leaves_nothing(app, ext, people, pat
         assert session.scalar(select(func.count()).select_from(Document)) == 0
         assert session.scalar(select(func.count()).select_from(DocumentVersion)) == 0
     assert stored_files(ext) == []
+    assert_archive_consistent(app)

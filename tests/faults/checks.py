@@ -3,7 +3,7 @@ gone. ``assert_archive_consistent(app)`` checks, on whichever store and database
 runs:
 
 - every stored object a row names (originals, derivatives, certificates: the product's own
-  list, ``retention.replication.object_sources``) is in the store, complete, with the size
+  list, ``backup.replication.object_sources``) is in the store, complete, with the size
   and SHA-256 its row recorded;
 - the store holds nothing else: no object version no row names, and no partial object (a
   filesystem store's ``.tmp-`` files or data without its sidecar; an S3 bucket's unfinished
@@ -28,8 +28,8 @@ from archive.cli import audit_verify
 from archive.interfaces import ObjectStore
 from archive.storage.filesystem import _TEMP_PREFIX, _VERSION_ID, VERSIONS_DIR, FilesystemStore
 from archive.storage.s3 import S3Store
-from retention.replication import object_sources
-from retention.scrub_cli import verify_command
+from backup.replication import object_sources
+from backup.scrub_cli import verify_command
 from tests.storefixtures import ACCESS_KEY, REGION, SECRET_KEY
 
 ObjectId = tuple[str, str]  # key, version id

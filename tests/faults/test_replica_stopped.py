@@ -12,13 +12,13 @@ from __future__ import annotations
 import pytest
 
 from archive.config import Settings
-from retention.hold_sync import sync_holds
-from retention.replication import replicate
+from backup.hold_sync import sync_holds
+from backup.replication import replicate
 from retention.schedule import FAILED, job_named, run_job
 from tests.faults.checks import assert_archive_consistent, stored_objects
 from tests.faults.conftest import MRN
 from tests.retention.holding import events, file_document, place
-from tests.retention.replicas import copies, with_s3_replica
+from tests.backup.replicas import copies, with_s3_replica
 
 DOCUMENTS = 3
 
@@ -77,7 +77,8 @@ def test_replica_stopped_during_a_hold_sync_is_finished_by_the_next_run(
     assert during.failure.startswith("replica store: ")
     assert endpoint.address in during.failure and "is running" in during.failure
     assert events(ext, "hold.sync")[-1].outcome == "incomplete"
-    retried = run_job(ext, job_named("hold_sync"))  # still down: the run fails, to be retried
+    # Still down: the run fails, to be retried.
+    retried = run_job(ext, job_named("hold_sync", ext.scheduled_jobs))
     assert retried.outcome == FAILED and "replica store: " in retried.summary
 
     endpoint.start()

@@ -16,9 +16,9 @@ from backup.replication import replicate
 from backup.scrub import scrub, scrub_status
 from backup.scrub_cli import verify_command
 from tests.backup.replicas import copies
+from tests.backup.test_scrub import findings, flip_a_byte, integrity_events, version_file
 from tests.conftest import login
 from tests.retention.holding import file_document
-from tests.backup.test_scrub import findings, flip_a_byte, integrity_events, version_file
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from archive.config import Settings
 from backup.hold_sync import sync_holds
 from backup.replication import replicate
 from retention.schedule import FAILED, job_named, run_job
+from tests.backup.replicas import copies, with_s3_replica
 from tests.faults.checks import assert_archive_consistent, stored_objects
 from tests.faults.conftest import MRN
 from tests.retention.holding import events, file_document, place
-from tests.backup.replicas import copies, with_s3_replica
 
 DOCUMENTS = 3
 

@@ -349,6 +349,19 @@ def test_text_only_pdf_of_one_page_image(chart, tmp_path):
     assert "HOLLOWAY" in pdftotext(layer)
 
 
+def test_an_upright_jpeg_goes_into_the_pdf_as_uploaded(chart, tmp_path):
+    """Not decoded and re-encoded: the page shows the uploaded JPEG's own bytes, at the
+    size its resolution gives."""
+    path = tmp_path / "page.jpg"
+    chart.images[0].save(path, "JPEG", dpi=(200, 200), quality=80)
+    page_pdf = pdf.image_page_pdf(path, sources.JPEG, 1, 300, tmp_path / "page.pdf")
+    (page,) = PdfReader(page_pdf).pages
+    assert [float(value) for value in page.mediabox] == [0, 0, 2550 * 72 / 200, 3300 * 72 / 200]
+    (image,) = page["/Resources"]["/XObject"].values()
+    assert image.get_object()["/Filter"] == "/DCTDecode"
+    assert image.get_object().get_data() == path.read_bytes()
+
+
 # --- failures -----------------------------------------------------------------------------
 
 

@@ -91,5 +91,5 @@ def _level_at(x: float, y: float) -> list:
 
 
 def _decimal(value: float) -> Decimal:
-    # Four places (1/18000 inch) say the same as a float's seventeen digits, in less room.
+    # Four places: a ten-thousandth of a point, far finer than a pixel at any resolution.
     return Decimal(f"{value:.4f}")

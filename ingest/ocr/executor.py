@@ -7,7 +7,7 @@ They are started with "forkserver", not "fork": the process that runs a job has 
 (job lease heartbeats, the scheduler, the web server under `chartvault serve`), and a
 plain fork copies whatever locks those threads hold at that instant (logging, database
 drivers) into a child that can then deadlock. "spawn" is just as safe but starts a fresh
-interpreter, re-importing Pillow and pypdf, for every worker of every document; the fork
+interpreter, re-importing Pillow and pikepdf, for every worker of every document; the fork
 server imports the step modules once and forks clean, single-threaded children from
 itself. (Python 3.14 made forkserver the default on Linux for the same reason.) Whatever
 crosses to a worker must therefore be picklable: a module-level function and plain

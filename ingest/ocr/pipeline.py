@@ -23,10 +23,10 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.ocr import steps
+from ingest.ocr import pdf, raster, recognition, sources
 from ingest.ocr.errors import OcrError
 from ingest.ocr.executor import map_pages
-from ingest.ocr.steps import Word
+from ingest.ocr.recognition import Recognition, Word
 
 __all__ = ["DocumentResult", "PageResult", "Word", "process_document"]
 
@@ -76,7 +76,7 @@ def process_document(
     per page `pNNNN-view.jpg` and `pNNNN-thumb.jpg`, and `searchable.pdf` (the original
     pages with an invisible text layer). The original is only read."""
     workdir.mkdir(parents=True, exist_ok=True)
-    total = steps.page_count(original, media_type)
+    total = raster.page_count(original, media_type)
     if total < 1:
         raise OcrError("The document has no pages. Upload the scan again.")
     tasks = (
@@ -92,7 +92,7 @@ def process_document(
                 on_page(outcome.result, total)
 
     page_pdfs = [finished[number].searchable_page for number in range(1, total + 1)]
-    searchable = steps.concatenate_pdfs(page_pdfs, workdir / "searchable.pdf")
+    searchable = pdf.concatenate_pdfs(page_pdfs, workdir / "searchable.pdf")
     for page_pdf in page_pdfs:
         page_pdf.unlink()
     return DocumentResult(
@@ -121,7 +121,7 @@ class _PageOutcome:
 
 @dataclass(frozen=True)
 class _Read:
-    recognition: steps.Recognition
+    recognition: Recognition
     rotation: int
     image: Path  # the page image the words were read from (turned if rotation)
     text_layer: Path
@@ -162,26 +162,26 @@ def _process_page(task: _PageTask) -> _PageOutcome:
 
 
 def _read_page(task: _PageTask, files: _PageFiles) -> _PageOutcome:
-    is_pdf = task.media_type == steps.PDF
+    is_pdf = task.media_type == sources.PDF
     # A page that is just a scanned JPEG is decoded, not rendered, and has no text layer.
     scan_dpi = None
     if is_pdf:
-        scan_dpi = steps.extract_scan(task.source, task.number, task.dpi, files.raster)
-    dpi = scan_dpi or steps.rasterize_page(
+        scan_dpi = raster.extract_scan(task.source, task.number, task.dpi, files.raster)
+    dpi = scan_dpi or raster.rasterize_page(
         task.source, task.media_type, task.number, task.dpi, files.raster
     )
     if is_pdf:
         base_pdf, base_page = task.source, task.number
     else:
-        base_pdf = steps.image_page_pdf(task.source, task.media_type, task.number, dpi, files.base)
+        base_pdf = pdf.image_page_pdf(task.source, task.media_type, task.number, dpi, files.base)
         base_page = 1
 
     has_text = is_pdf and scan_dpi is None
-    existing_text = steps.page_text_layer(task.source, task.number) if has_text else None
-    blank = existing_text is None and steps.is_blank(files.raster)
+    existing_text = recognition.page_text_layer(task.source, task.number) if has_text else None
+    blank = existing_text is None and raster.is_blank(files.raster)
     if existing_text is not None:
         text, confidence, rotation = existing_text, None, 0
-        words = steps.text_layer_words(task.source, task.number, dpi)
+        words = recognition.text_layer_words(task.source, task.number, dpi)
         shown_image, text_layer = files.raster, None
     elif blank:
         text, confidence, words, rotation = "", None, (), 0
@@ -192,10 +192,10 @@ def _read_page(task: _PageTask, files: _PageFiles) -> _PageOutcome:
         words, rotation = read.recognition.words, read.rotation
         shown_image, text_layer = read.image, read.text_layer
 
-    width, height = steps.image_size(shown_image)
-    steps.make_viewing_image(shown_image, files.viewing)
-    steps.make_thumbnail(files.viewing, files.thumbnail)
-    steps.overlay_text_layer(base_pdf, base_page, text_layer, rotation, files.searchable)
+    width, height = raster.image_size(shown_image)
+    raster.make_viewing_image(shown_image, files.viewing)
+    raster.make_thumbnail(files.viewing, files.thumbnail)
+    pdf.overlay_text_layer(base_pdf, base_page, text_layer, rotation, files.searchable)
     result = PageResult(
         number=task.number,
         text=text,
@@ -217,17 +217,19 @@ def _read_right_way_up(files: _PageFiles, dpi: int) -> _Read:
     is, turn it, read again, and keep whichever reading is more confident (so a wrong
     orientation guess can never make a page worse)."""
     first = _Read(
-        steps.recognise(files.raster, dpi, text_layer_pdf=files.text_layer(0)),
+        recognition.recognise(files.raster, dpi, text_layer_pdf=files.text_layer(0)),
         0,
         files.raster,
         files.text_layer(0),
     )
     if first.recognition.confidence >= ORIENTATION_CHECK_BELOW:
         return first
-    rotation = steps.detect_rotation(files.raster, dpi)
+    rotation = recognition.detect_rotation(files.raster, dpi)
     if rotation == 0:
         return first
-    turned = steps.rotate(files.raster, rotation, files.turned(rotation))
+    turned = raster.rotate(files.raster, rotation, files.turned(rotation))
     layer = files.text_layer(rotation)
-    second = _Read(steps.recognise(turned, dpi, text_layer_pdf=layer), rotation, turned, layer)
+    second = _Read(
+        recognition.recognise(turned, dpi, text_layer_pdf=layer), rotation, turned, layer
+    )
     return second if second.recognition.confidence > first.recognition.confidence else first

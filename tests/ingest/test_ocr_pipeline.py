@@ -24,14 +24,14 @@ from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
 from archive.errors import UnsupportedMediaType
-from ingest.ocr import programs, steps
+from ingest.ocr import pdf, programs, raster, recognition, sources
 from ingest.ocr.errors import OcrError
 from ingest.ocr.executor import map_pages
 from ingest.ocr.pipeline import DocumentResult, PageResult, process_document
 from tests.ingest import scans
 from tests.ingest.scans import ScannedChart
 
-PDF, TIFF, PNG = steps.PDF, steps.TIFF, steps.PNG
+PDF, TIFF, PNG = sources.PDF, sources.TIFF, sources.PNG
 MIN_RECALL = 0.97
 REFERRAL = [
     "Referral letter from the community clinic to the medical records office.",
@@ -311,7 +311,7 @@ def test_phone_photo_jpeg_is_turned_by_its_exif_orientation(files):
     exif = Image.Exif()
     exif[0x0112] = 6  # display turned 90 degrees clockwise
     scans.sideways_note().convert("RGB").save(path, "JPEG", dpi=(300, 300), exif=exif)
-    photo = run(path, steps.JPEG, files / "photo", workers=1)
+    photo = run(path, sources.JPEG, files / "photo", workers=1)
     (page,) = photo.result.pages
     assert page.rotation == 0 and (page.width, page.height) == scans.LETTER
     assert scans.recall("\n".join(scans.SHORT_NOTE), page.text) >= MIN_RECALL
@@ -330,23 +330,36 @@ def test_blank_check_tells_a_dusty_back_from_a_page_with_one_line(chart, tmp_pat
     one_line = scans.scan(scans.render_page(["", "Signed: J. Doe"]), rng, skew=0.4)
     one_line.save(tmp_path / "line.pgm")
     chart.images[ScannedChart.BLANK - 1].save(tmp_path / "back.pgm")
-    assert not steps.is_blank(tmp_path / "line.pgm")
-    assert steps.is_blank(tmp_path / "back.pgm")
+    assert not raster.is_blank(tmp_path / "line.pgm")
+    assert raster.is_blank(tmp_path / "back.pgm")
 
 
 def test_orientation_of_a_sparse_page_is_left_alone(tmp_path):
     scans.render_page(["", "Seen."]).save(tmp_path / "sparse.pgm")
-    assert steps.detect_rotation(tmp_path / "sparse.pgm") == 0
+    assert recognition.detect_rotation(tmp_path / "sparse.pgm") == 0
 
 
 def test_text_only_pdf_of_one_page_image(chart, tmp_path):
     strip = chart.images[0].crop((0, 250, 2550, 700))
     strip.save(tmp_path / "strip.pgm")
-    layer = steps.text_only_pdf(tmp_path / "strip.pgm", tmp_path / "strip.pdf", dpi=300)
+    layer = recognition.text_only_pdf(tmp_path / "strip.pgm", tmp_path / "strip.pdf", dpi=300)
     (page,) = PdfReader(layer).pages
     assert (float(page.mediabox.width), float(page.mediabox.height)) == (612, 108)
     assert not page.images  # text only: the image stays the original's
     assert "HOLLOWAY" in pdftotext(layer)
+
+
+def test_an_upright_jpeg_goes_into_the_pdf_as_uploaded(chart, tmp_path):
+    """Not decoded and re-encoded: the page shows the uploaded JPEG's own bytes, at the
+    size its resolution gives."""
+    path = tmp_path / "page.jpg"
+    chart.images[0].save(path, "JPEG", dpi=(200, 200), quality=80)
+    page_pdf = pdf.image_page_pdf(path, sources.JPEG, 1, 300, tmp_path / "page.pdf")
+    (page,) = PdfReader(page_pdf).pages
+    assert [float(value) for value in page.mediabox] == [0, 0, 2550 * 72 / 200, 3300 * 72 / 200]
+    (image,) = page["/Resources"]["/XObject"].values()
+    assert image.get_object()["/Filter"] == "/DCTDecode"
+    assert image.get_object().get_data() == path.read_bytes()
 
 
 # --- failures -----------------------------------------------------------------------------
@@ -365,7 +378,7 @@ def test_missing_tesseract_is_an_ocr_error(chart, tmp_path, monkeypatch):
     chart.images[0].crop((0, 250, 2550, 700)).save(tmp_path / "strip.pgm")
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
     with pytest.raises(OcrError, match="not installed") as caught:
-        steps.recognise(tmp_path / "strip.pgm", 300)
+        recognition.recognise(tmp_path / "strip.pgm", 300)
     assert isinstance(caught.value.__cause__, pytesseract.TesseractNotFoundError)
 
 
@@ -373,7 +386,7 @@ def test_tesseract_timeout_is_an_ocr_error(chart, tmp_path, monkeypatch):
     chart.images[0].save(tmp_path / "page.pgm")
     monkeypatch.setattr(programs, "RECOGNISE_TIMEOUT", 0.01)
     with pytest.raises(OcrError, match="longer than") as caught:
-        steps.recognise(tmp_path / "page.pgm", 300)
+        recognition.recognise(tmp_path / "page.pgm", 300)
     assert type(caught.value.__cause__) is RuntimeError
 
 
@@ -473,22 +486,33 @@ def _layer_offsets(searchable: Path, page: PageResult) -> list[tuple[float, floa
     ]
 
 
-def test_document_id_of_the_joined_pdf_is_derived_even_from_awkward_random_bytes(tmp_path):
-    # pdfunite's random /ID strings may hold "]", ")" or escapes; the rewrite must parse them.
+def test_joined_pdf_is_the_same_bytes_every_time_with_an_id_from_its_content(tmp_path):
+    """A job run twice must store the identical searchable PDF: nothing in it may come
+    from the clock, a random number or where the parts were written."""
+    joined = []
+    for run_number in (1, 2):
+        folder = tmp_path / f"run{run_number}"
+        folder.mkdir()
+        parts = []
+        for number in (1, 2):
+            parts.append(folder / f"p{number}.pdf")
+            Image.new("L", (200, 200), 255).save(parts[-1], "PDF")
+        joined.append(pdf.concatenate_pdfs(parts, folder / "joined.pdf").read_bytes())
+    assert joined[0] == joined[1]
+    first, second = PdfReader(io.BytesIO(joined[0])).trailer["/ID"]
+    assert first == second and len(first) == 16
+    other = tmp_path / "other.pdf"
+    Image.new("L", (200, 300), 255).save(other, "PDF")
+    different = pdf.concatenate_pdfs([other], tmp_path / "different.pdf").read_bytes()
+    assert PdfReader(io.BytesIO(different)).trailer["/ID"][0] != first
+
+
+def test_a_long_document_is_joined_with_every_page_in_order(tmp_path):
+    # More parts than qpdf keeps open at once (200): it reopens them as it goes.
     parts = []
-    for number in (1, 2):
-        image = Image.new("L", (200, 200), 255)
-        parts.append(tmp_path / f"p{number}.pdf")
-        image.save(parts[-1], "PDF")
-    joined = steps.concatenate_pdfs(parts, tmp_path / "joined.pdf")
-    data = joined.read_bytes()
-    trailer = data.rfind(b"trailer")
-    awkward = b"[(a]b\\)c(d)) (x]y)]"
-    start, end = steps._id_array_span(data, trailer)
-    joined.write_bytes(data[:start] + awkward + data[end:])
-    steps._derive_document_id(joined)
-    fixed = joined.read_bytes()
-    assert awkward not in fixed and fixed.count(b"/ID [<") == 1
-    assert subprocess.run(["pdfinfo", str(joined)], capture_output=True).returncode == 0
-    steps._derive_document_id(joined)
-    assert joined.read_bytes() == fixed  # derived from content: stable
+    for number in range(1, 251):
+        parts.append(tmp_path / f"p{number:04d}.pdf")
+        Image.new("1", (number, 50), 1).save(parts[-1], "PDF", resolution=72)
+    joined = pdf.concatenate_pdfs(parts, tmp_path / "searchable.pdf")
+    widths = [float(page.mediabox.width) for page in PdfReader(joined).pages]
+    assert widths == [float(number) for number in range(1, 251)]

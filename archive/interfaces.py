@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from archive.errors import ObjectNotFound
+
 CHUNK_SIZE = 1024 * 1024
 
 
@@ -101,3 +103,12 @@ class ObjectStore(Protocol):
     def ping(self) -> None:
         """Return when the store answers; raise ``StorageUnavailable`` otherwise."""
         ...
+
+
+def holds_version(store: ObjectStore, key: str, version_id: str) -> bool:
+    """Whether ``store`` still has that version of ``key`` (its bytes unread)."""
+    try:
+        store.stat(key, version_id)
+    except ObjectNotFound:
+        return False
+    return True

@@ -27,7 +27,7 @@ from archive.app import Archive
 from archive.audit import Actor
 from archive.config import Settings
 from archive.errors import ArchiveError, ObjectNotFound
-from archive.interfaces import ObjectStore
+from archive.interfaces import ObjectStore, holds_version
 from backup import pg_wal, sqlite_journal
 from backup.pg_programs import libpq_connection, run_pg_program
 
@@ -174,7 +174,8 @@ def ship_journal(ext: Archive) -> str:
     data_dir = ext.settings.data_dir
     with sqlite_journal.journal_lock(data_dir):
         state = sqlite_journal.JournalState.load(data_dir)
-        if state is not None and _kept(ext.replica, SQLITE_KEY, state.snapshot_version_id):
+        if state is not None and holds_version(ext.replica, SQLITE_KEY,
+                                               state.snapshot_version_id):
             entry = sqlite_journal.record_changes(
                 ext.replica, data_dir, sqlite_path(ext.settings.database_url), state)
             if entry is None:
@@ -194,13 +195,6 @@ def _ship_wal(ext: Archive) -> str:
     pg_wal.take_base_backup(ext, snapshots_to_keep(ext.settings))
     return f"{shipped.summary()} No base backup of this cluster yet: took one."
 
-
-def _kept(replica: ObjectStore, key: str, version_id: str) -> bool:
-    try:
-        replica.stat(key, version_id)
-    except ObjectNotFound:
-        return False
-    return True
 
 
 def latest_snapshots(ext: Archive) -> list[Snapshot]:

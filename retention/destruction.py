@@ -44,7 +44,7 @@ from archive.app import Archive
 from archive.audit import Actor
 from archive.auth.permissions import Principal, require
 from archive.errors import Conflict, DocumentOnHold, ObjectNotFound
-from archive.interfaces import ObjectStore
+from archive.interfaces import ObjectStore, holds_version
 from archive.models import Document, DocumentVersion, Page, utcnow
 from retention.certificate import CertificateFacts, CertificateLine, render_certificate
 from retention.disposition import approvals_missing, get_batch, pending_ids
@@ -237,7 +237,7 @@ def _halt(ext: Archive, session: Session, item: DispositionItem, hold: str,
     for objects_of in ext.document_objects:
         referred.update(objects_of(session, document))
     gone = sorted(f"{key}@{version_id}" for key, version_id in referred
-                  if not _still_stored(ext.store, key, version_id))
+                  if not holds_version(ext.store, key, version_id))
     note = (f"Destruction interrupted and now halted by a legal hold: {hold} "
             f"{len(gone)} of the {len(referred)} stored object versions of the document had "
             "already been deleted from the primary store before the interruption and cannot "
@@ -249,13 +249,6 @@ def _halt(ext: Archive, session: Session, item: DispositionItem, hold: str,
                  details={"batch": item.batch_id, "object_versions": len(referred),
                           "deleted_before_hold": gone})
 
-
-def _still_stored(store: ObjectStore, key: str, version_id: str) -> bool:
-    try:
-        store.stat(key, version_id)
-    except ObjectNotFound:
-        return False
-    return True
 
 
 def _skip(session: Session, item: DispositionItem, why: str, actor: Actor) -> None:

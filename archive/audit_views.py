@@ -8,8 +8,8 @@ from pydantic import Field
 
 from archive import audit
 from archive.api_spec import ISO_DATE, Answer, Request, Text, operation, query_of
-from archive.app import archive
 from archive.auth.guards import current_principal, requires
+from archive.extensions import archive
 from archive.models import AuditEvent
 from archive.params import MAX_ID, MAX_PAGE, Paging
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.auth.restricted import REVIEW_PAGE_SIZE, break_glass, grants_to_review, review_grant
 from archive.errors import BadRequest, Conflict, PermissionDenied
+from archive.extensions import archive
 from archive.params import Paging, page_number
 from archive.web import local_path, render_restricted
 

@@ -357,13 +357,8 @@ def audit_verify():
                    "`chartvault backup run` one at once.")
 
 
-def init_app(app: Flask) -> None:
-    for command in (
-        init_command,
-        serve_command,
-        user_group,
-        token_group,
-        patient_group,
-        audit_group,
-    ):
-        app.cli.add_command(command)
+# The core's commands belong to the `chartvault` group itself; the packages add theirs to
+# the app's (init_app), which the group merges in. So the factory never imports this module.
+for _command in (init_command, serve_command, user_group, token_group, patient_group,
+                 audit_group):
+    cli.add_command(_command)

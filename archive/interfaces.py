@@ -39,6 +39,14 @@ class ObjectInfo:
     retain_until: datetime | None
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file offered to the archive: a seekable binary stream and its client name."""
+
+    stream: BinaryIO
+    filename: str = ""
+
+
 @runtime_checkable
 class ObjectStore(Protocol):
     """Versioned, checksummed storage of immutable objects.

@@ -14,7 +14,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Plug backup into the app (called through the chartvault.packages entry point)."""
     import backup.models  # noqa: F401 - the tables, on the shared metadata
-    from archive.app import Archive, NavLink
+    from archive.extensions import Archive, NavLink
     from backup import backup_views, replication, restore_cli, scrub_cli
     from backup.hold_sync import follow_hold, watch_commits
     from backup.jobs import BACKUP_JOBS

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from flask import Blueprint, render_template
 
-from archive.app import archive
 from archive.auth.guards import requires
 from archive.errors import StorageError
+from archive.extensions import archive
 from archive.models import utcnow
 from backup.replication import replication_status
 from backup.scrub import scrub_status

@@ -46,7 +46,7 @@ from retention.hold_scope import held_clause, scope_of
 from retention.models import LegalHold
 
 if TYPE_CHECKING:
-    from archive.app import Archive
+    from archive.extensions import Archive
 
 log = logging.getLogger(__name__)
 

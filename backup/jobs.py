@@ -10,7 +10,7 @@ from datetime import UTC, timedelta
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from archive.app import Archive
+from archive.extensions import Archive
 from retention.schedule import ALIGNED, JobIncomplete, ScheduledJob
 
 

@@ -28,8 +28,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from archive.app import Archive
 from archive.errors import ArchiveError, IntegrityError, StorageError
+from archive.extensions import Archive
 from archive.interfaces import ObjectStore
 from archive.models import DocumentVersion, utcnow
 from backup.hold_sync import flag_new_copy

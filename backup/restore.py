@@ -35,7 +35,6 @@ from pathlib import Path
 from sqlalchemy import func, inspect, select, union_all, update
 
 from archive import audit, migrate
-from archive.app import Archive
 from archive.audit import Actor
 from archive.audit_anchor import record_restore, write_anchor
 from archive.config import SECRET_KEY_FILENAME
@@ -47,6 +46,7 @@ from archive.errors import (
     ObjectNotFound,
     StorageError,
 )
+from archive.extensions import Archive
 from archive.interfaces import ObjectStore
 from archive.models import AuditHead, Document, Patient, utcnow
 from backup import replication

@@ -10,10 +10,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from archive.app import Archive
 from archive.cli import cli_principal, friendly_errors
 from archive.config import Settings
 from archive.errors import ArchiveError
+from archive.extensions import Archive
 from archive.interfaces import ObjectStore
 
 S3_ACCESS_KEY = "CHARTVAULT_REPLICA_S3_ACCESS_KEY"

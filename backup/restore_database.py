@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from archive.app import Archive
 from archive.errors import ArchiveError
+from archive.extensions import Archive
 from archive.interfaces import ObjectStore
 from backup import pg_wal, sqlite_journal
 from backup.pg_programs import libpq_connection, run_pg_program

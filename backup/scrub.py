@@ -54,7 +54,6 @@ from sqlalchemy.exc import IntegrityError as DuplicateRow
 from sqlalchemy.orm import Session
 
 from archive import audit
-from archive.app import Archive
 from archive.audit import Actor
 from archive.config import Settings
 from archive.errors import (
@@ -65,6 +64,7 @@ from archive.errors import (
     StorageError,
     StorageUnavailable,
 )
+from archive.extensions import Archive
 from archive.interfaces import ObjectStore
 from archive.models import Document, DocumentVersion, Patient, utcnow
 from backup.hold_sync import flag_new_copy

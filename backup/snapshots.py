@@ -23,10 +23,10 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from archive import audit
-from archive.app import Archive
 from archive.audit import Actor
 from archive.config import Settings
 from archive.errors import ArchiveError, ObjectNotFound
+from archive.extensions import Archive
 from archive.interfaces import ObjectStore, holds_version
 from backup import pg_wal, sqlite_journal
 from backup.pg_programs import libpq_connection, run_pg_program

@@ -509,8 +509,9 @@ class Installation:
 
     def file_and_process(self, pdf: Path) -> tuple[float, int]:
         """Seconds from upload to `ready`, and the document id."""
+        from archive.interfaces import Upload
         from archive.models import Document
-        from archive.records.service import Upload, add_document
+        from archive.records.service import add_document
         from ingest.worker import Worker
 
         started = time.perf_counter()

@@ -62,11 +62,13 @@ from pathlib import Path
 from sqlalchemy import func, select, tuple_
 
 from archive import migrate
-from archive.app import Archive, create_app
+from archive.app import create_app
 from archive.auth.permissions import Principal
 from archive.config import Settings
+from archive.extensions import Archive
+from archive.interfaces import Upload
 from archive.models import utcnow
-from archive.records.service import Upload, add_document, register_patient
+from archive.records.service import add_document, register_patient
 from backup import replication
 from backup.models import ObjectCopy
 from backup.replication import object_sources, replication_status

@@ -38,8 +38,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from archive import migrate
-from archive.app import Archive
 from archive.config import Settings
+from archive.extensions import Archive
 from archive.interfaces import CHUNK_SIZE
 from archive.models import utcnow
 from archive.storage.filesystem import VERSIONS_DIR

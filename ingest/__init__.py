@@ -9,14 +9,14 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archive.app import Archive, DocumentSection
+from archive.extensions import Archive, DocumentSection
+from archive.interfaces import Upload
 from archive.models import Document, DocumentVersion, Patient
-from archive.records.service import Upload
 
 
 def init_app(app: Flask) -> None:
     """Plug ingestion into the app (called through the chartvault.packages entry point)."""
-    from archive.app import csrf
+    from archive.extensions import csrf
     from ingest import api, cli, views
 
     ext: Archive = app.extensions["chartvault"]

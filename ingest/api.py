@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import Blueprint
 
 from archive.api_spec import operation
-from archive.app import archive
 from archive.auth.guards import current_principal, requires
+from archive.extensions import archive
 from archive.records.downloads import verified_download
 from ingest.services import open_derivative
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from archive.app import Archive
 from archive.auth.permissions import SYSTEM_ROLE, Principal
+from archive.extensions import Archive
 from ingest.intake import Outcome, file_from_disk
 
 log = logging.getLogger(__name__)

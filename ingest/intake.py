@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from archive.app import Archive
 from archive.auth.permissions import Principal
 from archive.errors import ArchiveError
-from archive.records.service import Upload, add_document
+from archive.extensions import Archive
+from archive.interfaces import Upload
+from archive.records.service import add_document
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from pathlib import Path
 from sqlalchemy import delete, select
 
 from archive import audit
-from archive.app import Archive
 from archive.audit import Actor
+from archive.extensions import Archive
 from archive.interfaces import ObjectStore
 from archive.models import Document, DocumentVersion, Page
 from archive.storage.hashing import read_chunks

@@ -12,17 +12,13 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from archive.app import Archive
 from archive.auth.permissions import Principal
 from archive.errors import ArchiveError, BadRequest, NotFound, UnknownPatient
+from archive.extensions import Archive
+from archive.interfaces import Upload
 from archive.models import Patient
 from archive.params import parse_date
-from archive.records.service import (
-    DOC_TYPE_PATTERN,
-    Upload,
-    add_document,
-    find_patient,
-)
+from archive.records.service import DOC_TYPE_PATTERN, add_document, find_patient
 from ingest.doctypes import DOCUMENT_TYPES
 
 OTHER_TYPE = "other"

@@ -21,7 +21,6 @@ from flask import (
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from archive import audit
-from archive.app import NavLink, archive
 from archive.auth.guards import current_principal, requires
 from archive.errors import (
     ArchiveError,
@@ -30,16 +29,12 @@ from archive.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from archive.extensions import NavLink, archive
+from archive.interfaces import Upload
 from archive.models import utcnow
 from archive.params import Paging, page_number, parse_date
 from archive.records import views as records_views
-from archive.records.service import (
-    Upload,
-    add_version,
-    correct_metadata,
-    find_patient,
-    reassign_patient,
-)
+from archive.records.service import add_version, correct_metadata, find_patient, reassign_patient
 from archive.web import local_path, render_archive_error
 from ingest.api import derivative_response
 from ingest.qc import KIND_LABELS

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from archive import audit
-from archive.app import Archive
 from archive.audit import Actor
 from archive.errors import ArchiveError
+from archive.extensions import Archive
 from archive.models import Document
 from ingest import queue
 

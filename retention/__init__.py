@@ -11,7 +11,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Plug retention into the app (called through the chartvault.packages entry point)."""
     import retention.models  # noqa: F401 - the tables, on the shared metadata
-    from archive.app import Archive, DocumentSection, NavLink, csrf
+    from archive.extensions import Archive, DocumentSection, NavLink, csrf
     from retention import api, disposition_views, policy_views, schedule, schedule_views, views
     from retention.destruction import relocate_certificate, stored_certificates
     from retention.holds import document_holds, refuse_if_held

@@ -14,9 +14,9 @@ from archive.api_spec import (
     body_of,
     operation,
 )
-from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest
+from archive.extensions import archive
 from archive.params import page_number
 from retention.clocks import Rules
 from retention.destruction import execute_now, open_certificate

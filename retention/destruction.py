@@ -40,10 +40,10 @@ from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from archive import audit
-from archive.app import Archive
 from archive.audit import Actor
 from archive.auth.permissions import Principal, require
 from archive.errors import Conflict, DocumentOnHold, ObjectNotFound
+from archive.extensions import Archive
 from archive.interfaces import ObjectStore, holds_version
 from archive.models import Document, DocumentVersion, Page, utcnow
 from retention.certificate import CertificateFacts, CertificateLine, render_certificate

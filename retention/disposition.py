@@ -26,10 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from archive import audit
-from archive.app import Archive
 from archive.audit import Actor
 from archive.auth.permissions import Principal, require
 from archive.errors import BadRequest, Conflict, NotFound
+from archive.extensions import Archive
 from archive.models import Document, Patient, UTCDateTime, utcnow
 from archive.params import Paging
 from retention.clocks import Rules, clock_dates

@@ -15,9 +15,9 @@ from flask import (
     url_for,
 )
 
-from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest, Conflict, NotFound
+from archive.extensions import archive
 from archive.params import page_number
 from retention.destruction import execute_now, open_certificate
 from retention.disposition import approvals_missing, approve_batch, batch_page, exclude_item

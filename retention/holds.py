@@ -39,7 +39,7 @@ from retention.hold_scope import (
 from retention.models import LegalHold
 
 if TYPE_CHECKING:
-    from archive.app import Archive
+    from archive.extensions import Archive
 
 # The columns' sizes (retention.models.LegalHold), checked here so the message is a clear one.
 NAME_LENGTH = ISSUER_LENGTH = CONTACT_LENGTH = 200

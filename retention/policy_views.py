@@ -12,9 +12,9 @@ from datetime import date
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest, Conflict, NotFound
+from archive.extensions import archive
 from retention.clocks import LABELS, Rules
 from retention.disposition import policies_in_force, preview_policy
 from retention.floors import Floors

@@ -45,7 +45,7 @@ from archive.models import utcnow
 from retention.models import JobRun
 
 if TYPE_CHECKING:
-    from archive.app import Archive
+    from archive.extensions import Archive
 
 log = logging.getLogger(__name__)
 

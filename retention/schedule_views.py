@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from archive.app import archive
 from archive.auth.guards import current_principal, requires
+from archive.extensions import archive
 from archive.models import utcnow
 from retention.schedule import MAX_ATTEMPTS, POLL_SECONDS, job_named, request_run, schedule_overview
 

@@ -7,9 +7,9 @@ import re
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest, Conflict, UnknownPatient
+from archive.extensions import archive
 from archive.params import page_number
 from retention.holds import hold_with_documents, list_holds, place_hold, release_hold
 

@@ -7,14 +7,14 @@ import threading
 
 from flask import Flask, current_app
 
-from archive.app import Archive
+from archive.extensions import Archive
 
 EXTENSION = "chartvault.search"
 
 
 def init_app(app: Flask) -> None:
     """Plug search into the app (called through the chartvault.packages entry point)."""
-    from archive.app import DocumentSection, NavLink, csrf
+    from archive.extensions import DocumentSection, NavLink, csrf
     from search import api, cli, views
     from search.home import IndexHome, OpenIndex
 

@@ -8,8 +8,8 @@ from flask import Blueprint, jsonify, request
 from pydantic import Field
 
 from archive.api_spec import ISO_DATE, Answer, Request, Text, operation, query_of
-from archive.app import archive
 from archive.auth.guards import current_principal, requires
+from archive.extensions import archive
 from archive.params import MAX_PAGE
 from search import open_index_of
 from search.interfaces import DocumentHit

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from archive.app import Archive
+from archive.extensions import Archive
 from search import reconcile
 from search.backends import open_index
 from search.home import OpenIndex

@@ -15,9 +15,9 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from archive import audit
-from archive.app import Archive
 from archive.audit import Actor
 from archive.auth.permissions import Principal, require
+from archive.extensions import Archive
 from archive.models import utcnow
 from search.home import OpenIndex
 from search.indexer import document_batches, drain_outbox, load_documents

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from archive import audit
-from archive.app import Archive
 from archive.auth.permissions import Principal, require
 from archive.auth.restricted import granted_patient_ids
 from archive.errors import BadRequest
+from archive.extensions import Archive
 from archive.params import MAX_RESULT_WINDOW, Paging, page_number, parse_date, whole_number
 from search.home import OpenIndex
 from search.interfaces import Access, SearchQuery, SearchResults

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archive.app import Archive
 from archive.auth.permissions import Principal, require
 from archive.auth.work import require_page_access
 from archive.errors import NotFound
+from archive.extensions import Archive
 from archive.models import Document, DocumentVersion, Page
 from archive.records.service import get_version, view_document
 from search.highlight import find_matches

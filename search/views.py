@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.auth.restricted import grant_in_force
 from archive.errors import BadRequest
+from archive.extensions import archive
 from archive.params import optional_id
 from search import open_index_of, reconcile
 from search.highlight import snippet_html

@@ -15,14 +15,16 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 
 from archive import migrate
-from archive.app import TESTING_AUDIT_KEY, Archive, create_app
+from archive.app import TESTING_AUDIT_KEY, create_app
 from archive.audit import GENESIS_HASH, Actor
 from archive.auth.passwords import hash_password
 from archive.auth.permissions import SYSTEM_ROLE, Principal
 from archive.auth.tokens import create_token
 from archive.config import Settings
+from archive.extensions import Archive
+from archive.interfaces import Upload
 from archive.models import ROLES, Base, User
-from archive.records.service import Upload, add_document, register_patient
+from archive.records.service import add_document, register_patient
 from tests.pg import ThrowawayPostgres
 from tests.samples import pdf_bytes
 

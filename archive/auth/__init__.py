@@ -25,8 +25,8 @@ class LoginUser(UserMixin):
 
 
 def init_app(app: Flask) -> None:
-    from archive.app import NavLink, csrf
     from archive.auth import admin_views, api, throttle, views
+    from archive.extensions import NavLink, csrf
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -10,11 +10,11 @@ from collections.abc import Callable
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from archive.app import archive
 from archive.auth import accounts
 from archive.auth.guards import current_principal, requires
 from archive.auth.tokens import create_token, expiry_after, list_tokens, revoke_token
 from archive.errors import ArchiveError, NotFound
+from archive.extensions import archive
 from archive.models import ROLES, ApiToken
 from archive.params import parse_date
 

@@ -10,10 +10,10 @@ from flask import Blueprint, jsonify
 from pydantic import Field
 
 from archive.api_spec import ISO_DATE, Answer, Request, Text, body_of, operation, query_of
-from archive.app import archive
 from archive.auth import accounts
 from archive.auth.guards import current_principal, requires
 from archive.auth.tokens import create_token, expiry_after, list_tokens, revoke_token
+from archive.extensions import archive
 from archive.params import parse_date
 
 bp = Blueprint("accounts_api", __name__, url_prefix="/api/v1")

@@ -7,12 +7,12 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import current_user, login_user
 
 from archive import audit
-from archive.app import archive
 from archive.auth import LoginUser
 from archive.auth.accounts import authenticate, change_password
 from archive.auth.guards import client_address, current_principal, public, requires
 from archive.auth.sessions import COOKIE_KEY, end_browser_session, start_session
 from archive.errors import AuthenticationRequired, BadRequest
+from archive.extensions import archive
 from archive.models import User
 from archive.web import local_path
 

@@ -21,7 +21,7 @@ from archive.errors import PermissionDenied
 from archive.models import Document, DocumentVersion, utcnow
 
 if TYPE_CHECKING:
-    from archive.app import Archive
+    from archive.extensions import Archive
 
 WORK_DAYS = 7
 

@@ -7,7 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from archive import audit_views, break_glass_views, openapi
-    from archive.app import NavLink
+    from archive.extensions import NavLink
     from archive.records import api, scans, views
 
     # A destroyed document's bytes are no longer the patient's (or pass to another of the
@@ -23,7 +23,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(audit_views.api_bp)
-    from archive.app import csrf
+    from archive.extensions import csrf
 
     csrf.exempt(api.bp)  # Bearer tokens, no cookies: nothing for a forged form to ride on.
     csrf.exempt(audit_views.api_bp)

@@ -6,10 +6,11 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import text
 
 from archive.api_spec import body_of, form_of, operation
-from archive.app import archive
 from archive.auth.guards import current_principal, public, requires
 from archive.auth.restricted import break_glass
 from archive.errors import ArchiveError, MissingFile
+from archive.extensions import archive
+from archive.interfaces import Upload
 from archive.models import Document, DocumentVersion, Patient
 from archive.params import parse_date
 from archive.records.downloads import original_response
@@ -26,7 +27,6 @@ from archive.records.schemas import (
 )
 from archive.records.service import (
     Filing,
-    Upload,
     add_document,
     add_version,
     register_patient,

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 from flask import Response, stream_with_context
 
-from archive.app import archive
 from archive.auth.permissions import Principal
+from archive.extensions import archive
 from archive.records.service import open_original
 
 EXTENSIONS = {

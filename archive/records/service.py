@@ -39,13 +39,13 @@ from archive.errors import (
     UnknownPatient,
     UnsupportedMediaType,
 )
-from archive.interfaces import StoredObject
+from archive.interfaces import StoredObject, Upload
 from archive.models import Document, DocumentVersion, Patient
 from archive.records import scans
 from archive.storage.hashing import read_chunks
 
 if TYPE_CHECKING:
-    from archive.app import Archive
+    from archive.extensions import Archive
 
 log = logging.getLogger(__name__)
 
@@ -242,14 +242,6 @@ def view_patient(session: Session, principal: Principal, mrn: str) -> Patient:
 
 
 # --- documents --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A file offered to the archive: a seekable binary stream and its client name."""
-
-    stream: BinaryIO
-    filename: str = ""
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ from itertools import groupby
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
 from archive import audit
-from archive.app import archive
 from archive.auth.guards import current_principal, requires
 from archive.auth.permissions import can
 from archive.auth.restricted import grant_in_force
 from archive.auth.work import may_read_pages
 from archive.errors import ArchiveError, NotFound
+from archive.extensions import archive
 from archive.params import parse_date
 from archive.records.downloads import original_response
 from archive.records.service import (

@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 
 from archive.errors import ObjectLocked
+from archive.interfaces import Upload
 from archive.models import AuditEvent, Document, DocumentVersion, Patient, PatientScan
 from archive.records.service import (
     Filing,
-    Upload,
     add_document,
     add_version,
     reassign_patient,

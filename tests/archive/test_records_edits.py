@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from archive.errors import BadRequest, PermissionDenied, UnknownPatient
+from archive.interfaces import Upload
 from archive.models import AuditEvent, Document
 from archive.records.service import (
-    Upload,
     add_document,
     correct_metadata,
     reassign_patient,

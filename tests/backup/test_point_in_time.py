@@ -28,9 +28,9 @@ from archive.audit import Actor
 from archive.auth.accounts import create_user, set_active
 from archive.auth.tokens import create_token, list_tokens, principal_from_token, revoke_token
 from archive.config import Settings
+from archive.interfaces import Upload
 from archive.models import AuditEvent, Base, Document, Patient
 from archive.records.service import (
-    Upload,
     add_version,
     correct_metadata,
     edit_patient,

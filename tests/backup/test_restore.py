@@ -22,8 +22,9 @@ from sqlalchemy import func, select
 from archive.cli import cli
 from archive.config import Settings
 from archive.errors import StorageUnavailable
+from archive.interfaces import Upload
 from archive.models import AuditEvent, Document, DocumentVersion, Page
-from archive.records.service import Upload, add_version, open_original, register_patient
+from archive.records.service import add_version, open_original, register_patient
 from backup import replication, restore
 from backup.restore import MARKER, stored_refs
 from backup.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot

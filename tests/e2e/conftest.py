@@ -17,12 +17,14 @@ import pytest
 from flask import Flask
 
 from archive import migrate
-from archive.app import Archive, create_app
+from archive.app import create_app
 from archive.audit import Actor
 from archive.auth.accounts import create_user
 from archive.auth.permissions import Principal
 from archive.config import Settings
-from archive.records.service import Upload, add_document, register_patient
+from archive.extensions import Archive
+from archive.interfaces import Upload
+from archive.records.service import add_document, register_patient
 from tests.live import serving
 from tests.samples import pdf_bytes
 

@@ -24,8 +24,9 @@ from sqlalchemy import select
 from archive.audit import Actor
 from archive.auth.accounts import create_user
 from archive.auth.permissions import Principal
+from archive.interfaces import Upload
 from archive.models import Document
-from archive.records.service import Upload, add_document, register_patient
+from archive.records.service import add_document, register_patient
 from tests.e2e.conftest import MRN, NURSE, NURSE_PASSWORD, Seeded
 from tests.search.charts import text_pdf
 from tests.search.library import process_and_index

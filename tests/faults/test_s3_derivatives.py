@@ -9,8 +9,9 @@ import io
 
 from sqlalchemy import select
 
+from archive.interfaces import Upload
 from archive.models import AuditEvent, Document, Page
-from archive.records.service import Upload, add_document
+from archive.records.service import add_document
 from archive.storage.s3 import S3Store
 from ingest.models import Derivative, Job
 from ingest.worker import Worker

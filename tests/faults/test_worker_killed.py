@@ -21,8 +21,9 @@ from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import func, select
 
 from archive.config import Settings
+from archive.interfaces import Upload
 from archive.models import AuditEvent, Document, DocumentVersion, Page
-from archive.records.service import Upload, add_document
+from archive.records.service import add_document
 from ingest.models import Derivative, Job
 from ingest.ocr import lifeline
 from tests.faults.checks import assert_archive_consistent

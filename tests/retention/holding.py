@@ -8,8 +8,9 @@ from datetime import date
 from sqlalchemy import select
 
 from archive.auth.permissions import Principal
+from archive.interfaces import Upload
 from archive.models import AuditEvent, DocumentVersion
-from archive.records.service import Upload, add_document
+from archive.records.service import add_document
 from retention.holds import place_hold
 from retention.models import LegalHold
 from tests.samples import pdf_bytes

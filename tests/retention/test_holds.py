@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from archive.errors import BadRequest, Conflict, DocumentOnHold, PermissionDenied, UnknownPatient
+from archive.interfaces import Upload
 from archive.models import Document, DocumentVersion
 from archive.records.service import (
-    Upload,
     add_version,
     correct_metadata,
     reassign_patient,

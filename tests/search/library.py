@@ -7,7 +7,8 @@ from __future__ import annotations
 import io
 from datetime import date
 
-from archive.records.service import Upload, add_document
+from archive.interfaces import Upload
+from archive.records.service import add_document
 from ingest.worker import Worker
 from search import open_index_of
 from search.jobs import index_pending

@@ -183,7 +183,8 @@ class DocumentVersion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
-    object_key: Mapped[str] = mapped_column(String(255))
+    # Indexed: a repair or a restore finds the rows naming a key (migration 0012).
+    object_key: Mapped[str] = mapped_column(String(255), index=True)
     store_version_id: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigInteger)

@@ -48,7 +48,8 @@ class Derivative(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("document_versions.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     page_number: Mapped[int] = mapped_column(Integer, default=0)
-    object_key: Mapped[str] = mapped_column(String(255))
+    # Indexed: a repair or a restore finds the rows naming a key (migration 0012).
+    object_key: Mapped[str] = mapped_column(String(255), index=True)
     store_version_id: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
+import backup.models  # noqa: F401 - and the backup tables
 import ingest.models  # noqa: F401 - registers the ingestion tables on the shared metadata
 import retention.models  # noqa: F401 - and the retention tables
 import search.models  # noqa: F401 - and the search tables

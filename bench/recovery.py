@@ -406,9 +406,19 @@ def restore_child(argv: list[str]) -> int:
         import tracemalloc
 
         peak = tracemalloc.get_traced_memory()[1]
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    Path(report).write_text(json.dumps({"status": status, "peak": peak, "maxrss": maxrss}))
+    Path(report).write_text(json.dumps({"status": status, "peak": peak, "maxrss": peak_rss()}))
     return status
+
+
+def peak_rss() -> int:
+    """This process's peak resident set, in bytes: VmHWM, which starts afresh at exec.
+    Not ``getrusage``'s ru_maxrss: Linux carries that over from the process that forked
+    and exec'd us, so it would report the bench's own RSS whenever that is larger."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 @dataclass

@@ -21,7 +21,8 @@ quarter of the size for the memory comparison.
 
 Timed, ``--repeat`` rounds, the order flipping from one round to the next; before each, the
 cached replica is copied afresh (untimed), so every restore reads the same replica, which a
-restore writes into (its audit anchor and the mark of where the restored chain forks):
+restore writes into (the mark where its audit chain forks, a snapshot of the restored
+database, an audit anchor):
 
 * the restore: ``chartvault restore --from REPLICA --yes`` into an empty data directory, in a
   child process (``archive.cli.cli``, the console script's function, with this checkout's
@@ -40,7 +41,7 @@ Target (issue 16): the whole restore, start of the command to its exit, moves th
 bytes at >= 50 % of the plain copy's rate: restore MiB/s / copy MiB/s, judged on the median
 of the rounds' ratios. The copy phase alone is printed beside it. Memory: the same command at
 a quarter of the documents and at all of them, once each with ``tracemalloc`` tracing the
-child (its peak: Python's allocations, not Tantivy's or SQLite's) and the child's maximum RSS;
+child (its peak: Python's allocations, not Tantivy's or SQLite's) and the child's peak RSS;
 flat means the peak at the full size <= 1.5 x the peak at a quarter, for both. Prints PASS or
 FAIL and exits 1 on FAIL. ``--profile`` runs one more restore under cProfile and prints where
 its time went. The CPU other processes used is printed: the machine is shared.

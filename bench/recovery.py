@@ -637,7 +637,7 @@ def round_line(number: int, result: Round) -> str:
     restore, copy = result.restore, result.copy
     return (f"round {number}: restore {restore.wall:6.1f} s = {result.objects / restore.wall:6.0f}"
             f" objects/s, {result.restore_rate:6.2f} MiB/s (copy phase "
-            f"{restore.phase(COPY_PHASE):5.1f} s = {result.copy_phase_rate:6.2f} MiB/s; max RSS "
+            f"{restore.phase(COPY_PHASE):5.1f} s = {result.copy_phase_rate:6.2f} MiB/s; peak RSS "
             f"{restore.maxrss / MIB:.0f} MiB; {others_note(restore.others)})\n"
             f"         plain copy {copy.wall:6.1f} s = {result.objects / copy.wall:6.0f} "
             f"objects/s, "
@@ -698,7 +698,7 @@ def judge_memory(small: Manifest, small_run: Restore, large: Manifest, large_run
     from bench.ocr import others_note, verdict
 
     print(f"\n{'restore memory (traced runs)':<30}{'documents':>10}{'MiB':>8}{'seconds':>9}"
-          f"{'copy objects/s':>16}{'tracemalloc peak':>18}{'max RSS':>10}")
+          f"{'copy objects/s':>16}{'tracemalloc peak':>18}{'peak RSS':>10}")
     for manifest, run in ((small, small_run), (large, large_run)):
         copy = run.phase(COPY_PHASE)
         print(f"{'':<30}{manifest.documents:>10,}{manifest.bytes / MIB:>8.0f}{run.wall:>9.1f}"
@@ -709,7 +709,7 @@ def judge_memory(small: Manifest, small_run: Restore, large: Manifest, large_run
     rss = large_run.maxrss / small_run.maxrss
     ok = peak <= FLAT and rss <= FLAT
     print(f"growth from {small.documents:,} to {large.documents:,} documents: tracemalloc peak "
-          f"x{peak:.2f}, max RSS x{rss:.2f} (target <= x{FLAT}): {verdict(ok)}")
+          f"x{peak:.2f}, peak RSS x{rss:.2f} (target <= x{FLAT}): {verdict(ok)}")
     return ok
 
 

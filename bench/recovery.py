@@ -378,7 +378,7 @@ def git_commit() -> str:
 
 def restore_child(argv: list[str]) -> int:
     """The child: ``chartvault restore --from REPLICA --yes`` exactly as the console script
-    runs it, optionally traced or profiled; its report (exit status, tracemalloc peak, max
+    runs it, optionally traced or profiled; its report (exit status, tracemalloc peak, peak
     RSS) is written as JSON to REPORT. Arguments: REPLICA REPORT [trace|profile=PATH]."""
     replica, report, *how = argv
     from archive.cli import cli

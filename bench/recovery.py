@@ -274,8 +274,9 @@ def build(home: Path, documents: int, corpus: Path | None, source: str, seed: in
     from archive.app import create_app
     from archive.auth.permissions import Principal
     from archive.config import Settings
+    from archive.interfaces import Upload
     from archive.models import utcnow
-    from archive.records.service import Upload, add_document, register_patient
+    from archive.records.service import add_document, register_patient
 
     started = time.perf_counter()
     audit_key, secret_key = secrets.token_hex(32), secrets.token_hex(32)

@@ -1,5 +1,5 @@
-"""The retention schedule: the nightly retention sweep, the hourly legal-hold sync and the
-disposition execution, run by APScheduler inside the worker.
+"""The schedule: every package's jobs (Archive.scheduled_jobs: retention's sweep and
+disposition execution below, backup's in backup.jobs), run by APScheduler inside the worker.
 
 Jobs are plain functions (``ScheduledJob.run``), tested directly and through the scheduler.
 Each run is a row (retention.models.JobRun) written in transactions of its own, so the

@@ -77,6 +77,7 @@ def _run(program: str, *args: str, env: dict[str, str], timeout: float = 600) ->
 
 @dataclass(frozen=True)
 class Shipped:
+    system: str  # the cluster's system identifier
     segments: int  # completed segments stored
     partial: str  # the segment in progress, stored again because it grew ("" if not)
     flushed: str  # the server's flush position the run streamed up to
@@ -112,11 +113,11 @@ def ship_wal(ext) -> Shipped:
             _delete_key(ext.replica, prefix + path.name + PARTIAL)
             path.unlink()  # stored: pg_receivewal goes on from the slot or the next partial
             segments += 1
-        elif path.name.endswith(PARTIAL) and _grew(spool, path):
+        elif path.name.endswith(PARTIAL) and (note := _partial_note(path)) != _shipped(spool):
             _store_compressed(ext.replica, prefix + path.name, path, keep_only_newest=True)
-            (spool / SHIPPED_PARTIAL).write_text(f"{path.name} {_sha256(path)}")
+            (spool / SHIPPED_PARTIAL).write_text(note)
             partial = path.name.removesuffix(PARTIAL)
-    return Shipped(segments, partial or "", flushed)
+    return Shipped(system, segments, partial or "", flushed)
 
 
 def server_position(ext) -> tuple[str, str]:
@@ -134,9 +135,14 @@ def server_position(ext) -> tuple[str, str]:
     return str(system), str(flushed)
 
 
-def _grew(spool: Path, partial: Path) -> bool:
+def _partial_note(partial: Path) -> str:
+    """What the spool notes of a partial segment it stored: its name and SHA-256."""
+    return f"{partial.name} {_sha256(partial)}"
+
+
+def _shipped(spool: Path) -> str:
     note = spool / SHIPPED_PARTIAL
-    return not note.exists() or note.read_text() != f"{partial.name} {_sha256(partial)}"
+    return note.read_text() if note.exists() else ""
 
 
 def _sha256(path: Path) -> str:
@@ -225,6 +231,11 @@ def take_base_backup(ext, keep: int) -> BaseBackup:
                     media_type="application/json")
     prune_base_backups(ext.replica, keep)
     return BaseBackup(system, first, stored.version_id, stored.size, utcnow(), label)
+
+
+def has_base_backup(store: ObjectStore, system: str) -> bool:
+    """Whether the replica holds a base backup of the cluster ``system`` (a listing only)."""
+    return bool(store.list_keys(f"{BASE_PREFIX}{system}/"))
 
 
 def list_base_backups(store: ObjectStore) -> list[BaseBackup]:

@@ -189,8 +189,8 @@ def ship_journal(ext: Archive) -> str:
 
 def _ship_wal(ext: Archive) -> str:
     shipped = pg_wal.ship_wal(ext)
-    system, _ = pg_wal.server_position(ext)
-    if any(backup.system == system for backup in pg_wal.list_base_backups(ext.replica)):
+    # Every minute: a listing, not the labels list_base_backups reads.
+    if pg_wal.has_base_backup(ext.replica, shipped.system):
         return shipped.summary()
     pg_wal.take_base_backup(ext, snapshots_to_keep(ext.settings))
     return f"{shipped.summary()} No base backup of this cluster yet: took one."

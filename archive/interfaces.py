@@ -8,6 +8,7 @@ Each implementation is named after its technology and chosen by configuration th
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -106,6 +107,13 @@ class ObjectStore(Protocol):
     def delete_version(self, key: str, version_id: str) -> None:
         """Delete one version for good. Raises ``ObjectLocked`` while it is under legal
         hold or retention, ``ObjectNotFound`` when it does not exist."""
+        ...
+
+    def batch_writer(self) -> AbstractContextManager[ObjectStore]:
+        """This store for many puts whose durability may be settled together: every version
+        put through it is durable once the block exits without error (not before; a writer
+        records the versions only after it). A store that is durable per put yields
+        itself."""
         ...
 
     def ping(self) -> None:

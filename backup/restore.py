@@ -28,8 +28,10 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 
 from sqlalchemy import func, inspect, select, union_all, update
@@ -390,65 +392,115 @@ def _count_refs(ext: Archive) -> int:
         return session.scalar(select(func.count()).select_from(objects))
 
 
+# How many keys are copied at once. The stores' file and network I/O and the hashing let go
+# of the interpreter lock, so copies overlap on the machine's cores and while one waits on a
+# disk or an endpoint.
+COPY_THREADS = 4
+
+
+@dataclass(frozen=True)
+class Placed:
+    """What restoring one object came to: "copied", "present" or "lost", and the version its
+    rows must move to (None when they already name it, or it is lost)."""
+
+    ref: StoredRef
+    outcome: str
+    new_version: str | None = None
+
+
 def copy_objects(ext: Archive, source: ObjectStore, report: RestoreReport,
                  progress: Progress) -> None:
+    """Every object back into the primary, a batch of keys at a time: the batch's copies
+    written in parallel and made durable together, then its rows moved in one transaction.
+    A crash in between leaves copies no row names, which the resumed restore adopts."""
     total, done = _count_refs(ext), 0
-    for batch in ref_batches(ext, KEYS_PER_BATCH):
-        for ref in batch:
-            done += 1
-            outcome = restore_object(ext, source, ref, resumed=report.resumed)
-            if outcome == "lost":
-                report.lost.append(ref)
-                progress(f"LOST: {ref.kind} {ref.key} (version {ref.version_id}, SHA-256 "
-                         f"{ref.sha256}): no copy with these bytes in the replica")
-            elif outcome == "present":
-                report.present += 1
-            else:
-                report.copied += 1
-            if done % 100 == 0 or done == total:
-                progress(f"  {done:,} of {total:,} objects")
+    with ThreadPoolExecutor(COPY_THREADS) as pool:
+        for batch in ref_batches(ext, KEYS_PER_BATCH):
+            placed = _place_batch(ext, source, batch, pool, resumed=report.resumed)
+            _relocate(ext, placed)
+            for one in placed:
+                _count(report, one, progress)
+            done += len(placed)
+            progress(f"  {done:,} of {total:,} objects")
 
 
-def restore_object(ext: Archive, source: ObjectStore, ref: StoredRef, *,
-                   resumed: bool = False) -> str:
-    """Put one object back into the primary: "copied", "present" or "lost". ``resumed``: a
+def _place_batch(ext: Archive, source: ObjectStore, batch: list[StoredRef],
+                 pool: ThreadPoolExecutor, *, resumed: bool) -> list[Placed]:
+    """Each key's versions in the order they were stored, the keys side by side."""
+    def place_key(refs: list[StoredRef]) -> list[Placed]:
+        return [restore_object(ext, source, target, ref, resumed=resumed) for ref in refs]
+
+    by_key = [list(refs) for _key, refs in groupby(batch, key=lambda ref: ref.key)]
+    with ext.store.batch_writer() as target:
+        futures = [pool.submit(place_key, refs) for refs in by_key]
+        try:
+            return [one for future in futures for one in future.result()]
+        except BaseException:
+            for future in futures:
+                future.cancel()  # what has not started yet; the resumed restore does it
+            raise
+
+
+def _relocate(ext: Archive, placed: list[Placed]) -> None:
+    moved = [one for one in placed if one.new_version]
+    if not moved:
+        return
+    with ext.db.transaction() as session:
+        for one in moved:
+            replication.relocate_object(ext, session, one.ref.key, one.ref.version_id,
+                                        one.new_version)
+
+
+def _count(report: RestoreReport, placed: Placed, progress: Progress) -> None:
+    ref = placed.ref
+    if placed.outcome == "lost":
+        report.lost.append(ref)
+        progress(f"LOST: {ref.kind} {ref.key} (version {ref.version_id}, SHA-256 "
+                 f"{ref.sha256}): no copy with these bytes in the replica")
+    elif placed.outcome == "present":
+        report.present += 1
+    else:
+        report.copied += 1
+
+
+def restore_object(ext: Archive, source: ObjectStore, target: ObjectStore, ref: StoredRef, *,
+                   resumed: bool = False) -> Placed:
+    """Put one object back into the primary (``target``: its batch writer). ``resumed``: a
     restore cut short ran before, and may have left a copy of this object behind."""
     with suppress(ObjectNotFound):
-        if ext.store.stat(ref.key, ref.version_id).sha256 == ref.sha256:
-            return "present"
-    if resumed and _adopt_copy_cut_short(ext, ref):
-        return "present"
+        if target.stat(ref.key, ref.version_id).sha256 == ref.sha256:
+            return Placed(ref, "present")
+    if resumed:
+        adopted = _copy_cut_short(ext, target, ref)
+        if adopted:
+            return Placed(ref, "present", adopted)
     for candidate in _replica_candidates(source, ref):
         try:
-            new_version = replication.copy_verified(source, candidate, ext.store, ref.key,
+            new_version = replication.copy_verified(source, candidate, target, ref.key,
                                                     ref.sha256)
         except (ObjectNotFound, IntegrityError):
             continue  # this copy is gone or damaged: another may do
-        with ext.db.transaction() as session:
-            replication.relocate_object(ext, session, ref.key, ref.version_id, new_version)
-        return "copied"
-    return "lost"
+        return Placed(ref, "copied", new_version)
+    return Placed(ref, "lost")
 
 
-def _adopt_copy_cut_short(ext: Archive, ref: StoredRef) -> bool:
-    """The object was written into the primary by a restore cut short before its rows moved
-    to the new version (``put`` makes the version id, so it cannot be recorded first): a
-    version of the key that no row names, with the right bytes. Point the rows at it rather
-    than write another; True when one was adopted. Only a resumed restore looks: a fresh
-    one starts from an empty store, and the look costs a listing per object."""
+def _copy_cut_short(ext: Archive, store: ObjectStore, ref: StoredRef) -> str | None:
+    """The version of the object a restore cut short wrote into the primary before its rows
+    moved to it (``put`` makes the version id, so it cannot be recorded first): one that no
+    row names, with the right bytes. The rows are pointed at it rather than another copy
+    written. Only a resumed restore looks: a fresh one starts from an empty store, and the
+    look costs a listing per object."""
     named = _versions_named(ext, ref.key)
-    for info in ext.store.list_versions(ref.key):
+    for info in store.list_versions(ref.key):
         if info.version_id in named or info.sha256 not in (ref.sha256, None):
             continue
         try:
-            for _chunk in ext.store.open(ref.key, info.version_id, expected_sha256=ref.sha256):
+            for _chunk in store.open(ref.key, info.version_id, expected_sha256=ref.sha256):
                 pass
         except (ObjectNotFound, IntegrityError):
-            continue  # a damaged leftover is not adopted; the copy below replaces it
-        with ext.db.transaction() as session:
-            replication.relocate_object(ext, session, ref.key, ref.version_id, info.version_id)
-        return True
-    return False
+            continue  # a damaged leftover is not adopted; the copy replaces it
+        return info.version_id
+    return None
 
 
 def _versions_named(ext: Archive, key: str) -> set[str]:

@@ -369,3 +369,46 @@ def test_unsafe_keys_are_rejected(store: ObjectStore, key: str):
 
 def test_ping_answers(store: ObjectStore):
     store.ping()
+
+
+def test_batch_writer_puts_are_readable_during_and_after_the_block(store: ObjectStore):
+    data = [payload(1000 + number, seed=number) for number in range(3)]
+
+    with store.batch_writer() as batch:
+        stored = [batch.put(f"{KEY}-{number}", io.BytesIO(body), media_type=PDF)
+                  for number, body in enumerate(data)]
+        assert read_all(batch, f"{KEY}-0", stored[0].version_id) == data[0]
+
+    for number, body in enumerate(data):
+        assert read_all(store, f"{KEY}-{number}", stored[number].version_id) == body
+        assert store.stat(f"{KEY}-{number}", stored[number].version_id).sha256 == sha(body)
+
+
+class Counts:
+    """Instrumentation, not a fake: passes a function through, counting its calls."""
+
+    def __init__(self, real):
+        self.real, self.calls = real, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.real(*args)
+
+
+def test_filesystem_batch_writer_defers_durability_to_the_end_of_its_block(tmp_path, monkeypatch):
+    from archive.storage import filesystem
+
+    store = FilesystemStore(tmp_path)
+    fsyncs, syncfs = Counts(os.fsync), Counts(filesystem._syncfs)
+    monkeypatch.setattr(os, "fsync", fsyncs)
+    monkeypatch.setattr(filesystem, "_syncfs", syncfs)
+    store.put(KEY, io.BytesIO(b"one"), media_type=PDF)
+    assert fsyncs.calls >= 3  # the file, the sidecar, the directory: durable at once
+
+    before = fsyncs.calls
+    with store.batch_writer() as batch:
+        for number in range(20):
+            batch.put(f"{KEY}-{number}", io.BytesIO(b"x" * number), media_type=PDF)
+        assert (fsyncs.calls, syncfs.calls) == (before, 0)  # nothing flushed one by one
+    assert syncfs.calls == 1  # one flush of the file system settles all twenty
+

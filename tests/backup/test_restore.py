@@ -25,6 +25,7 @@ from archive.errors import StorageUnavailable
 from archive.interfaces import Upload
 from archive.models import AuditEvent, Document, DocumentVersion, Page
 from archive.records.service import add_version, open_original, register_patient
+from archive.storage.filesystem import FilesystemStore
 from backup import replication, restore
 from backup.restore import MARKER, stored_refs
 from backup.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot
@@ -321,6 +322,7 @@ def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
     ext, people, library, settings, target_url, monkeypatch
 ):
     digests = version_digests(ext, people.principal("staff"))
+    objects = len(list(stored_refs(ext)))
     replication.replicate(ext)
     take_snapshot(ext)
     lose_the_primary(ext, settings)
@@ -331,9 +333,13 @@ def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
 
     assert cut_short.exit_code == 1 and "injected" in cut_short.output
     assert (settings.data_dir / MARKER).exists()
+    left_behind = versions_in_store(settings.data_dir / "objects")
+    assert 0 < len(left_behind) < objects  # the copies made before the failure
     resumed = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
     assert resumed.exit_code == 0, resumed.output
-    assert "(restore resumed)" in resumed.output and "(5 already in place)" in resumed.output
+    # What the first run copied is taken up, not written again.
+    assert "(restore resumed)" in resumed.output
+    assert f"({len(left_behind)} already in place)" in resumed.output
     restored = open_restored(settings, target_url)
     try:
         again = restored.extensions["chartvault"]
@@ -345,6 +351,13 @@ def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
 def versions_in_primary(ext) -> set[tuple[str, str]]:
     return {(key, info.version_id) for key in ext.store.list_keys("documents/")
             for info in ext.store.list_versions(key)}
+
+
+def versions_in_store(root) -> set[tuple[str, str]]:
+    """Every version a filesystem store at ``root`` holds, whatever its key."""
+    store = FilesystemStore(root)
+    return {(key, info.version_id) for key in store.list_keys()
+            for info in store.list_versions(key)}
 
 
 def test_a_restore_cut_short_between_copy_and_relocation_leaves_no_orphan_version_injected_failure(
@@ -362,6 +375,8 @@ def test_a_restore_cut_short_between_copy_and_relocation_leaves_no_orphan_versio
     cut_short = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
 
     assert cut_short.exit_code == 1 and "injected" in cut_short.output
+    left_behind = versions_in_store(settings.data_dir / "objects")
+    assert left_behind  # copies written, their rows not moved
     resumed = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
     assert resumed.exit_code == 0, resumed.output  # the full verify passed
     restored = open_restored(settings, target_url)
@@ -370,8 +385,8 @@ def test_a_restore_cut_short_between_copy_and_relocation_leaves_no_orphan_versio
         named = {(ref.key, ref.version_id) for ref in stored_refs(again)
                  if ref.key.startswith("documents/")}
         assert versions_in_primary(again) == named  # one version per object, none orphaned
-        # The fourth object's copy, left behind by the crash, was adopted, not written again.
-        assert "(4 already in place)" in resumed.output
+        # The copies left behind by the crash were adopted, not written again.
+        assert f"({len(left_behind)} already in place)" in resumed.output
         assert version_digests(again, People(again, {}).principal("staff")) == digests
     finally:
         restored.extensions["chartvault"].db.dispose()

@@ -6,7 +6,7 @@ which imports the views: they import this instead, so no import runs in a circle
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ from flask_wtf.csrf import CSRFProtect
 from archive.audit import key_bytes
 from archive.config import Settings
 from archive.db import Database
-from archive.interfaces import ObjectStore
+from archive.interfaces import ObjectStore, Relocation
 from archive.storage import open_replica_store, open_store
 
 if TYPE_CHECKING:
@@ -102,8 +102,8 @@ class Archive:
         self.object_sources: list[Callable[[], Select]] = []
         # A stored object was written again under a new version id (a repair from the
         # replica, a restore): each package that refers to stored objects follows it.
-        # Called with (session, key, old version id, new version id).
-        self.object_relocators: list[Callable[[Session, str, str, str], None]] = []
+        # Called with (session, [archive.interfaces.Relocation, ...]), in one transaction.
+        self.object_relocators: list[Callable[[Session, Sequence[Relocation]], None]] = []
         # Long-running loops (the ingestion worker, the scheduler) that `chartvault serve`
         # runs beside the web app; each returns when the event is set.
         self.background_tasks: list[Callable[[threading.Event], None]] = []

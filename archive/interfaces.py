@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO, NamedTuple, Protocol, runtime_checkable
 
 from archive.errors import ObjectNotFound
 
@@ -26,6 +26,15 @@ class StoredObject:
     version_id: str
     sha256: str  # lowercase hex
     size: int
+
+
+class Relocation(NamedTuple):
+    """A stored object written again (a repair from the replica, a restore): the rows that
+    name ``key`` at version ``old`` must name ``new``."""
+
+    key: str
+    old: str
+    new: str
 
 
 @dataclass(frozen=True)

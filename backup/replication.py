@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,9 +28,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from archive.db import relocate_rows
 from archive.errors import ArchiveError, IntegrityError, StorageError
 from archive.extensions import Archive
-from archive.interfaces import ObjectStore
+from archive.interfaces import ObjectStore, Relocation
 from archive.models import DocumentVersion, utcnow
 from backup.hold_sync import flag_new_copy
 from backup.models import ObjectCopy
@@ -164,11 +165,14 @@ def _copy_in_replica(replica: ObjectStore, key: str, sha256: str) -> str | None:
 
 
 def copy_verified(
-    source: ObjectStore, source_version: str, target: ObjectStore, key: str, sha256: str
+    source: ObjectStore, source_version: str, target: ObjectStore, key: str, sha256: str, *,
+    read_back: bool = True,
 ) -> str:
     """Write one version of ``key`` from ``source`` into ``target`` as a new version, then
     read the new version back against ``sha256``; its version id. Replication, the scrub's
-    repairs and restore all copy through here. A copy that does not verify is deleted."""
+    repairs and restore all copy through here. A copy that does not verify is deleted.
+    ``read_back=False``: only the checksum the target computed as it wrote is compared; for
+    a caller that reads every copy back later anyway (a restore ends with a full verify)."""
     media_type = source.stat(key, source_version).media_type
     # Spooled first: the whole object is read (and its checksum checked) before the target
     # sees a byte, and S3 gets a seekable file, so it records the SHA-256 with the copy.
@@ -179,7 +183,11 @@ def copy_verified(
         spool.seek(0)
         stored = target.put(key, spool, media_type=media_type, length=length)
     try:
-        _verify(target, key, stored.version_id, sha256)
+        if stored.sha256 != sha256:
+            raise IntegrityError(f"The copy of {key} was written as SHA-256 {stored.sha256}, "
+                                 f"not {sha256}.")
+        if read_back:
+            _verify(target, key, stored.version_id, sha256)
     except IntegrityError:
         with suppress(StorageError):
             target.delete_version(key, stored.version_id)
@@ -217,21 +225,19 @@ def _record_failure(ext: Archive, row_id: int, error: ArchiveError) -> None:
 # --- an object written again ---------------------------------------------------------------
 
 
-def relocate_object(ext: Archive, session: Session, key: str, old: str, new: str) -> None:
-    """The primary store holds ``key`` again under version ``new`` instead of ``old`` (a
-    repair or a restore wrote it anew): every reference follows, in this transaction."""
-    session.execute(
-        update(DocumentVersion)
-        .where(DocumentVersion.object_key == key, DocumentVersion.store_version_id == old)
-        .values(store_version_id=new)
-    )
-    session.execute(
-        update(ObjectCopy)
-        .where(ObjectCopy.key == key, ObjectCopy.version_id == old)
-        .values(version_id=new)
-    )
+def relocate_objects(ext: Archive, session: Session, moves: Sequence[Relocation]) -> None:
+    """The primary store holds each object again under a new version id (a repair or a
+    restore wrote it anew): every reference follows, in this transaction."""
+    relocate_rows(session, DocumentVersion.__table__.c.object_key,
+                  DocumentVersion.__table__.c.store_version_id, moves)
+    relocate_rows(session, ObjectCopy.__table__.c.key, ObjectCopy.__table__.c.version_id, moves)
     for relocate in ext.object_relocators:
-        relocate(session, key, old, new)
+        relocate(session, moves)
+
+
+def relocate_object(ext: Archive, session: Session, key: str, old: str, new: str) -> None:
+    """One object of ``relocate_objects``."""
+    relocate_objects(ext, session, [Relocation(key, old, new)])
 
 
 # --- destruction ------------------------------------------------------------------------------

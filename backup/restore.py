@@ -49,7 +49,7 @@ from archive.errors import (
     StorageError,
 )
 from archive.extensions import Archive
-from archive.interfaces import ObjectStore
+from archive.interfaces import ObjectStore, Relocation
 from archive.models import AuditHead, Document, Patient, utcnow
 from backup import replication
 from backup.models import ObjectCopy
@@ -442,13 +442,11 @@ def _place_batch(ext: Archive, source: ObjectStore, batch: list[StoredRef],
 
 
 def _relocate(ext: Archive, placed: list[Placed]) -> None:
-    moved = [one for one in placed if one.new_version]
-    if not moved:
-        return
-    with ext.db.transaction() as session:
-        for one in moved:
-            replication.relocate_object(ext, session, one.ref.key, one.ref.version_id,
-                                        one.new_version)
+    moves = [Relocation(one.ref.key, one.ref.version_id, one.new_version)
+             for one in placed if one.new_version]
+    if moves:
+        with ext.db.transaction() as session:
+            replication.relocate_objects(ext, session, moves)
 
 
 def _count(report: RestoreReport, placed: Placed, progress: Progress) -> None:
@@ -476,8 +474,9 @@ def restore_object(ext: Archive, source: ObjectStore, target: ObjectStore, ref: 
             return Placed(ref, "present", adopted)
     for candidate in _replica_candidates(source, ref):
         try:
+            # Read back by the full verify at the end of the restore, not here as well.
             new_version = replication.copy_verified(source, candidate, target, ref.key,
-                                                    ref.sha256)
+                                                    ref.sha256, read_back=False)
         except (ObjectNotFound, IntegrityError):
             continue  # this copy is gone or damaged: another may do
         return Placed(ref, "copied", new_version)

@@ -4,13 +4,15 @@ pipeline, searchable PDFs, metadata extraction, the QC queue, and the job queue 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from archive.db import relocate_rows
 from archive.extensions import Archive, DocumentSection
-from archive.interfaces import Upload
+from archive.interfaces import Relocation, Upload
 from archive.models import Document, DocumentVersion, Patient
 
 
@@ -26,7 +28,7 @@ def init_app(app: Flask) -> None:
     ext.document_objects.append(_derivative_objects)
     ext.document_erasers.append(_erase_document)
     ext.object_sources.append(_stored_derivatives)
-    ext.object_relocators.append(_relocate_derivative)
+    ext.object_relocators.append(_relocate_derivatives)
     ext.document_sections += [
         DocumentSection("processing", _processing_section, "ingest/_processing.html"),
         DocumentSection("qc_flags", _qc_section, "ingest/_qc_flags.html"),
@@ -136,16 +138,11 @@ def _stored_derivatives():
     )
 
 
-def _relocate_derivative(session: Session, key: str, old: str, new: str) -> None:
-    from sqlalchemy import update
-
+def _relocate_derivatives(session: Session, moves: Sequence[Relocation]) -> None:
     from ingest.models import Derivative
 
-    session.execute(
-        update(Derivative)
-        .where(Derivative.object_key == key, Derivative.store_version_id == old)
-        .values(store_version_id=new)
-    )
+    relocate_rows(session, Derivative.__table__.c.object_key,
+                  Derivative.__table__.c.store_version_id, moves)
 
 
 def _erase_document(session: Session, document: Document) -> None:

@@ -13,13 +13,13 @@ def init_app(app: Flask) -> None:
     import retention.models  # noqa: F401 - the tables, on the shared metadata
     from archive.extensions import Archive, DocumentSection, NavLink, csrf
     from retention import api, disposition_views, policy_views, schedule, schedule_views, views
-    from retention.destruction import relocate_certificate, stored_certificates
+    from retention.destruction import relocate_certificates, stored_certificates
     from retention.holds import document_holds, refuse_if_held
 
     ext: Archive = app.extensions["chartvault"]
     ext.change_guards.append(refuse_if_held)
     ext.object_sources.append(stored_certificates)
-    ext.object_relocators.append(relocate_certificate)
+    ext.object_relocators.append(relocate_certificates)
     ext.scheduled_jobs.extend(schedule.RETENTION_JOBS)
     ext.document_sections.append(
         DocumentSection("holds", document_holds, "retention/_document_holds.html")

@@ -32,19 +32,21 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from archive import audit
 from archive.audit import Actor
 from archive.auth.permissions import Principal, require
+from archive.db import relocate_rows
 from archive.errors import Conflict, DocumentOnHold, ObjectNotFound
 from archive.extensions import Archive
-from archive.interfaces import ObjectStore, holds_version
+from archive.interfaces import ObjectStore, Relocation, holds_version
 from archive.models import Document, DocumentVersion, Page, utcnow
 from retention.certificate import CertificateFacts, CertificateLine, render_certificate
 from retention.disposition import approvals_missing, get_batch, pending_ids
@@ -462,11 +464,7 @@ def stored_certificates():
     ).where(DispositionBatch.certificate_key.is_not(None))
 
 
-def relocate_certificate(session: Session, key: str, old: str, new: str) -> None:
-    """A certificate was stored again under a new version id (a repair, a restore)."""
-    session.execute(
-        update(DispositionBatch)
-        .where(DispositionBatch.certificate_key == key,
-               DispositionBatch.certificate_version_id == old)
-        .values(certificate_version_id=new)
-    )
+def relocate_certificates(session: Session, moves: Sequence[Relocation]) -> None:
+    """Certificates stored again under new version ids (a repair, a restore)."""
+    relocate_rows(session, DispositionBatch.__table__.c.certificate_key,
+                  DispositionBatch.__table__.c.certificate_version_id, moves)

@@ -369,8 +369,8 @@ def test_a_restore_cut_short_between_copy_and_relocation_leaves_no_orphan_versio
     lose_the_primary(ext, settings)
     env = environment(settings, target_url)
     # The object is in the new primary, its rows still name the old version: a crash then.
-    monkeypatch.setattr(replication, "relocate_object",
-                        FailsOnce(replication.relocate_object, after=4))
+    monkeypatch.setattr(replication, "relocate_objects",
+                        FailsOnce(replication.relocate_objects, after=1))
 
     cut_short = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
 

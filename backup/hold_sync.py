@@ -19,6 +19,8 @@ database has committed, never inside its transaction:
   independently: one that does not answer stops only its own part, and the next run finishes
   it (setting a flag is idempotent, so a part cut short leaves nothing to undo).
 
+A document's objects are its versions' originals and whatever the packages store for it
+(``Archive.document_objects``: ingest's derivatives), asked the same way destruction asks.
 The replica's copies are found through the copy records (``ObjectCopy.replica_version_id``);
 an object not yet copied has no replica flag to set, and ``flag_new_copy`` flags it when it is.
 """
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 
 SYNC_ACTOR = Actor("hold-sync", "scheduler")
 REPORT_SAMPLE = 50  # objects named per kind of repair in the audit event; the counts are exact
+KEYS_PER_QUERY = 500  # object keys per copy-record query (a bound on the query's parameters)
 _TOUCHED = "retention.touched"  # key in Session.info: flushed, not yet committed
 _COMMITTED = "retention.committed"  # committed, flagged once the connection is back
 PRIMARY, REPLICA = "primary", "replica"
@@ -138,7 +141,7 @@ def reconcile(ext: Archive, documents: ColumnElement[bool], *, clear: bool = Tru
         held = held_clause(session)
         if not clear:
             documents = and_(documents, held)
-        primary, replica = _objects_of(session, documents)
+        primary, replica = _objects_of(ext, session, documents)
         held_ids = _held_ids(session, documents, held)
     report = SyncReport()
     for side, objects, part in ((PRIMARY, primary, report.primary),
@@ -198,11 +201,7 @@ def flag_new_copy(ext: Archive, key: str, version_id: str, replica_version_id: s
     here; a failure is only logged, and the hourly sync sets the flag."""
     try:
         with ext.db.transaction() as session:
-            held = session.scalar(
-                select(Document.id)
-                .where(_documents_storing(key, version_id), held_clause(session))
-                .limit(1)
-            ) is not None
+            held = _held_document_stores(ext, session, key, version_id)
         if held:
             ext.replica.set_legal_hold(key, replica_version_id, True)
     except (ArchiveError, SQLAlchemyError):
@@ -212,16 +211,24 @@ def flag_new_copy(ext: Archive, key: str, version_id: str, replica_version_id: s
     return held
 
 
-def _documents_storing(key: str, version_id: str) -> ColumnElement[bool]:
-    """The document whose original or derivative is version ``version_id`` of ``key``."""
-    originals = select(DocumentVersion.document_id).where(
-        DocumentVersion.object_key == key, DocumentVersion.store_version_id == version_id)
-    derivatives = (
-        select(DocumentVersion.document_id)
-        .join(Derivative, Derivative.version_id == DocumentVersion.id)
-        .where(Derivative.object_key == key, Derivative.store_version_id == version_id)
+def _held_document_stores(ext: Archive, session: Session, key: str, version_id: str) -> bool:
+    """Whether a document a hold in force covers has version ``version_id`` of ``key`` as
+    an original or as one of the objects the packages store for it."""
+    held = held_clause(session)
+    original = (
+        select(DocumentVersion.id)
+        .join(Document, Document.id == DocumentVersion.document_id)
+        .where(DocumentVersion.object_key == key, DocumentVersion.store_version_id == version_id,
+               held)
+        .limit(1)
     )
-    return or_(Document.id.in_(originals), Document.id.in_(derivatives))
+    if session.scalar(original) is not None:
+        return True
+    return any(
+        (key, version_id) in objects_of(session, document)
+        for document in session.scalars(select(Document).where(held))
+        for objects_of in ext.document_objects
+    )
 
 
 def _held_ids(
@@ -231,37 +238,39 @@ def _held_ids(
 
 
 def _objects_of(
-    session: Session, documents: ColumnElement[bool]
+    ext: Archive, session: Session, documents: ColumnElement[bool]
 ) -> tuple[list[DocumentObject], list[DocumentObject]]:
-    """Every object of the documents in the primary store, and every replica copy of them
-    that replication has recorded."""
-    originals = (
-        select(DocumentVersion.document_id, DocumentVersion.object_key,
-               DocumentVersion.store_version_id)
-        .join(Document, Document.id == DocumentVersion.document_id)
-    )
-    derivatives = (
-        select(DocumentVersion.document_id, Derivative.object_key, Derivative.store_version_id)
-        .join(DocumentVersion, DocumentVersion.id == Derivative.version_id)
-        .join(Document, Document.id == DocumentVersion.document_id)
-    )
-    primary: list[DocumentObject] = []
-    replica: list[DocumentObject] = []
-    for query in (originals, derivatives):
-        key, version_id = query.selected_columns[1], query.selected_columns[2]
-        copied = and_(ObjectCopy.key == key, ObjectCopy.version_id == version_id,
-                      ObjectCopy.state == "replicated",
-                      ObjectCopy.replica_version_id.is_not(None))
-        rows = session.execute(
-            query.add_columns(ObjectCopy.replica_version_id)
-            .outerjoin(ObjectCopy, copied)
-            .where(documents)
-        )
-        for document_id, key_value, version_value, replica_version in rows:
-            primary.append(DocumentObject(document_id, key_value, version_value))
-            if replica_version is not None:
-                replica.append(DocumentObject(document_id, key_value, replica_version))
+    """Every object of the documents in the primary store (the originals first, then what
+    the packages store for them), and every replica copy of them that replication has
+    recorded."""
+    originals: list[DocumentObject] = []
+    stored: list[DocumentObject] = []
+    for document in session.scalars(select(Document).where(documents)):
+        originals += [DocumentObject(document.id, version.object_key, version.store_version_id)
+                      for version in document.versions]
+        for objects_of in ext.document_objects:
+            stored += [DocumentObject(document.id, key, version_id)
+                       for key, version_id in objects_of(session, document)]
+    primary = originals + stored
+    copies = _replica_versions(session, {obj.key for obj in primary})
+    replica = [DocumentObject(obj.document_id, obj.key, copies[(obj.key, obj.version_id)])
+               for obj in primary if (obj.key, obj.version_id) in copies]
     return primary, replica
+
+
+def _replica_versions(session: Session, keys: set[str]) -> dict[tuple[str, str], str]:
+    """The replica's version id of each replicated (key, version id) among ``keys``."""
+    ordered = sorted(keys)
+    copies: dict[tuple[str, str], str] = {}
+    for start in range(0, len(ordered), KEYS_PER_QUERY):
+        rows = session.execute(
+            select(ObjectCopy.key, ObjectCopy.version_id, ObjectCopy.replica_version_id)
+            .where(ObjectCopy.key.in_(ordered[start:start + KEYS_PER_QUERY]),
+                   ObjectCopy.state == "replicated",
+                   ObjectCopy.replica_version_id.is_not(None))
+        )
+        copies.update({(key, version_id): replica for key, version_id, replica in rows})
+    return copies
 
 
 def _apply(

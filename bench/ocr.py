@@ -54,6 +54,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import img2pdf
+import pikepdf
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 BOUND_TARGET = 0.90
@@ -286,53 +288,31 @@ def scan_page(spec: PageSpec) -> bytes:
 
 
 def write_scanner_pdf(jpegs, out_pdf: Path) -> None:
-    """A PDF with one full-page DCT image per page, written page by page (a 300-page
-    chart never sits in memory)."""
-    width_pt, height_pt = LETTER[0] * 72 / DPI, LETTER[1] * 72 / DPI
-    offsets: list[int] = []
-    page_ids: list[int] = []
-    with out_pdf.open("wb") as out:
-        out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-
-        def obj(body: bytes) -> int:
-            offsets.append(out.tell())
-            number = len(offsets)
-            out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-            return number
-
-        # objects 1 and 2 (catalog, page tree) are written last, so reserve them
-        offsets += [0, 0]
-        for jpeg in jpegs:
-            image = obj(
-                b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace "
-                b"/DeviceGray /BitsPerComponent 8 /Filter /DCTDecode /Length %d >>\nstream\n"
-                % (LETTER[0], LETTER[1], len(jpeg))
-                + jpeg
-                + b"\nendstream"
-            )
-            content = b"q %.4f 0 0 %.4f 0 0 cm /Im0 Do Q" % (width_pt, height_pt)
-            contents = obj(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
-            page_ids.append(
-                obj(
-                    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %.4f %.4f] /Resources "
-                    b"<< /XObject << /Im0 %d 0 R >> >> /Contents %d 0 R >>"
-                    % (width_pt, height_pt, image, contents)
+    """A PDF with one full-page JPEG per page, as scanners write them: each page a PDF of
+    its own from img2pdf (the JPEG embedded as it is, at 300 dpi), the pages then joined
+    by qpdf (pikepdf.Job), which reads a page's data only while it writes that page, so a
+    300-page chart never sits in memory."""
+    with tempfile.TemporaryDirectory(prefix="pages-", dir=out_pdf.parent) as folder:
+        parts: list[Path] = []
+        for number, jpeg in enumerate(jpegs, start=1):
+            parts.append(Path(folder) / f"p{number:04d}.pdf")
+            parts[-1].write_bytes(
+                img2pdf.convert(
+                    jpeg,
+                    layout_fun=img2pdf.get_fixed_dpi_layout_fun((DPI, DPI)),
+                    nodate=True,
+                    engine=img2pdf.Engine.internal,
                 )
             )
-        kids = b" ".join(b"%d 0 R" % page for page in page_ids)
-        offsets[0] = out.tell()
-        out.write(b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n")
-        offsets[1] = out.tell()
-        out.write(
-            b"2 0 obj\n<< /Type /Pages /Kids [%s] /Count %d >>\nendobj\n" % (kids, len(page_ids))
-        )
-        xref = out.tell()
-        out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
-        out.writelines(b"%010d 00000 n \n" % offset for offset in offsets)
-        out.write(
-            b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-            % (len(offsets) + 1, xref)
-        )
+        pikepdf.Job(
+            {
+                "empty": "",
+                "pages": [{"file": str(part)} for part in parts],
+                "outputFile": str(out_pdf),
+                "decodeLevel": "none",  # the JPEGs as stored
+                "deterministicId": "",
+            }
+        ).run()
 
 
 def build_chart(corpus: Path, pages: int, blank_fraction: float, seed: int, out_pdf: Path) -> Chart:

@@ -18,10 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import pikepdf
+from pikepdf import Name
 from PIL import Image
-from pypdf import PageObject, PdfReader
-from pypdf.errors import FileNotDecryptedError, PyPdfError
-from pypdf.generic import DictionaryObject, IndirectObject
 
 from archive.errors import ArchiveError, EmptyFile, PayloadTooLarge
 from archive.records.service import sniff_media_type
@@ -43,21 +42,21 @@ PILLOW_FORMATS = {"image/tiff": "TIFF", "image/png": "PNG", "image/jpeg": "JPEG"
 PNG_END_CHUNK = b"IEND\xaeB`\x82"
 PNG_END_WINDOW = 1024
 
-# What a malformed PDF can make pypdf raise besides its own errors: it parses untrusted
-# structure with plain Python, so broken numbers, references and nesting surface as these.
+# What a malformed PDF can make pikepdf raise: qpdf's own errors, and Python's for objects
+# of the wrong type in the wrong place (a number where the page tree needs a dictionary).
 PDF_STRUCTURE_ERRORS = (
-    PyPdfError,
+    pikepdf.PdfError,
     ValueError,
     TypeError,
     KeyError,
     IndexError,
     AttributeError,
-    AssertionError,
     ArithmeticError,
     RecursionError,
-    struct.error,
-    zlib.error,
 )
+# The content stream operators that show text: Tj, ', " (a string) and TJ (an array).
+TEXT_SHOWING_OPERATORS = frozenset({"Tj", "'", '"', "TJ"})
+BLANK_BYTES = b" \t\r\n\x0b\x0c\x00"
 
 # What a cut-off or damaged image makes Pillow raise while reading headers or decoding
 # (UnidentifiedImageError is an OSError; several plugins signal bad data with SyntaxError).
@@ -154,44 +153,52 @@ def _inspect_pdf(stream: BinaryIO, limits: ScanLimits, filename: str) -> tuple[i
     if PDF_EOF_MARKER not in _tail(stream, PDF_EOF_WINDOW):
         raise _corrupt(filename)
     try:
-        # Lenient parsing: many scanners write slightly wrong cross-reference tables that
-        # every viewer repairs. A cut-off transfer is caught by the %%EOF, trailer and
-        # page-count checks around this instead.
-        reader = PdfReader(stream, strict=False)
-        if reader.is_encrypted:
-            raise _password_protected()
-        if "/Root" not in reader.trailer:
-            # pypdf would go looking for a catalog object; a trailer without one was damaged.
-            raise _corrupt(filename)
-        declared_pages = int(reader.root_object["/Pages"].get_object()["/Count"])
-        if declared_pages > limits.max_pages:
-            raise _too_many_pages(filename, declared_pages, limits)
-        page_count = len(reader.pages)
-        if page_count != declared_pages:
-            # Pages lost from the page tree: pypdf skips broken entries rather than failing.
-            raise _corrupt(filename)
-        if page_count == 0:
-            raise EmptyFile(
-                f"{_the_file(filename)} contains no pages. Scan the pages again and upload "
-                "the new file."
-            )
-        has_text_layer = False
-        for number, page in enumerate(reader.pages, start=1):
-            _check_page_area(page, number, limits, filename)
-            if not has_text_layer:
-                has_text_layer = _has_text(page)
-                _forget_xobjects(reader, page)
-        return page_count, has_text_layer
-    except FileNotDecryptedError:
+        # qpdf repairs what it can: many scanners write slightly wrong cross-reference
+        # tables that every viewer repairs. A cut-off transfer is caught by the %%EOF,
+        # trailer and page-count checks around this instead. The page tree is read as the
+        # file has it: pushing inherited page attributes down (qpdf's default) would walk
+        # the tree first and quietly drop broken entries, correcting /Count to match.
+        with pikepdf.open(stream, inherit_page_attributes=False) as pdf:
+            if pdf.is_encrypted:
+                # Opened with the empty password: only an owner password is set.
+                raise _password_protected()
+            if Name.Root not in pdf.trailer or Name.Size not in pdf.trailer:
+                # Every trailer a PDF writer writes names the object count (/Size); when a
+                # damaged file has no trailer at all, qpdf makes one holding only the
+                # catalog it found, which is a trailer the file never had.
+                raise _corrupt(filename)
+            declared_pages = int(pdf.Root.Pages.Count)
+            if declared_pages > limits.max_pages:
+                raise _too_many_pages(filename, declared_pages, limits)
+            page_count = len(pdf.pages)
+            if page_count != declared_pages:
+                # Pages lost from the page tree: qpdf skips broken entries rather than failing.
+                raise _corrupt(filename)
+            if page_count == 0:
+                raise EmptyFile(
+                    f"{_the_file(filename)} contains no pages. Scan the pages again and "
+                    "upload the new file."
+                )
+            has_text_layer = False
+            for number, page in enumerate(pdf.pages, start=1):
+                _check_page_area(page, number, limits, filename)
+                # qpdf reads a stream's data only when asked and does not keep it, so
+                # looking at every page of a large scan never holds its images in memory.
+                has_text_layer = has_text_layer or _has_text(page)
+            return page_count, has_text_layer
+    except pikepdf.PasswordError:
         raise _password_protected() from None
     except PDF_STRUCTURE_ERRORS as cause:
         raise _corrupt(filename) from cause
 
 
-def _check_page_area(page: PageObject, number: int, limits: ScanLimits, filename: str) -> None:
-    scale = page.user_unit / POINTS_PER_INCH
-    width_in = abs(float(page.cropbox.width)) * scale
-    height_in = abs(float(page.cropbox.height)) * scale
+def _check_page_area(page: pikepdf.Page, number: int, limits: ScanLimits, filename: str) -> None:
+    # The crop box (the media box when there is none), inherited from the page tree if the
+    # page does not set it.
+    left, bottom, right, top = (float(value) for value in page.cropbox)
+    scale = float(page.obj.get(Name.UserUnit, 1)) / POINTS_PER_INCH
+    width_in = abs(right - left) * scale
+    height_in = abs(top - bottom) * scale
     pixels = width_in * PDF_RENDER_DPI * height_in * PDF_RENDER_DPI
     if pixels > limits.max_pixels_per_page:
         raise ImageTooLarge(
@@ -202,43 +209,61 @@ def _check_page_area(page: PageObject, number: int, limits: ScanLimits, filename
         )
 
 
-def _has_text(page: PageObject) -> bool:
+def _has_text(page: pikepdf.Page) -> bool:
     """Whether the page shows any text a reader could copy out of it."""
-    resources = _resolved_dict(page.get("/Resources"))
+    resources = _dictionary(page.get_resources())  # the page's own, or inherited
     # Text needs a font, either on the page or inside a form XObject (where OCR tools put
     # their invisible text layer). A page with neither, the usual scanned page, is skipped
     # without parsing its content.
-    if "/Font" not in resources and not _has_form_xobject(resources):
+    if Name.Font not in resources and not _form_xobjects(resources):
         return False
     try:
-        text = page.extract_text()
+        return _shows_text(page, resources, set())
     except PDF_STRUCTURE_ERRORS:
-        # Text extraction trips over unusual fonts in perfectly valid files; such a page
-        # is simply treated as one without a text layer, and will be OCR'd.
+        # Content that does not parse is not read by anyone either; the page is simply
+        # treated as one without a text layer, and will be OCR'd.
         return False
-    return bool(text.strip())
 
 
-def _has_form_xobject(resources: DictionaryObject) -> bool:
-    xobjects = _resolved_dict(resources.get("/XObject"))
-    return any(_resolved_dict(xobject).get("/Subtype") == "/Form" for xobject in xobjects.values())
+def _shows_text(content: Any, resources: pikepdf.Dictionary, seen: set[tuple[int, int]]) -> bool:
+    """Whether `content` (a page, or a form XObject's stream) shows a string that is not
+    all blank, directly or through the form XObjects it draws."""
+    forms = _form_xobjects(resources)
+    for operands, operator in pikepdf.parse_content_stream(content):
+        if str(operator) in TEXT_SHOWING_OPERATORS:
+            if any(_is_visible_text(operand) for operand in operands):
+                return True
+        elif str(operator) == "Do" and operands and str(operands[0]) in forms:
+            form = forms[str(operands[0])]
+            if form.objgen in seen:  # a form that draws itself: once is enough
+                continue
+            seen.add(form.objgen)
+            form_resources = form.get(Name.Resources, resources)
+            if _shows_text(form, _dictionary(form_resources), seen):
+                return True
+    return False
 
 
-def _forget_xobjects(reader: PdfReader, page: PageObject) -> None:
-    """Drop the page's images from pypdf's object cache once the page has been examined.
-
-    pypdf keeps every object it has resolved, image data included; without this, looking
-    at every page of a large scan would end up holding the whole file in memory.
-    """
-    resources = _resolved_dict(page.get("/Resources"))
-    for ref in _resolved_dict(resources.get("/XObject")).values():
-        if isinstance(ref, IndirectObject):
-            reader.resolved_objects.pop((ref.generation, ref.idnum), None)
+def _is_visible_text(operand: Any) -> bool:
+    # TJ's operand is an array of strings and spacing adjustments; the others' a string.
+    if isinstance(operand, pikepdf.Array):
+        return any(_is_visible_text(item) for item in operand)
+    # Blank is spaces and line breaks, or the zero high bytes of two-byte codes (OCR text
+    # layers set Unicode values as their codes).
+    return isinstance(operand, pikepdf.String) and bool(bytes(operand).strip(BLANK_BYTES))
 
 
-def _resolved_dict(value: Any) -> DictionaryObject:
-    value = value.get_object() if value is not None else None
-    return value if isinstance(value, DictionaryObject) else DictionaryObject()
+def _form_xobjects(resources: pikepdf.Dictionary) -> dict[str, pikepdf.Object]:
+    xobjects = _dictionary(resources.get(Name.XObject))
+    return {
+        name: xobject
+        for name, xobject in xobjects.items()
+        if isinstance(xobject, pikepdf.Stream) and xobject.get(Name.Subtype) == Name.Form
+    }
+
+
+def _dictionary(value: Any) -> pikepdf.Dictionary:
+    return value if isinstance(value, pikepdf.Dictionary) else pikepdf.Dictionary()
 
 
 # --- images -------------------------------------------------------------------------------

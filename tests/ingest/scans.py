@@ -11,7 +11,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from pikepdf import Name
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
+
+from tests.pdfs import helvetica_pdf, shown
 
 DPI = 300
 LETTER = (2550, 3300)  # 8.5 x 11 inches at 300 dpi
@@ -239,33 +242,16 @@ def sideways_note(seed: int = 11) -> Image.Image:
 
 def text_pdf(lines: list[str]) -> bytes:
     """A letter-size PDF whose page carries real text (Helvetica), as an EHR printout or
-    an already-OCR'd scan does; written by hand so nothing else is involved."""
-    content = (
-        "BT /F1 12 Tf 16 TL 72 720 Td "
-        + " ".join(f"({_pdf_string(line)}) '" for line in lines)
-        + " ET"
+    an already-OCR'd scan does: one line every 16 pt, the first at 704 pt."""
+    return helvetica_pdf(
+        [
+            [
+                ([], "BT"),
+                ([Name.F1, 12], "Tf"),
+                ([16], "TL"),
+                ([72, 720], "Td"),
+                *(([shown(line)], "'") for line in lines),
+                ([], "ET"),
+            ]
+        ]
     )
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content.encode("latin-1")),
-    ]
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
-
-
-def _pdf_string(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")

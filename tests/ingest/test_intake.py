@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from pypdf import PdfWriter
+import pikepdf
 from sqlalchemy import select
 
 from archive.models import AuditEvent, Document
@@ -14,11 +14,10 @@ from tests.samples import pdf_bytes
 
 
 def encrypted_pdf() -> bytes:
-    writer = PdfWriter()
-    writer.add_blank_page(width=612, height=792)
-    writer.encrypt("secret")
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(612, 792))
     buffer = io.BytesIO()
-    writer.write(buffer)
+    pdf.save(buffer, encryption=pikepdf.Encryption(user="secret", owner="secret"))
     return buffer.getvalue()
 
 

@@ -17,11 +17,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from statistics import median
 
+import pikepdf
 import pytesseract
 import pytest
 from pdf2image.exceptions import PDFPageCountError
 from PIL import Image
-from pypdf import PdfReader, PdfWriter
 
 from archive.errors import UnsupportedMediaType
 from ingest.ocr import pdf, programs, raster, recognition, sources
@@ -126,13 +126,12 @@ def tiff(chart, files) -> Run:
 def mixed_pdf(files) -> Path:
     """Page 1 carries its own text (an EHR printout); page 2 is a scan of a note that
     went through the scanner sideways (landscape)."""
-    writer = PdfWriter()
-    writer.append(PdfReader(io.BytesIO(scans.text_pdf(REFERRAL))))
     scanned = io.BytesIO()
     scans.sideways_note().save(scanned, "PDF", resolution=scans.DPI)
-    writer.append(PdfReader(scanned))
     path = files / "mixed.pdf"
-    writer.write(path)
+    with pikepdf.open(io.BytesIO(scans.text_pdf(REFERRAL))) as mixed, pikepdf.open(scanned) as scan:
+        mixed.pages.extend(scan.pages)
+        mixed.save(path)
     return path
 
 
@@ -239,13 +238,13 @@ def test_searchable_pdf_carries_the_ocr_text_over_the_original_pages(two_workers
             assert text.strip() == ""
     assert scans.recall("\n".join(chart.texts), pdftotext(searchable)) >= MIN_RECALL
 
-    original, output = PdfReader(chart_pdf), PdfReader(searchable)
-    assert len(output.pages) == len(original.pages)
-    for before, after in zip(original.pages, output.pages, strict=True):
-        assert after.mediabox == before.mediabox
-        # the scan itself is carried over untouched: same image bytes
-        assert _image_bytes(after) == _image_bytes(before)
-    assert [page.rotation for page in output.pages] == [0, 180, 0, 0]
+    with pikepdf.open(chart_pdf) as original, pikepdf.open(searchable) as output:
+        assert len(output.pages) == len(original.pages)
+        for before, after in zip(original.pages, output.pages, strict=True):
+            assert _box(after) == _box(before)
+            # the scan itself is carried over untouched: same image bytes
+            assert _image_bytes(after) == _image_bytes(before)
+        assert [page.rotation for page in output.pages] == [0, 180, 0, 0]
     assert sorted(os.listdir(searchable.parent)) == sorted(
         ["searchable.pdf"]
         + [f"p{n:04d}-{kind}.jpg" for n in range(1, 5) for kind in ("view", "thumb")]
@@ -271,11 +270,11 @@ def test_black_and_white_tiff(tiff, chart):
             assert scans.recall(chart.texts[page.number - 1], page.text) >= MIN_RECALL
     searchable = tiff.result.searchable_pdf
     assert scans.recall("\n".join(chart.texts), pdftotext(searchable)) >= MIN_RECALL
-    output = PdfReader(searchable)
-    assert [tuple(map(float, page.mediabox[2:])) for page in output.pages] == [(612, 792)] * 4
-    # the pages are the scan's own black-and-white pixels, not a re-encoded copy
-    image = output.pages[0].images[0].image
-    assert image.mode == "1" and image.size == scans.LETTER
+    with pikepdf.open(searchable) as output:
+        assert [_box(page)[2:] for page in output.pages] == [[612, 792]] * 4
+        # the pages are the scan's own black-and-white pixels, not a re-encoded copy
+        image = _images(output.pages[0])[0]
+        assert image.mode == "1" and image.size == scans.LETTER
 
 
 def test_pdf_pages_with_their_own_text_are_not_ocrd(mixed, mixed_pdf):
@@ -288,7 +287,8 @@ def test_pdf_pages_with_their_own_text_are_not_ocrd(mixed, mixed_pdf):
     assert abs(first.left - 300) <= 3 and abs(first.top - (792 - 704 - 9) * 300 / 72) < 15
     assert not scanned.blank and scanned.confidence is not None
     assert pdftotext(mixed.result.searchable_pdf, 1) == pdftotext(mixed_pdf, 1)
-    assert PdfReader(mixed.result.searchable_pdf).pages[0].rotation == 0
+    with pikepdf.open(mixed.result.searchable_pdf) as output:
+        assert output.pages[0].rotation == 0
 
 
 def test_sideways_page_is_turned_and_read(mixed, mixed_pdf):
@@ -297,9 +297,10 @@ def test_sideways_page_is_turned_and_read(mixed, mixed_pdf):
     assert page.rotation == 90
     assert (page.width, page.height) == scans.LETTER  # portrait once turned
     assert scans.recall(note, page.text) >= MIN_RECALL
-    shown = PdfReader(mixed.result.searchable_pdf).pages[1]
-    assert shown.rotation == 90
-    assert shown.mediabox == PdfReader(mixed_pdf).pages[1].mediabox  # landscape, as scanned
+    with pikepdf.open(mixed.result.searchable_pdf) as output, pikepdf.open(mixed_pdf) as scanned:
+        shown = output.pages[1]
+        assert shown.rotation == 90
+        assert _box(shown) == _box(scanned.pages[1])  # landscape, as scanned
     assert scans.recall(note, pdftotext(mixed.result.searchable_pdf, 2)) >= MIN_RECALL
     _assert_aligned(_layer_offsets(mixed.result.searchable_pdf, page))
 
@@ -315,9 +316,10 @@ def test_phone_photo_jpeg_is_turned_by_its_exif_orientation(files):
     (page,) = photo.result.pages
     assert page.rotation == 0 and (page.width, page.height) == scans.LETTER
     assert scans.recall("\n".join(scans.SHORT_NOTE), page.text) >= MIN_RECALL
-    (shown,) = PdfReader(photo.result.searchable_pdf).pages
-    assert shown.rotation == 0 and float(shown.mediabox.height) == 792
-    assert shown.images[0].image.mode == "RGB"  # the colour scan itself, losslessly
+    with pikepdf.open(photo.result.searchable_pdf) as output:
+        (shown,) = output.pages
+        assert shown.rotation == 0 and _size(shown)[1] == 792
+        assert _images(shown)[0].mode == "RGB"  # the colour scan itself, losslessly
     text = pdftotext(photo.result.searchable_pdf)
     assert scans.recall("\n".join(scans.SHORT_NOTE), text) >= MIN_RECALL
 
@@ -343,9 +345,10 @@ def test_text_only_pdf_of_one_page_image(chart, tmp_path):
     strip = chart.images[0].crop((0, 250, 2550, 700))
     strip.save(tmp_path / "strip.pgm")
     layer = recognition.text_only_pdf(tmp_path / "strip.pgm", tmp_path / "strip.pdf", dpi=300)
-    (page,) = PdfReader(layer).pages
-    assert (float(page.mediabox.width), float(page.mediabox.height)) == (612, 108)
-    assert not page.images  # text only: the image stays the original's
+    with pikepdf.open(layer) as output:
+        (page,) = output.pages
+        assert _size(page) == (612, 108)
+        assert not page.get_images()  # text only: the image stays the original's
     assert "HOLLOWAY" in pdftotext(layer)
 
 
@@ -355,11 +358,12 @@ def test_an_upright_jpeg_goes_into_the_pdf_as_uploaded(chart, tmp_path):
     path = tmp_path / "page.jpg"
     chart.images[0].save(path, "JPEG", dpi=(200, 200), quality=80)
     page_pdf = pdf.image_page_pdf(path, sources.JPEG, 1, 300, tmp_path / "page.pdf")
-    (page,) = PdfReader(page_pdf).pages
-    assert [float(value) for value in page.mediabox] == [0, 0, 2550 * 72 / 200, 3300 * 72 / 200]
-    (image,) = page["/Resources"]["/XObject"].values()
-    assert image.get_object()["/Filter"] == "/DCTDecode"
-    assert image.get_object().get_data() == path.read_bytes()
+    with pikepdf.open(page_pdf) as output:
+        (page,) = output.pages
+        assert _box(page) == [0, 0, 2550 * 72 / 200, 3300 * 72 / 200]
+        (image,) = page.obj.Resources.XObject.values()
+        assert image.Filter == "/DCTDecode"
+        assert image.read_raw_bytes() == path.read_bytes()
 
 
 # --- failures -----------------------------------------------------------------------------
@@ -439,8 +443,22 @@ def test_a_worker_that_dies_is_an_ocr_error():
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _image_bytes(page) -> list[bytes]:
-    return [image.data for image in page.images]
+def _box(page: pikepdf.Page) -> list[float]:
+    return [float(value) for value in page.mediabox]
+
+
+def _size(page: pikepdf.Page) -> tuple[float, float]:
+    left, bottom, right, top = _box(page)
+    return right - left, top - bottom
+
+
+def _image_bytes(page: pikepdf.Page) -> list[bytes]:
+    """The page's images as stored (a JPEG's own file, for a scanned page)."""
+    return [image.read_raw_bytes() for image in page.get_images().values()]
+
+
+def _images(page: pikepdf.Page) -> list[Image.Image]:
+    return [pikepdf.PdfImage(image).as_pil_image() for image in page.get_images().values()]
 
 
 class _Words(HTMLParser):
@@ -499,12 +517,14 @@ def test_joined_pdf_is_the_same_bytes_every_time_with_an_id_from_its_content(tmp
             Image.new("L", (200, 200), 255).save(parts[-1], "PDF")
         joined.append(pdf.concatenate_pdfs(parts, folder / "joined.pdf").read_bytes())
     assert joined[0] == joined[1]
-    first, second = PdfReader(io.BytesIO(joined[0])).trailer["/ID"]
+    with pikepdf.open(io.BytesIO(joined[0])) as output:
+        first, second = (bytes(part) for part in output.trailer.ID)
     assert first == second and len(first) == 16
     other = tmp_path / "other.pdf"
     Image.new("L", (200, 300), 255).save(other, "PDF")
     different = pdf.concatenate_pdfs([other], tmp_path / "different.pdf").read_bytes()
-    assert PdfReader(io.BytesIO(different)).trailer["/ID"][0] != first
+    with pikepdf.open(io.BytesIO(different)) as output:
+        assert bytes(output.trailer.ID[0]) != first
 
 
 def test_a_long_document_is_joined_with_every_page_in_order(tmp_path):
@@ -514,5 +534,6 @@ def test_a_long_document_is_joined_with_every_page_in_order(tmp_path):
         parts.append(tmp_path / f"p{number:04d}.pdf")
         Image.new("1", (number, 50), 1).save(parts[-1], "PDF", resolution=72)
     joined = pdf.concatenate_pdfs(parts, tmp_path / "searchable.pdf")
-    widths = [float(page.mediabox.width) for page in PdfReader(joined).pages]
+    with pikepdf.open(joined) as output:
+        widths = [_size(page)[0] for page in output.pages]
     assert widths == [float(number) for number in range(1, 251)]

@@ -1,5 +1,6 @@
-"""Validation of scans by content: real files made here (Pillow, pypdf, hand-written PDF
-objects), real damage (cut bytes, broken page trees), real decompression bombs."""
+"""Validation of scans by content: real files made here (Pillow, pikepdf, and hand-written
+PDF objects for the damaged ones), real damage (cut bytes, broken page trees), real
+decompression bombs."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import zlib
 from collections.abc import Iterable
 from types import SimpleNamespace
 
+import pikepdf
 import pytest
+from pikepdf import Name
 from PIL import Image, ImageDraw
-from pypdf import PdfWriter
 
 from archive.errors import (
     ArchiveError,
@@ -30,6 +32,7 @@ from ingest.validation import (
     TooManyPages,
     inspect_scan,
 )
+from tests.pdfs import Instruction, content_stream, helvetica_pdf, saved, shown
 
 DEFAULTS = ScanLimits()
 # Wording that belongs to a library or a traceback, never to a clerk.
@@ -38,6 +41,8 @@ LIBRARY_WORDS = [
     "Error",
     "Exception",
     "pypdf",
+    "pikepdf",
+    "qpdf",
     "PIL",
     "Pillow",
     "DecompressionBomb",
@@ -72,21 +77,25 @@ def pillow_pdf(pages: int = 3) -> bytes:
     return image_bytes("PDF", pages, resolution=100)
 
 
-def pypdf_pdf(pages: int = 2, width: float = 612, height: float = 792) -> bytes:
-    writer = PdfWriter()
+def pikepdf_pdf(pages: int = 2, width: float = 612, height: float = 792) -> bytes:
+    """Blank pages: a PDF written by qpdf, without an image."""
+    pdf = pikepdf.new()
     for _ in range(pages):
-        writer.add_blank_page(width=width, height=height)
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    return buffer.getvalue()
+        pdf.add_blank_page(page_size=(width, height))
+    return saved(pdf)
 
 
 def encrypted_pdf(user_password: str, owner_password: str) -> bytes:
-    writer = PdfWriter(clone_from=io.BytesIO(pillow_pdf(1)))
-    writer.encrypt(user_password=user_password, owner_password=owner_password, algorithm="AES-256")
     buffer = io.BytesIO()
-    writer.write(buffer)
+    with pikepdf.open(io.BytesIO(pillow_pdf(1))) as pdf:
+        encryption = pikepdf.Encryption(user=user_password, owner=owner_password, R=6)  # AES-256
+        pdf.save(buffer, encryption=encryption)
     return buffer.getvalue()
+
+
+# Hand-written PDF syntax below, on purpose: the damaged files (broken page trees, a trailer
+# without its /Root) cannot be made by a library that writes correct PDFs, and the valid
+# file beside each damaged one is written the same way so the damage is the only difference.
 
 
 def pdf_stream(data: bytes, entries: bytes = b"") -> bytes:
@@ -113,43 +122,33 @@ def handmade_pdf(objects: list[bytes], trailer: bytes = b"/Root 1 0 R") -> bytes
 
 
 CATALOG = b"<< /Type /Catalog /Pages 2 0 R >>"
-HELVETICA = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
 
 
 def text_pdf(*pages: str | None) -> bytes:
     """One page per argument: its text shown in Helvetica, or an empty page for None."""
-    objects = [CATALOG, b"", HELVETICA]  # the page tree (object 2) is filled in below
-    kids = []
-    for text in pages:
-        page_number, content_number = len(objects) + 1, len(objects) + 2
-        kids.append(b"%d 0 R" % page_number)
-        content = b"BT /F1 12 Tf 72 720 Td (%s) Tj ET" % text.encode() if text else b""
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % content_number
-        )
-        objects.append(pdf_stream(content))
-    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), len(kids))
-    return handmade_pdf(objects)
+    return helvetica_pdf(shows_text(text) if text else [] for text in pages)
+
+
+def shows_text(text: str) -> list[Instruction]:
+    """`text` shown once, in 12 pt /F1, an inch in from the top left corner."""
+    return [([], "BT"), ([Name.F1, 12], "Tf"), ([72, 720], "Td"), ([shown(text)], "Tj"), ([], "ET")]
 
 
 def form_text_pdf() -> bytes:
     """Text only inside a form XObject, the way OCR tools graft their invisible layer."""
-    return handmade_pdf(
-        [
-            CATALOG,
-            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            b"/Resources << /XObject << /Fm1 5 0 R >> >> /Contents 4 0 R >>",
-            pdf_stream(b"q /Fm1 Do Q"),
-            pdf_stream(
-                b"BT /F1 12 Tf 72 720 Td (DISCHARGE SUMMARY) Tj ET",
-                b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] "
-                b"/Resources << /Font << /F1 6 0 R >> >>",
-            ),
-            HELVETICA,
-        ]
+    pdf = pikepdf.new()
+    page = pdf.add_blank_page(page_size=(612, 792))
+    font = pikepdf.Dictionary(Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica)
+    form = pdf.make_stream(
+        content_stream(shows_text("DISCHARGE SUMMARY")),
+        Type=Name.XObject,
+        Subtype=Name.Form,
+        BBox=[0, 0, 612, 792],
+        Resources=pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font)),
     )
+    page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Fm1=form))
+    page.obj.Contents = pdf.make_stream(content_stream([([], "q"), ([Name.Fm1], "Do"), ([], "Q")]))
+    return saved(pdf)
 
 
 def page_tree_pdf(pages_node: bytes, *more: bytes) -> bytes:
@@ -242,8 +241,8 @@ def test_scanned_pdf_is_described():
     assert inspect(data) == ScanInfo("application/pdf", 3, len(data), False)
 
 
-def test_pdf_written_by_pypdf_is_described():
-    data = pypdf_pdf(2)
+def test_pdf_written_by_pikepdf_is_described():
+    data = pikepdf_pdf(2)
     assert inspect(data) == ScanInfo("application/pdf", 2, len(data), False)
 
 
@@ -401,7 +400,7 @@ def test_jpeg_over_the_pixel_limit_is_refused():
 
 def test_pdf_page_too_large_to_rasterize_is_refused():
     # 200 x 200 inches: 3.6 billion pixels at the 300 dpi the OCR pipeline renders at.
-    err = refused(pypdf_pdf(1, width=14400, height=14400), ImageTooLarge)
+    err = refused(pikepdf_pdf(1, width=14400, height=14400), ImageTooLarge)
     assert "200 x 200 inches" in err.message and "page size" in err.message
 
 

@@ -16,7 +16,7 @@ originals are stored, and they are what replication copies first. A live worker 
 its derivatives (searchable PDF, page images) to the objects copied a few minutes later.
 
 Replication runs as in production: ``retention.schedule.run_schedule`` in a thread, with the
-"replication" job of ``retention.schedule.JOBS`` (fired by APScheduler every minute, on the
+"replication" job of ``backup.jobs.BACKUP_JOBS`` (fired by APScheduler every minute, on the
 minute). Measured:
 
 * every 5 s, the lag the backup page shows (``replication_status(ext, session).lag(now)``,
@@ -70,6 +70,7 @@ from archive.interfaces import Upload
 from archive.models import utcnow
 from archive.records.service import add_document, register_patient
 from backup import replication
+from backup.jobs import BACKUP_JOBS
 from backup.models import ObjectCopy
 from backup.replication import object_sources, replication_status
 from bench.ocr import (
@@ -89,7 +90,7 @@ from bench.ocr import (
 )
 from bench.scrub import version_file
 from retention.models import JobRun
-from retention.schedule import JOBS, job_named, run_schedule
+from retention.schedule import job_named, run_schedule
 
 MB = 1e6
 TARGET = timedelta(minutes=5)
@@ -359,7 +360,7 @@ def run(args: argparse.Namespace, root: Path) -> bool:
     timer = CopyTimer(sizes)
     replication.copy_object = timer
     stop = threading.Event()
-    job = job_named("replication", JOBS)
+    job = job_named("replication", BACKUP_JOBS)
     scheduler = threading.Thread(target=run_schedule, args=(ext, stop), kwargs={"jobs": [job]},
                                  name="run_schedule", daemon=True)  # fmt: skip
     filing_seconds: list[float] = []

@@ -173,21 +173,31 @@ class FilesystemStore:
         except OSError as err:
             raise self._unavailable(f"read metadata of {key}", err) from err
 
-    def _write_sidecar(self, path: Path, meta: dict, durable: bool = True) -> None:
+    def _write_sidecar(self, path: Path, meta: dict) -> None:
         """Atomic replace: a reader sees the old or the new sidecar, never half of one."""
         fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(meta, fh, sort_keys=True)
                 fh.flush()
-                if durable:
-                    os.fsync(fh.fileno())
+                os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        _fsync_dir(path.parent, durable)
+        _fsync_dir(path.parent)
+
+    def _write_new_sidecar(self, path: Path, meta: dict) -> None:
+        """The sidecar of a version ``put`` is writing: no reader looks at it before the
+        data file is renamed into place, so it is written where it belongs, not replaced.
+        Its directory entry is made durable before that rename."""
+        with open(path, "x", encoding="utf-8") as fh:
+            json.dump(meta, fh, sort_keys=True)
+            fh.flush()
+            if self.durable_puts:
+                os.fsync(fh.fileno())
+        _fsync_dir(path.parent, self.durable_puts)
 
     def _info(self, key: str, version_id: str, meta: dict) -> ObjectInfo:
         retain_until = meta.get("retain_until")
@@ -232,7 +242,7 @@ class FilesystemStore:
                     else f"The upload of {key} is longer than the {length} bytes announced; "
                     "nothing was stored. Upload the file again."
                 )
-            self._write_sidecar(
+            self._write_new_sidecar(
                 meta_path,
                 {
                     "sha256": reader.sha256,
@@ -242,7 +252,6 @@ class FilesystemStore:
                     "legal_hold": False,
                     "retain_until": None,
                 },
-                self.durable_puts,
             )
             os.rename(tmp, data_path)
             _fsync_dir(directory, self.durable_puts)

@@ -38,6 +38,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Replication and integrity: admins keep the system running, compliance answers for
     # the records never being lost.
     "backup.view": frozenset({"admin", "compliance"}),
+    # Release of information is the work of authorized staff (DESIGN.md names release-of-
+    # information clerks among them): they log requests and move them to a release. A
+    # request names whose records someone wants, so clerks and admins see none; compliance
+    # reads requests to oversee the legal clocks but does not release records itself.
+    "release.view": frozenset({"staff", "compliance"}),
+    "release.manage": frozenset({"staff"}),
 }
 
 # The operator at the server's shell (the CLI) already holds the data directory and the

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 import backup.models  # noqa: F401 - and the backup tables
 import ingest.models  # noqa: F401 - registers the ingestion tables on the shared metadata
+import release.models  # noqa: F401 - and the release-of-information tables
 import retention.models  # noqa: F401 - and the retention tables
 import search.models  # noqa: F401 - and the search tables
 from archive import migrate

@@ -17,7 +17,7 @@ PUBLIC_ENDPOINTS = {"auth.login", "api.health", "static", "openapi.document"}
 SAMPLE_ARGUMENTS = {"mrn": "MRN-1001", "document_id": "1", "number": "1", "filename": "x.css",
                     "flag_id": "1", "grant_id": "1", "page": "1", "hold_id": "1",
                     "doc_type": "discharge_summary", "batch_id": "1", "item_id": "1",
-                    "username": "staff1", "token_id": "1"}
+                    "username": "staff1", "token_id": "1", "request_id": "1"}
 
 
 def routes(app):

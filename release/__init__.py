@@ -1,0 +1,20 @@
+"""Release of information: requests for records (and for an accounting of disclosures or an
+amendment), each with its legal clock and status workflow. Packets, fees and the accounting
+of disclosures build on these requests."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Plug release of information into the app (through the chartvault.packages entry point)."""
+    import release.models  # noqa: F401 - the tables, on the shared metadata
+    from archive.extensions import csrf
+    from release import api
+    from release.clocks import DEFAULT_CLOCKS
+
+    # A hospital under stricter state law sets its own clocks here before the first request.
+    app.config.setdefault("RELEASE_CLOCKS", dict(DEFAULT_CLOCKS))
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)

@@ -1,0 +1,124 @@
+"""Release of information's part of the REST API (DESIGN.md, "Contracts added with the second
+round of issues"): log a request, read it, move it through its workflow, extend its due date.
+Thin: parse, call release.requests, answer."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, current_app, jsonify
+
+from archive.api_spec import body_of, operation
+from archive.auth.guards import current_principal, requires
+from archive.errors import BadRequest
+from archive.extensions import archive
+from archive.params import parse_date
+from release.models import ReleaseRequest
+from release.requests import (
+    MANAGE,
+    VIEW,
+    Asked,
+    Requester,
+    change_status,
+    extend_request,
+    log_request,
+    view_request,
+)
+from release.schemas import Extension, NewRequest, RequestOut, StatusChange
+from release.workflow import allowed_next
+
+bp = Blueprint("release_api", __name__, url_prefix="/api/v1")
+
+
+@bp.route("/requests", methods=["POST"])
+@requires(MANAGE)
+@operation("Log a request for records; its due date comes from the legal clock of its kind",
+           body=NewRequest, status=201, answer=RequestOut)
+def log():
+    body = body_of(NewRequest)
+    asked = body.documents
+    row = log_request(
+        archive().db, current_principal(), _clocks(),
+        mrns=[body.mrn, *body.mrns],
+        requester=Requester(kind=body.requester.kind, name=body.requester.name,
+                            address=body.requester.address, contact=body.requester.contact,
+                            claim_number=body.requester.claim_number),
+        legal_basis=body.legal_basis,
+        received=_required_date(body.received, "received"),
+        asked=Asked(complete_chart=True) if asked is None else Asked(
+            complete_chart=asked.complete_chart, types=asked.types,
+            date_from=parse_date(asked.from_, "documents.from"),
+            date_to=parse_date(asked.to, "documents.to"), document_ids=asked.document_ids),
+        request_type=body.request_type, purpose=body.purpose, assignee=body.assignee)
+    return jsonify(request_json(row)), 201
+
+
+@bp.route("/requests/<int:request_id>")
+@requires(VIEW)
+@operation("A request: requester, patients, what is asked, status and due date (audited)",
+           answer=RequestOut)
+def show(request_id: int):
+    with archive().db.transaction() as session:
+        return jsonify(request_json(view_request(session, current_principal(), request_id)))
+
+
+@bp.route("/requests/<int:request_id>/status", methods=["POST"])
+@requires(MANAGE)
+@operation("Move a request to its next status (a denial or a hold needs a reason)",
+           body=StatusChange, answer=RequestOut)
+def status(request_id: int):
+    body = body_of(StatusChange)
+    row = change_status(archive().db, current_principal(), request_id, body.status, body.reason)
+    return jsonify(request_json(row))
+
+
+@bp.route("/requests/<int:request_id>/extend", methods=["POST"])
+@requires(MANAGE)
+@operation("Extend a request's due date once, after a written notice inside the first period",
+           body=Extension, answer=RequestOut)
+def extend(request_id: int):
+    body = body_of(Extension)
+    row = extend_request(archive().db, current_principal(), _clocks(), request_id,
+                         notice_sent=_required_date(body.notice_sent, "notice_sent"),
+                         reason=body.reason)
+    return jsonify(request_json(row))
+
+
+def _clocks():
+    return current_app.config["RELEASE_CLOCKS"]
+
+
+def _required_date(value: str, field: str) -> date:
+    parsed = parse_date(value, field)
+    if parsed is None:
+        raise BadRequest(f"{field} is required: a date written YYYY-MM-DD.")
+    return parsed
+
+
+def request_json(row: ReleaseRequest) -> dict:
+    def iso(value):
+        return value.isoformat() if value else None
+
+    return {
+        "id": row.id,
+        "status": row.status,
+        "due": row.due.isoformat(),
+        "allowed_next": list(allowed_next(row.status, row.held_from)),
+        "status_reason": row.status_reason,
+        "request_type": row.request_type,
+        "legal_basis": row.legal_basis,
+        "mrns": [patient.mrn for patient in row.patients],
+        "requester": {"kind": row.requester_kind, "name": row.requester_name,
+                      "address": row.requester_address, "contact": row.requester_contact,
+                      "claim_number": row.claim_number},
+        "documents": row.asked,
+        "purpose": row.purpose,
+        "received": row.received.isoformat(),
+        "assignee": row.assignee,
+        "notice_deadline": row.notice_deadline.isoformat(),
+        "extension_notice_sent": iso(row.extension_notice_sent),
+        "extension_reason": row.extension_reason,
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }

@@ -1,0 +1,63 @@
+"""The shapes of release of information's REST API (release.api), declared once for
+validation and for the OpenAPI document (archive.api_spec)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from archive.api_spec import DOC_TYPE, ISO_DATE, MRN, Answer, LongText, Request, Text
+from archive.params import MAX_ID
+from release.clocks import REQUEST_TYPES
+from release.terms import LEGAL_BASES, REQUESTER_KINDS
+from release.workflow import STATUSES
+
+USERNAME = Text(120, min_length=1)
+
+
+class NewRequester(Request):
+    kind: Literal[REQUESTER_KINDS]
+    name: Text(200, min_length=1)
+    address: LongText(1000) = ""
+    contact: Text(200) = ""
+    claim_number: Text(64) = ""
+
+
+class AskedDocuments(Request):
+    complete_chart: bool = False
+    types: list[DOC_TYPE] = Field([], max_length=100)
+    from_: ISO_DATE | None = Field(None, alias="from")
+    to: ISO_DATE | None = None
+    document_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field([], max_length=1000)
+
+
+class NewRequest(Request):
+    mrn: MRN
+    # Further patients, when one request asks for several (a family's records).
+    mrns: list[MRN] = Field([], max_length=20)
+    requester: NewRequester
+    legal_basis: Literal[LEGAL_BASES]
+    received: ISO_DATE
+    request_type: Literal[REQUEST_TYPES] = "records"
+    purpose: LongText(2000) = ""
+    # Left out: the complete chart.
+    documents: AskedDocuments | None = None
+    assignee: USERNAME | None = None
+
+
+class StatusChange(Request):
+    status: Literal[STATUSES]
+    reason: LongText(2000) = ""
+
+
+class Extension(Request):
+    notice_sent: ISO_DATE
+    reason: LongText(2000)
+
+
+class RequestOut(Answer):
+    id: int
+    status: str
+    due: str
+    allowed_next: list[str]

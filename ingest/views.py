@@ -34,7 +34,9 @@ from archive.interfaces import Upload
 from archive.models import utcnow
 from archive.params import Paging, page_number, parse_date
 from archive.records import views as records_views
-from archive.records.service import add_version, correct_metadata, find_patient, reassign_patient
+from archive.records.edits import correct_metadata, reassign_patient
+from archive.records.filing import add_version
+from archive.records.patients import find_patient
 from archive.web import local_path, render_archive_error
 from ingest.api import derivative_response
 from ingest.qc import KIND_LABELS

@@ -15,14 +15,14 @@ from archive.errors import ArchiveError, NotFound
 from archive.extensions import archive
 from archive.params import parse_date
 from archive.records.downloads import original_response
-from archive.records.service import (
+from archive.records.patients import (
     edit_patient,
     find_patient,
     find_patients,
     register_patient,
-    view_document,
     view_patient,
 )
+from archive.records.reading import view_document
 
 bp = Blueprint("records", __name__)
 

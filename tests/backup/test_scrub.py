@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from archive.errors import ArchiveError, StorageUnavailable
 from archive.models import AuditEvent, DocumentVersion, utcnow
-from archive.records.service import open_original
+from archive.records.reading import open_original
 from archive.storage.filesystem import VERSIONS_DIR
 from backup.models import ObjectCopy, ScrubFinding
 from backup.replication import replicate

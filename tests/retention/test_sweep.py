@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from archive.auth.permissions import Principal
 from archive.errors import BadRequest, Conflict, PermissionDenied
 from archive.models import Document
-from archive.records.service import find_patient, register_patient
+from archive.records.patients import find_patient, register_patient
 from retention.clocks import Rules
 from retention.disposition import (
     SecondApprovalNeeded,

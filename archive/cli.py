@@ -25,7 +25,7 @@ from archive.config import SECRET_KEY_FILENAME, SettingError
 from archive.errors import ArchiveError
 from archive.models import ROLES, User
 from archive.params import MAX_ID, parse_date
-from archive.records.service import register_patient
+from archive.records.patients import register_patient
 
 
 def _create_cli_app() -> Flask:

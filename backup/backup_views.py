@@ -1,7 +1,7 @@
 """The backup status page: how far the replica store is behind the primary, what failed, the
 database journal's last runs and the snapshots kept, and what the integrity scrub found and
 repaired. Thin: read backup.replication, retention.schedule, backup.snapshots and
-backup.scrub, render."""
+backup.scrub_status, render."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from archive.errors import StorageError
 from archive.extensions import archive
 from archive.models import utcnow
 from backup.replication import replication_status
-from backup.scrub import scrub_status
+from backup.scrub_status import scrub_status
 from backup.snapshots import latest_snapshots, snapshots_to_keep
 from retention.schedule import OK, job_named, schedule_overview
 

@@ -536,7 +536,8 @@ def verify_objects(ext: Archive, report: RestoreReport, actor: Actor) -> None:
     from the new primary, and its replica copy, against its checksum. Every object the
     database names is registered for it first (the replication job would within a minute),
     so none is left out; an unrepairable one becomes a finding on the backup page."""
-    from backup.scrub import UNREPAIRED, scrub
+    from backup.scrub import scrub
+    from backup.scrub_findings import UNREPAIRED
 
     with ext.db.transaction() as session:
         replication.register_new_objects(ext, session)

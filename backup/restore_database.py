@@ -4,7 +4,7 @@ the replica holds, loaded into the empty target.
 - SQLite: the newest snapshot, its SHA-256 checked as it is read, and the journal entries
   after it applied (backup.sqlite_journal);
 - PostgreSQL: the newest base backup with the WAL after it, replayed in a temporary server
-  and dumped into the target (backup.pg_wal); with no base backup, or when the recovery
+  and dumped into the target (backup.pg_recovery); with no base backup, or when the recovery
   fails, the newest ``pg_dump`` snapshot, and the report says the restore fell short.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from archive.errors import ArchiveError
 from archive.extensions import Archive
 from archive.interfaces import ObjectStore
-from backup import pg_wal, sqlite_journal
+from backup import pg_recovery, pg_wal, sqlite_journal
 from backup.pg_programs import libpq_connection, run_pg_program
 from backup.snapshots import Snapshot, list_snapshots, snapshot_key, sqlite_path
 
@@ -108,7 +108,7 @@ def _load_postgres_to_latest(ext: Archive, source: ObjectStore, backup: pg_wal.B
                              progress: Progress) -> Recovery:
     with tempfile.TemporaryDirectory(prefix="chartvault-restore-") as work:
         dump = Path(work) / "database.pgdump"
-        recovered = pg_wal.recover(source, backup, dump, progress=progress)
+        recovered = pg_recovery.recover(source, backup, dump, progress=progress)
         progress("Loading the recovered database into the target…")
         _load_postgres(ext, dump)
     described = (f"the PostgreSQL base backup of {backup.taken_at:%Y-%m-%d %H:%M:%S} UTC "

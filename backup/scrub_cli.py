@@ -18,7 +18,8 @@ from archive.models import utcnow
 def verify_command(everything: bool):
     """Re-read and re-hash stored objects and their replica copies; repair a bad copy from
     the good one. Exits 1 if any object has no good copy left."""
-    from backup.scrub import UNREPAIRED, scrub
+    from backup.scrub import scrub
+    from backup.scrub_findings import UNREPAIRED
 
     ext = current_app.extensions["chartvault"]
     report = scrub(

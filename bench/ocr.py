@@ -471,7 +471,7 @@ class Installation:
         from archive.app import create_app
         from archive.auth.permissions import Principal
         from archive.config import Settings
-        from archive.records.service import register_patient
+        from archive.records.patients import register_patient
 
         root.mkdir(parents=True, exist_ok=True)
         settings = Settings(
@@ -491,7 +491,7 @@ class Installation:
         """Seconds from upload to `ready`, and the document id."""
         from archive.interfaces import Upload
         from archive.models import Document
-        from archive.records.service import add_document
+        from archive.records.filing import add_document
         from ingest.worker import Worker
 
         started = time.perf_counter()

@@ -6,7 +6,7 @@ same bytes.
 
 The archive (untimed, built once and cached in ``--work``): the embedded default, SQLite, a
 FilesystemStore primary and a FilesystemStore replica. ``--documents`` scans are filed one by
-one through ``archive.records.service.add_document``, the product's own filing function
+one through ``archive.records.filing.add_document``, the product's own filing function
 (intake validation, the duplicate check, the store's put, the rows, the audit event and the
 queued OCR job, each filing in its own transactions), for one patient per eight documents,
 each registered through ``register_patient``. No OCR worker runs, so the archive holds the
@@ -276,7 +276,8 @@ def build(home: Path, documents: int, corpus: Path | None, source: str, seed: in
     from archive.config import Settings
     from archive.interfaces import Upload
     from archive.models import utcnow
-    from archive.records.service import add_document, register_patient
+    from archive.records.filing import add_document
+    from archive.records.patients import register_patient
 
     started = time.perf_counter()
     audit_key, secret_key = secrets.token_hex(32), secrets.token_hex(32)

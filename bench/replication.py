@@ -6,7 +6,7 @@
 A throwaway installation in a temporary directory: SQLite, a FilesystemStore primary and a
 FilesystemStore replica, built by ``archive.app.create_app`` and migrated. One patient is
 registered, then for ``--minutes`` a clerk files ``--rate`` documents a minute, evenly spaced,
-through ``archive.records.service.add_document`` (intake validation, the duplicate check,
+through ``archive.records.filing.add_document`` (intake validation, the duplicate check,
 the store's put, the rows and the queued OCR job). Each document is a scanner PDF of 1 to
 ``--max-pages`` pages, each page one 300 dpi greyscale JPEG of a typeset page as
 ``bench.ocr`` scans it (about 1.4 MB a page). A pool of pages is rendered before anything is
@@ -68,7 +68,8 @@ from archive.config import Settings
 from archive.extensions import Archive
 from archive.interfaces import Upload
 from archive.models import utcnow
-from archive.records.service import add_document, register_patient
+from archive.records.filing import add_document
+from archive.records.patients import register_patient
 from backup import replication
 from backup.jobs import BACKUP_JOBS
 from backup.models import ObjectCopy

@@ -11,7 +11,7 @@ from archive.auth.permissions import Principal
 from archive.errors import ArchiveError
 from archive.extensions import Archive
 from archive.interfaces import Upload
-from archive.records.service import add_document
+from archive.records.filing import add_document
 
 
 @dataclass(frozen=True)

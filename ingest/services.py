@@ -17,7 +17,7 @@ from archive.auth.work import require_page_access
 from archive.errors import BadRequest, Conflict, NotFound
 from archive.models import Document, Patient, utcnow
 from archive.params import Paging
-from archive.records.service import audited_download, get_version
+from archive.records.reading import audited_download, get_version
 from ingest import queue
 from ingest.models import Derivative, Job, QcFlag
 from ingest.qc import KIND_LABELS
@@ -220,12 +220,10 @@ def open_derivative(
     chunks = audited_download(
         ext,
         principal,
+        derivative,
         mrn=mrn,
         document_id=document_id,
         number=number,
-        key=derivative.object_key,
-        store_version_id=derivative.store_version_id,
-        sha256=derivative.sha256,
         details={"kind": kind, "page": page} if page else {"kind": kind},
     )
     return derivative, chunks

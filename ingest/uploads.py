@@ -18,7 +18,9 @@ from archive.extensions import Archive
 from archive.interfaces import Upload
 from archive.models import Patient
 from archive.params import parse_date
-from archive.records.service import DOC_TYPE_PATTERN, add_document, find_patient
+from archive.records.filing import add_document
+from archive.records.formats import DOC_TYPE_PATTERN
+from archive.records.patients import find_patient
 from ingest.doctypes import DOCUMENT_TYPES
 
 OTHER_TYPE = "other"

@@ -23,7 +23,7 @@ from pikepdf import Name
 from PIL import Image
 
 from archive.errors import ArchiveError, EmptyFile, PayloadTooLarge
-from archive.records.service import sniff_media_type
+from archive.records.formats import sniff_media_type
 
 MIB = 1024 * 1024
 

@@ -1,5 +1,6 @@
-"""The clerk's pages: upload with live progress, the QC queue, and the corrections made from
-a document's page (reassign, metadata, rescan, retry). Thin: parse, call a service, render."""
+"""The clerk's pages: upload with live progress and the QC queue; the corrections made from a
+document's page (reassign, metadata, rescan, retry) are routes of this blueprint too, in
+ingest.correction_views. Thin: parse, call a service, render."""
 
 from __future__ import annotations
 
@@ -32,9 +33,9 @@ from archive.errors import (
 from archive.extensions import NavLink, archive
 from archive.interfaces import Upload
 from archive.models import utcnow
-from archive.params import Paging, page_number, parse_date
+from archive.params import Paging, page_number
 from archive.records import views as records_views
-from archive.records.service import add_version, correct_metadata, find_patient, reassign_patient
+from archive.records.patients import find_patient
 from archive.web import local_path, render_archive_error
 from ingest.api import derivative_response
 from ingest.qc import KIND_LABELS
@@ -42,10 +43,9 @@ from ingest.services import (
     QC_PAGE_SIZE,
     follow_processing,
     open_flags,
-    retry_document,
     review_flag,
 )
-from ingest.uploads import OTHER_TYPE, TYPE_CHOICES, UploadForm, doc_type_from, file_batch
+from ingest.uploads import OTHER_TYPE, TYPE_CHOICES, UploadForm, file_batch
 
 bp = Blueprint("ingest", __name__)
 
@@ -104,18 +104,10 @@ def _age(moment: datetime | str | None) -> str:
     return "just now"
 
 
-def _to_document(document_id: int):
-    return redirect(url_for("records.document", document_id=document_id), code=303)
-
-
-def _document_page_with_error(document_id: int, err: ArchiveError, form: str, **values):
-    """Show the document page again with the error, keeping what the clerk typed."""
-    if isinstance(err, NotFound):
-        raise err  # the document itself is gone: the 404 page says so
-    flash(err.message, "error")
-    g.ingest_form = {"name": form, "message": err.message, "values": values}
+def document_page(document_id: int, status: int):
+    """The document page again, answering a refused form of its own (with ``g.ingest_form``)."""
     response = make_response(records_views.document(document_id))
-    response.status_code = err.http_status
+    response.status_code = status
     return response
 
 
@@ -236,88 +228,6 @@ def document_status(document_id: int):
         return jsonify(follow_processing(session, current_principal(), document_id).as_json())
 
 
-# --- corrections from the document page -------------------------------------------------------
-
-
-@bp.route("/documents/<int:document_id>/retry", methods=["POST"])
-@requires("document.upload")
-def retry(document_id: int):
-    try:
-        with archive().db.transaction() as session:
-            retry_document(session, current_principal(), document_id)
-    except ArchiveError as err:
-        return _document_page_with_error(document_id, err, "retry")
-    flash(f"Document #{document_id} is queued to be processed again.", "info")
-    return _to_document(document_id)
-
-
-@bp.route("/documents/<int:document_id>/reassign", methods=["POST"])
-@requires("document.edit")
-def reassign(document_id: int):
-    mrn = request.form.get("mrn", "").strip()
-    reason = request.form.get("reason", "")
-    try:
-        if not mrn:
-            raise BadRequest("Enter the MRN of the patient this document belongs to.")
-        reassign_patient(archive(), current_principal(), document_id, mrn=mrn, reason=reason)
-    except ArchiveError as err:
-        return _document_page_with_error(document_id, err, "reassign", mrn=mrn, reason=reason)
-    flash(f"Document #{document_id} is now filed under MRN {mrn}.", "info")
-    return _to_document(document_id)
-
-
-@bp.route("/documents/<int:document_id>/metadata", methods=["POST"])
-@requires("document.edit")
-def metadata(document_id: int):
-    form = request.form
-    values = {
-        "doc_type": form.get("doc_type", "").strip(),
-        "doc_type_other": form.get("doc_type_other", "").strip(),
-        "date_of_service": form.get("date_of_service", "").strip(),
-        "department": form.get("department", "").strip(),
-        "reason": form.get("reason", ""),
-    }
-    try:
-        correct_metadata(
-            archive(),
-            current_principal(),
-            document_id,
-            doc_type=doc_type_from(values["doc_type"], values["doc_type_other"]),
-            date_of_service=parse_date(values["date_of_service"], "The date of service"),
-            department=values["department"],
-            reason=values["reason"],
-        )
-    except ArchiveError as err:
-        return _document_page_with_error(document_id, err, "metadata", **values)
-    flash(f"The details of document #{document_id} are corrected.", "info")
-    return _to_document(document_id)
-
-
-@bp.route("/documents/<int:document_id>/versions", methods=["POST"])
-@requires("document.upload")
-def new_version(document_id: int):
-    reason = request.form.get("reason", "")
-    file = request.files.get("file")
-    try:
-        if file is None or not file.filename:
-            raise MissingFile("Choose the rescanned file to upload as the new version.")
-        filing = add_version(
-            archive(),
-            current_principal(),
-            document_id=document_id,
-            upload=Upload(file.stream, file.filename),
-            reason=reason,
-        )
-    except ArchiveError as err:
-        return _document_page_with_error(document_id, err, "version", reason=reason)
-    flash(
-        f"Version {filing.version.number} of document #{document_id} is filed and queued "
-        "for OCR. Earlier versions are kept.",
-        "info",
-    )
-    return _to_document(document_id)
-
-
 # --- the QC queue -----------------------------------------------------------------------------
 
 
@@ -368,9 +278,7 @@ def review(flag_id: int):
         }
         on_document = re.fullmatch(r"/documents/(\d+)", urlsplit(back or "").path)
         if on_document:
-            response = make_response(records_views.document(int(on_document.group(1))))
-            response.status_code = err.http_status
-            return response
+            return document_page(int(on_document.group(1)), err.http_status)
         back_query = parse_qs(urlsplit(back or "").query)
         return _qc_page(page_number({"page": back_query.get("page", [""])[0]}), err.http_status)
     flash(f"“{label}” on document #{document_id} is marked reviewed.", "info")
@@ -393,3 +301,8 @@ def page_image(document_id: int, number: int, page: int):
 @requires("document.read_work")
 def page_thumbnail(document_id: int, number: int, page: int):
     return derivative_response(document_id, number, "thumbnail", page)
+
+
+# The corrections made from a document's page are routes of this blueprint too (the page's
+# forms name them ingest.*); importing their module adds them, once this module has ``bp``.
+from ingest import correction_views  # noqa: E402, F401

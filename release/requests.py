@@ -15,7 +15,7 @@ from archive import audit
 from archive.auth.permissions import Principal, require
 from archive.errors import BadRequest, NotFound
 from archive.models import Document, User, utcnow
-from archive.records.service import find_patient
+from archive.records.patients import find_patient
 from release.clocks import REQUEST_TYPES, Clock, clock_name, due_date, extended_due_date
 from release.models import ReleaseRequest
 from release.terms import LEGAL_BASES, REQUESTER_KINDS

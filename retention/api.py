@@ -20,14 +20,8 @@ from archive.extensions import archive
 from archive.params import page_number
 from retention.clocks import Rules
 from retention.destruction import execute_now, open_certificate
-from retention.disposition import (
-    approve_batch,
-    batch_page,
-    batches,
-    exclude_item,
-    policies_in_force,
-    preview_policy,
-)
+from retention.disposition_dates import policies_in_force, preview_policy
+from retention.disposition_review import approve_batch, batch_page, batches, exclude_item
 from retention.floors import Floors
 from retention.holds import hold_json, hold_row, list_holds, place_hold, release_hold
 from retention.models import DispositionBatch, RetentionPolicy

@@ -49,7 +49,7 @@ from archive.extensions import Archive
 from archive.interfaces import ObjectStore, Relocation, holds_version
 from archive.models import Document, DocumentVersion, Page, utcnow
 from retention.certificate import CertificateFacts, CertificateLine, render_certificate
-from retention.disposition import approvals_missing, get_batch, pending_ids
+from retention.disposition_review import approvals_missing, get_batch, pending_ids
 from retention.floors import Floors
 from retention.holds import DISPOSE
 from retention.models import (

@@ -1,6 +1,6 @@
 """Compliance pages for disposition: the batches the retention sweep gathered, each batch's
 documents with why each is due, exclusion, approval, execution and the destruction
-certificate. Thin: parse, call retention.disposition and retention.destruction, render."""
+certificate. Thin: parse, call retention.disposition_review and retention.destruction, render."""
 
 from __future__ import annotations
 
@@ -20,8 +20,13 @@ from archive.errors import BadRequest, Conflict, NotFound
 from archive.extensions import archive
 from archive.params import page_number
 from retention.destruction import execute_now, open_certificate
-from retention.disposition import approvals_missing, approve_batch, batch_page, exclude_item
-from retention.disposition import batches as list_batches
+from retention.disposition_review import (
+    approvals_missing,
+    approve_batch,
+    batch_page,
+    exclude_item,
+)
+from retention.disposition_review import batches as list_batches
 
 bp = Blueprint("disposition", __name__)
 

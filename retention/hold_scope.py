@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from archive.errors import BadRequest
 from archive.models import Document, Patient
 from archive.params import parse_date
-from archive.records.service import DOC_TYPE_PATTERN, MRN_PATTERN
+from archive.records.formats import DOC_TYPE_PATTERN, MRN_PATTERN
 from retention.models import LegalHold
 
 SCOPE_PARTS = ("mrns", "document_ids", "types", "from", "to")

@@ -128,7 +128,7 @@ def release_hold(ext: Archive, principal: Principal, hold_id: int, reason: str) 
 def refuse_if_held(session: Session, document: Document, action: str, actor: Actor) -> None:
     """Raise ``DocumentOnHold`` (naming each hold and its contact) when a hold in force covers
     the document, after auditing the refused attempt. ``action`` completes "it cannot be ..."
-    (records.service.NEW_VERSION, EDIT, REASSIGN; DELETE, DISPOSE here).
+    (records.changes.NEW_VERSION, EDIT, REASSIGN; DELETE, DISPOSE here).
 
     Call it before the caller's transaction writes anything: the refusal is recorded in a
     transaction of its own, which must not wait on the caller's locks."""

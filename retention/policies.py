@@ -19,7 +19,7 @@ from archive.audit import Actor
 from archive.auth.permissions import Principal, require
 from archive.errors import BadRequest, Conflict, NotFound
 from archive.models import Document
-from archive.records.service import DOC_TYPE_PATTERN
+from archive.records.formats import DOC_TYPE_PATTERN
 from retention.clocks import Rules, disposition_date, last_encounter
 from retention.floors import Floors, PolicyBelowFloor
 from retention.models import DEFAULT_POLICY, RetentionPolicy

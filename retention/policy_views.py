@@ -1,7 +1,7 @@
 """Compliance pages for retention policies: the policies in force with the form to set one
 for a new type (or the default), and each type's policy with its versions, the edit form and
 the preview of what a change would make due. Thin: parse, call retention.policies and
-retention.disposition, render.
+retention.disposition_dates, render.
 
 The default policy's type is "*", which Flask routes and url_for carry in a path as is."""
 
@@ -16,7 +16,7 @@ from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest, Conflict, NotFound
 from archive.extensions import archive
 from retention.clocks import LABELS, Rules
-from retention.disposition import policies_in_force, preview_policy
+from retention.disposition_dates import policies_in_force, preview_policy
 from retention.floors import Floors
 from retention.models import DEFAULT_POLICY
 from retention.policies import (

@@ -10,7 +10,7 @@ from archive.auth.work import require_page_access
 from archive.errors import NotFound
 from archive.extensions import Archive
 from archive.models import Document, DocumentVersion, Page
-from archive.records.service import get_version, view_document
+from archive.records.reading import get_version, view_document
 from search.highlight import find_matches
 from search.home import OpenIndex
 from search.interfaces import InvalidQuery, Node, Snippet, words_of

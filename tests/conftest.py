@@ -24,7 +24,8 @@ from archive.config import Settings
 from archive.extensions import Archive
 from archive.interfaces import Upload
 from archive.models import ROLES, Base, User
-from archive.records.service import add_document, register_patient
+from archive.records.filing import add_document
+from archive.records.patients import register_patient
 from tests.pg import ThrowawayPostgres
 from tests.samples import pdf_bytes
 

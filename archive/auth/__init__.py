@@ -25,8 +25,10 @@ class LoginUser(UserMixin):
 
 
 def init_app(app: Flask) -> None:
-    from archive.auth import admin_views, api, throttle, views
-    from archive.extensions import NavLink, csrf
+    # The auth blueprints are registered by the application factory (archive.app), before
+    # this: the login throttle wraps the login view.
+    from archive.auth import throttle
+    from archive.extensions import NavLink
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -41,10 +43,6 @@ def init_app(app: Flask) -> None:
             user = open_session_user(db_session, session_id)
         return LoginUser(user) if user and str(user.id) == user_id else None
 
-    app.register_blueprint(views.bp)
-    app.register_blueprint(admin_views.bp)
-    app.register_blueprint(api.bp)
-    csrf.exempt(api.bp)  # Bearer tokens, no cookies: nothing for a forged form to ride on.
     app.extensions["chartvault"].navigation.append(
         NavLink("accounts.users", "Users", "user.manage",
                 "Add users, change roles, reset passwords, unlock, deactivate; API tokens.",

@@ -14,6 +14,9 @@ from archive.interfaces import Upload
 from archive.models import Document, DocumentVersion, Patient
 from archive.params import parse_date
 from archive.records.downloads import original_response
+from archive.records.filing import Filing, add_document, add_version
+from archive.records.patients import register_patient, view_patient
+from archive.records.reading import view_document
 from archive.records.schemas import (
     BreakGlass,
     DocumentOut,
@@ -24,14 +27,6 @@ from archive.records.schemas import (
     NewPatient,
     NewVersion,
     PatientOut,
-)
-from archive.records.service import (
-    Filing,
-    add_document,
-    add_version,
-    register_patient,
-    view_document,
-    view_patient,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

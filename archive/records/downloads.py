@@ -10,7 +10,7 @@ from flask import Response, stream_with_context
 
 from archive.auth.permissions import Principal
 from archive.extensions import archive
-from archive.records.service import open_original
+from archive.records.reading import open_original
 
 EXTENSIONS = {
     "application/pdf": "pdf",

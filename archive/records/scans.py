@@ -4,7 +4,7 @@ The check made before a scan is stored only spares the store a copy of a known d
 two uploads of the same bytes can both pass it before either commits. What decides is the
 primary key (patient_id, sha256) of ``patient_scans``, written in the transaction that files
 the document (``claim``): the loser of a race meets a unique violation and is answered with
-the winner's document (archive.records.service.add_document). A lock could decide too, but
+the winner's document (archive.records.filing.add_document). A lock could decide too, but
 SQLite has only the database-wide write lock, and holding any lock across the store's
 upload would make every other filing wait for it.
 

@@ -15,14 +15,14 @@ from archive.errors import ArchiveError, NotFound
 from archive.extensions import archive
 from archive.params import parse_date
 from archive.records.downloads import original_response
-from archive.records.service import (
+from archive.records.patients import (
     edit_patient,
     find_patient,
     find_patients,
     register_patient,
-    view_document,
     view_patient,
 )
+from archive.records.reading import view_document
 
 bp = Blueprint("records", __name__)
 
@@ -74,12 +74,7 @@ def patient(mrn: str):
             (doc_type, list(docs))
             for doc_type, docs in groupby(documents, key=lambda d: d.doc_type)
         ]
-        return render_template(
-            "archive/patient.html",
-            patient=found,
-            by_type=by_type,
-            emergency_access=grant_in_force(session, principal, found),
-        )
+        return _chart_page("archive/patient.html", session, principal, found, by_type=by_type)
 
 
 @bp.route("/documents/<int:document_id>")
@@ -90,15 +85,26 @@ def document(document_id: int):
         found = view_document(session, principal, document_id)
         sections = [(section, section.load(session, found))
                     for section in archive().document_sections if section.template]
-        return render_template(
+        return _chart_page(
             "archive/document.html",
+            session,
+            principal,
+            found.patient,
             sections=sections,
             document=found,
-            patient=found.patient,
             may_download=can(principal.role, "document.read"),
             may_read=may_read_pages(archive(), session, principal, found),
-            emergency_access=grant_in_force(session, principal, found.patient),
         )
+
+
+def _chart_page(template: str, session, principal, patient, **context) -> str:
+    """A page of a patient's chart, which says so while it is open by breaking the glass."""
+    return render_template(
+        template,
+        patient=patient,
+        emergency_access=grant_in_force(session, principal, patient),
+        **context,
+    )
 
 
 @bp.route("/documents/<int:document_id>/versions/<int:number>/original")

@@ -4,7 +4,7 @@ import pytest
 
 from archive.auth.restricted import break_glass
 from archive.models import AccessGrant
-from archive.records.service import register_patient
+from archive.records.patients import register_patient
 from tests.conftest import SYSTEM
 from tests.storefixtures import moto_endpoint, store  # noqa: F401  (fixtures)
 

@@ -26,13 +26,9 @@ from sqlalchemy import func, select
 from archive.errors import ObjectLocked
 from archive.interfaces import Upload
 from archive.models import AuditEvent, Document, DocumentVersion, Patient, PatientScan
-from archive.records.service import (
-    Filing,
-    add_document,
-    add_version,
-    reassign_patient,
-    register_patient,
-)
+from archive.records.edits import reassign_patient
+from archive.records.filing import Filing, add_document, add_version
+from archive.records.patients import register_patient
 from ingest.models import Job
 from retention.destruction import erase_document_rows
 from tests.conftest import SYSTEM
@@ -148,7 +144,7 @@ def test_when_every_upload_stores_before_any_commits_the_losers_objects_go(
     monkeypatch.setattr(store, "put", slow_put)
     monkeypatch.setattr(store, "delete_version", refuse)
     data = pdf_bytes(["RADIOLOGY REPORT", "stored twenty times"])
-    with caplog.at_level(logging.WARNING, logger="archive.records.service"):
+    with caplog.at_level(logging.WARNING, logger="archive.records.filing"):
         filings = burst(ext, people.principal("clerk"), [(patient, data)] * CLIENTS)
 
     document_id = one_new_document(filings)

@@ -10,12 +10,9 @@ from sqlalchemy import select
 from archive.errors import BadRequest, PermissionDenied, UnknownPatient
 from archive.interfaces import Upload
 from archive.models import AuditEvent, Document
-from archive.records.service import (
-    add_document,
-    correct_metadata,
-    reassign_patient,
-    register_patient,
-)
+from archive.records.edits import correct_metadata, reassign_patient
+from archive.records.filing import add_document
+from archive.records.patients import register_patient
 from tests.conftest import SYSTEM
 from tests.samples import pdf_bytes
 

@@ -13,7 +13,7 @@ from archive.app import create_app
 from archive.config import Settings
 from archive.interfaces import Upload
 from archive.models import AuditEvent
-from archive.records.service import add_document
+from archive.records.filing import add_document
 from tests.conftest import login
 from tests.samples import pdf_bytes
 

@@ -18,7 +18,7 @@ from archive.auth.restricted import (
 )
 from archive.errors import BadRequest, Conflict, PermissionDenied, RestrictedRecord
 from archive.models import AccessGrant, AuditEvent, Patient, User, utcnow
-from archive.records.service import view_patient
+from archive.records.patients import view_patient
 from tests.archive.conftest import OTHER_VIP, REASON, VIP, grant
 from tests.conftest import SYSTEM, add_user
 

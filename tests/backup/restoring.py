@@ -15,7 +15,7 @@ from archive.app import create_app
 from archive.cli import cli
 from archive.config import Settings
 from archive.models import DocumentVersion
-from archive.records.service import open_original
+from archive.records.reading import open_original
 
 
 def environment(settings: Settings, database_url: str) -> dict[str, str | None]:

@@ -30,13 +30,9 @@ from archive.auth.tokens import create_token, list_tokens, principal_from_token,
 from archive.config import Settings
 from archive.interfaces import Upload
 from archive.models import AuditEvent, Base, Document, Patient
-from archive.records.service import (
-    add_version,
-    correct_metadata,
-    edit_patient,
-    reassign_patient,
-    register_patient,
-)
+from archive.records.edits import correct_metadata, reassign_patient
+from archive.records.filing import add_version
+from archive.records.patients import edit_patient, register_patient
 from backup.jobs import BACKUP_JOBS
 from ingest.services import open_flags, review_flag
 from retention.clocks import Rules

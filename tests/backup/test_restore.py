@@ -24,7 +24,9 @@ from archive.config import Settings
 from archive.errors import StorageUnavailable
 from archive.interfaces import Upload
 from archive.models import AuditEvent, Document, DocumentVersion, Page
-from archive.records.service import add_version, open_original, register_patient
+from archive.records.filing import add_version
+from archive.records.patients import register_patient
+from archive.records.reading import open_original
 from archive.storage.filesystem import FilesystemStore
 from backup import replication, restore
 from backup.restore import MARKER, stored_refs

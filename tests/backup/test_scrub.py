@@ -19,12 +19,13 @@ from sqlalchemy import select
 
 from archive.errors import ArchiveError, StorageUnavailable
 from archive.models import AuditEvent, DocumentVersion, utcnow
-from archive.records.service import open_original
+from archive.records.reading import open_original
 from archive.storage.filesystem import VERSIONS_DIR
 from backup.models import ObjectCopy, ScrubFinding
 from backup.replication import replicate
-from backup.scrub import ObjectsUnrepaired, run_scrub, scrub, scrub_status, share
+from backup.scrub import ObjectsUnrepaired, run_scrub, scrub, share
 from backup.scrub_cli import verify_command
+from backup.scrub_status import scrub_status
 from ingest.models import Derivative
 from retention.schedule import FAILED, ScheduledJob, run_job
 from tests.backup.replicas import copies

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from archive.models import DocumentVersion, utcnow
 from backup.models import ObjectCopy
 from backup.replication import replicate
-from backup.scrub import scrub, scrub_status
+from backup.scrub import scrub
 from backup.scrub_cli import verify_command
+from backup.scrub_status import scrub_status
 from tests.backup.replicas import copies
 from tests.backup.test_scrub import findings, flip_a_byte, integrity_events, version_file
 from tests.conftest import login

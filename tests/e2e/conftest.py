@@ -24,7 +24,8 @@ from archive.auth.permissions import Principal
 from archive.config import Settings
 from archive.extensions import Archive
 from archive.interfaces import Upload
-from archive.records.service import add_document, register_patient
+from archive.records.filing import add_document
+from archive.records.patients import register_patient
 from tests.live import serving
 from tests.samples import pdf_bytes
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from archive.auth.permissions import Principal
 from archive.interfaces import Upload
 from archive.models import Document, utcnow
-from archive.records.service import add_document
+from archive.records.filing import add_document
 from ingest.models import Job
 from tests.e2e.conftest import CLERK, CLERK_PASSWORD, MRN, BackgroundWorker, Seeded
 from tests.samples import pdf_bytes

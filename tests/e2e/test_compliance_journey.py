@@ -32,7 +32,8 @@ from archive.auth.accounts import create_user
 from archive.auth.permissions import Principal
 from archive.interfaces import Upload
 from archive.models import Document
-from archive.records.service import add_document, register_patient
+from archive.records.filing import add_document
+from archive.records.patients import register_patient
 from retention.models import DispositionBatch
 from retention.schedule import RETENTION_JOBS, job_named, run_schedule
 from tests.e2e.conftest import Seeded

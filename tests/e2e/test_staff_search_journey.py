@@ -26,7 +26,8 @@ from archive.auth.accounts import create_user
 from archive.auth.permissions import Principal
 from archive.interfaces import Upload
 from archive.models import Document
-from archive.records.service import add_document, register_patient
+from archive.records.filing import add_document
+from archive.records.patients import register_patient
 from tests.e2e.conftest import MRN, NURSE, NURSE_PASSWORD, Seeded
 from tests.search.charts import text_pdf
 from tests.search.library import process_and_index

@@ -23,7 +23,7 @@ from archive.app import create_app
 from archive.audit import Actor
 from archive.auth.tokens import create_token
 from archive.config import Settings
-from archive.records.service import register_patient
+from archive.records.patients import register_patient
 from tests.conftest import SYSTEM, People, add_user
 from tests.ingest import scans
 from tests.pg import ThrowawayPostgres

@@ -25,7 +25,8 @@ from archive.app import create_app
 from archive.config import Settings
 from archive.interfaces import Upload
 from archive.models import AuditEvent, Document, DocumentVersion, Page
-from archive.records.service import add_document, register_patient
+from archive.records.filing import add_document
+from archive.records.patients import register_patient
 from archive.storage.filesystem import FilesystemStore
 from ingest.models import Derivative, Job
 from ingest.worker import Worker

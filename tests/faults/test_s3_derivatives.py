@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from archive.interfaces import Upload
 from archive.models import AuditEvent, Document, Page
-from archive.records.service import add_document
+from archive.records.filing import add_document
 from archive.storage.s3 import S3Store
 from ingest.models import Derivative, Job
 from ingest.worker import Worker

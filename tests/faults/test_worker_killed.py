@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from archive.config import Settings
 from archive.interfaces import Upload
 from archive.models import AuditEvent, Document, DocumentVersion, Page
-from archive.records.service import add_document
+from archive.records.filing import add_document
 from ingest.models import Derivative, Job
 from ingest.ocr import lifeline
 from tests.faults.checks import assert_archive_consistent

@@ -17,13 +17,8 @@ from ingest.doctypes import (
     score_document_types,
     suggest_document_type,
 )
-from ingest.metadata import (
-    DEFAULT_MRN_PATTERN,
-    ExtractedMetadata,
-    IcdCode,
-    check_icd10_code,
-    extract_metadata,
-)
+from ingest.icd10 import IcdCode, check_icd10_code
+from ingest.metadata import DEFAULT_MRN_PATTERN, ExtractedMetadata, extract_metadata
 
 TODAY = date(2025, 6, 1)  # fixed, so two-digit years resolve the same every year
 

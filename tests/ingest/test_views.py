@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from archive.models import AuditEvent, Document, DocumentVersion, utcnow
-from archive.records.service import register_patient
+from archive.records.patients import register_patient
 from ingest.models import Job, QcFlag
 from tests.conftest import SYSTEM, csrf_token_of, login
 from tests.samples import pdf_bytes, png_bytes

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from archive.auth.permissions import Principal
 from archive.config import Settings
 from archive.models import User
-from archive.records.service import register_patient
+from archive.records.patients import register_patient
 from tests.backup.replicas import CHART, NOTE, with_s3_replica
 from tests.conftest import SYSTEM, add_user
 from tests.search.library import file_chart

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from archive.auth.permissions import Principal
 from archive.models import Document
-from retention.disposition import approve_batch, batch_page
+from retention.disposition_review import approve_batch, batch_page
 from retention.floors import Floors
 
 FLOORS = Floors()  # the shipped defaults: 1 year, 90 days

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from archive.auth.permissions import Principal
 from archive.interfaces import Upload
 from archive.models import AuditEvent, DocumentVersion
-from archive.records.service import add_document
+from archive.records.filing import add_document
 from retention.holds import place_hold
 from retention.models import LegalHold
 from tests.samples import pdf_bytes

@@ -21,7 +21,8 @@ from archive.config import Settings
 from archive.errors import StorageUnavailable
 from archive.interfaces import Upload
 from archive.models import Document, DocumentVersion, Page
-from archive.records.service import add_version, register_patient
+from archive.records.filing import add_version
+from archive.records.patients import register_patient
 from backup.restore import reapply_destructions
 from ingest.models import Derivative, IndexOutbox
 from retention.clocks import Rules

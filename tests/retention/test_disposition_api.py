@@ -14,7 +14,7 @@ from sqlalchemy import select
 from archive.audit import Actor
 from archive.auth.tokens import create_token
 from archive.models import AuditEvent, Document
-from archive.records.service import find_patient, register_patient
+from archive.records.patients import find_patient, register_patient
 from tests.conftest import SYSTEM
 
 TEN_YEARS = {"after_last_encounter_years": 10}

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from archive.models import AuditEvent, Document
-from archive.records.service import find_patient, register_patient
+from archive.records.patients import find_patient, register_patient
 from retention.clocks import Rules
 from retention.disposition import sweep
 from retention.models import DispositionBatch, DispositionItem

@@ -12,12 +12,9 @@ from sqlalchemy import select
 from archive.errors import BadRequest, Conflict, DocumentOnHold, PermissionDenied, UnknownPatient
 from archive.interfaces import Upload
 from archive.models import Document, DocumentVersion
-from archive.records.service import (
-    add_version,
-    correct_metadata,
-    reassign_patient,
-    register_patient,
-)
+from archive.records.edits import correct_metadata, reassign_patient
+from archive.records.filing import add_version
+from archive.records.patients import register_patient
 from retention.holds import (
     DELETE,
     DISPOSE,
@@ -268,7 +265,7 @@ def test_deletion_and_disposition_ask_the_same_rule(ext, clerk, compliance, pati
 
 
 def test_a_patients_details_cannot_be_corrected_under_a_hold(ext, clerk, compliance, patient):
-    from archive.records.service import edit_patient
+    from archive.records.patients import edit_patient
 
     version = file_document(ext, clerk, patient, "held chart")
     place(ext, compliance, mrns=[patient])

@@ -18,7 +18,7 @@ from archive.config import Settings
 from archive.errors import ObjectLocked, StorageUnavailable
 from archive.interfaces import Upload
 from archive.models import DocumentVersion
-from archive.records.service import add_version
+from archive.records.filing import add_version
 from backup.hold_sync import sync_holds
 from ingest.models import Derivative
 from ingest.worker import Worker

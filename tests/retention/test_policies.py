@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 
 from archive.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from archive.models import AuditEvent, Document, utcnow
-from archive.records.service import find_patient, register_patient
+from archive.records.patients import find_patient, register_patient
 from retention.clocks import Rules
 from retention.floors import Floors, PolicyBelowFloor
 from retention.models import RetentionPolicy

@@ -16,7 +16,7 @@ from archive import audit
 from archive.audit_anchor import list_anchors
 from archive.errors import StorageUnavailable
 from archive.models import Document, utcnow
-from archive.records.service import find_patient
+from archive.records.patients import find_patient
 from backup.jobs import BACKUP_JOBS
 from retention import schedule
 from retention.clocks import Rules

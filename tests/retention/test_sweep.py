@@ -14,15 +14,15 @@ from sqlalchemy import select, update
 from archive.auth.permissions import Principal
 from archive.errors import BadRequest, Conflict, PermissionDenied
 from archive.models import Document
-from archive.records.service import find_patient, register_patient
+from archive.records.patients import find_patient, register_patient
 from retention.clocks import Rules
-from retention.disposition import (
+from retention.disposition import sweep
+from retention.disposition_dates import preview_policy
+from retention.disposition_review import (
     SecondApprovalNeeded,
     approve_batch,
     batch_page,
     exclude_item,
-    preview_policy,
-    sweep,
 )
 from retention.floors import Floors, PolicyBelowFloor
 from retention.models import DispositionBatch, DispositionItem, RetentionDate, RetentionPolicy

@@ -8,7 +8,7 @@ import io
 from datetime import date
 
 from archive.interfaces import Upload
-from archive.records.service import add_document
+from archive.records.filing import add_document
 from ingest.worker import Worker
 from search import open_index_of
 from search.jobs import index_pending

@@ -17,7 +17,9 @@ from sqlalchemy import func, select, update
 from archive.cli import cli
 from archive.interfaces import Upload
 from archive.models import AuditEvent, Page
-from archive.records.service import add_document, add_version, reassign_patient, register_patient
+from archive.records.edits import reassign_patient
+from archive.records.filing import add_document, add_version
+from archive.records.patients import register_patient
 from ingest.models import IndexOutbox
 from ingest.worker import Worker
 from search import indexer, open_index_of

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from archive.auth.restricted import break_glass
 from archive.models import AuditEvent, DocumentVersion, utcnow
-from archive.records.service import register_patient
+from archive.records.patients import register_patient
 from search.models import ReconcileRun
 from tests.conftest import SYSTEM, csrf_token_of, login
 from tests.search.library import CARDIOLOGY, DISCHARGE, OPERATIVE, file_chart

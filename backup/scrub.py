@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -73,6 +74,9 @@ DAYS_VARIABLE = "CHARTVAULT_SCRUB_DAYS"
 DEFAULT_DAYS = 30
 RUNS_PER_DAY = 24  # the scheduled job runs hourly
 BATCH = 100  # objects read from the database, and marked checked, per transaction
+# Copies read at once. Reading and hashing let go of the interpreter lock, so the reads
+# overlap on the cores, and an S3 endpoint's round trips overlap with each other.
+READERS = 4
 
 
 class ObjectsUnrepaired(ArchiveError):
@@ -128,26 +132,36 @@ def scrub(
     with ext.db.transaction() as session:
         due = _due(session, everything, limit, ext.settings)
     report = ScrubReport()
-    for start in range(0, len(due), BATCH):
-        ids = due[start : start + BATCH]
-        with ext.db.transaction() as session:
-            rows = {row.id: ScrubbedObject(*row) for row in session.execute(
-                select(ObjectCopy.id, ObjectCopy.key, ObjectCopy.version_id, ObjectCopy.sha256,
-                       ObjectCopy.size, ObjectCopy.kind, ObjectCopy.state,
-                       ObjectCopy.replica_version_id, ObjectCopy.checked_at)
-                .where(ObjectCopy.id.in_(ids), ObjectCopy.state.in_(CHECKED_STATES))
-            )}
-        intact: list[int] = []
-        try:
-            for done, row_id in enumerate(ids, start + 1):
-                if row_id in rows and _check(ext, rows[row_id], now, actor, report):
-                    intact.append(row_id)
-                if progress is not None:
-                    progress(done, len(due))
-        finally:
-            # Even when a store stops answering part-way, what was checked counts.
-            _mark_checked(ext, intact, now)
+    with ThreadPoolExecutor(READERS) as pool:
+        for start in range(0, len(due), BATCH):
+            ids = due[start : start + BATCH]
+            objects = _objects(ext, ids)
+            # Read ahead in parallel, dealt with in order: findings and repairs stay one at
+            # a time.
+            copies = pool.map(lambda obj: _read_copies(ext, obj), objects)
+            intact: list[int] = []
+            try:
+                for obj, (primary, replica) in zip(objects, copies, strict=True):
+                    if _check(ext, obj, primary, replica, now, actor, report):
+                        intact.append(obj.id)
+            finally:
+                # Even when a store stops answering part-way, what was checked counts.
+                _mark_checked(ext, intact, now)
+            if progress is not None:
+                progress(start + len(ids), len(due))
     return report
+
+
+def _objects(ext: Archive, ids: list[int]) -> list[ScrubbedObject]:
+    """The copy records of ``ids`` still to be checked (one destroyed meanwhile is not)."""
+    with ext.db.transaction() as session:
+        return [ScrubbedObject(*row) for row in session.execute(
+            select(ObjectCopy.id, ObjectCopy.key, ObjectCopy.version_id, ObjectCopy.sha256,
+                   ObjectCopy.size, ObjectCopy.kind, ObjectCopy.state,
+                   ObjectCopy.replica_version_id, ObjectCopy.checked_at)
+            .where(ObjectCopy.id.in_(ids), ObjectCopy.state.in_(CHECKED_STATES))
+            .order_by(ObjectCopy.checked_at.asc().nulls_first(), ObjectCopy.id)
+        )]
 
 
 def _register_unlisted(ext: Archive) -> None:
@@ -176,14 +190,19 @@ def _due(
     return list(session.scalars(query))
 
 
-def _check(
-    ext: Archive, obj: ScrubbedObject, now: datetime, actor: Actor, report: ScrubReport
-) -> bool:
-    """Check one object and deal with what is found; whether both copies were intact."""
+def _read_copies(ext: Archive, obj: ScrubbedObject) -> tuple[Problem | None, Problem | None]:
+    """What is wrong with the primary copy and with the replica copy (None: intact, or no
+    replica copy)."""
     primary = _read(ext.store, obj.key, obj.version_id, obj.sha256)
     replica = None
     if obj.replicated:
         replica = _read(ext.replica, obj.key, obj.replica_version_id, obj.sha256)
+    return primary, replica
+
+
+def _check(ext: Archive, obj: ScrubbedObject, primary: Problem | None, replica: Problem | None,
+           now: datetime, actor: Actor, report: ScrubReport) -> bool:
+    """Deal with what reading the copies found; whether both were intact."""
     report.checked += 1
     report.bytes_verified += obj.size * ((primary is None) + (obj.replicated and replica is None))
     if not obj.replicated:

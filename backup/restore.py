@@ -394,7 +394,8 @@ def _count_refs(ext: Archive) -> int:
 
 # How many keys are copied at once. The stores' file and network I/O and the hashing let go
 # of the interpreter lock, so copies overlap on the machine's cores and while one waits on a
-# disk or an endpoint.
+# disk or an endpoint. On two cores, two and four copied 10,000 filesystem objects alike
+# (bench/recovery.py); four leave more to overlap when the primary is an S3 endpoint.
 COPY_THREADS = 4
 
 

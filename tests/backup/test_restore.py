@@ -28,8 +28,9 @@ from archive.records.filing import add_version
 from archive.records.patients import register_patient
 from archive.records.reading import open_original
 from archive.storage.filesystem import FilesystemStore
-from backup import replication, restore
-from backup.restore import MARKER, stored_refs
+from backup import replication, restore_objects
+from backup.restore import MARKER
+from backup.restore_objects import stored_refs
 from backup.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot
 from retention.clocks import Rules
 from retention.destruction import execute_now
@@ -329,7 +330,8 @@ def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
     take_snapshot(ext)
     lose_the_primary(ext, settings)
     env = environment(settings, target_url)
-    monkeypatch.setattr(restore, "restore_object", FailsOnce(restore.restore_object, after=6))
+    monkeypatch.setattr(restore_objects, "restore_object",
+                        FailsOnce(restore_objects.restore_object, after=6))
 
     cut_short = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
 
@@ -395,7 +397,8 @@ def test_a_restore_cut_short_between_copy_and_relocation_leaves_no_orphan_versio
 
 
 class BatchSpy:
-    """Instrumentation, not a fake: passes restore.ref_batches through, noting each batch."""
+    """Instrumentation, not a fake: passes restore_objects.ref_batches through, noting each
+    batch."""
 
     def __init__(self, real):
         self.real, self.batches = real, []
@@ -415,9 +418,9 @@ def test_a_restore_reads_its_object_list_a_few_keys_at_a_time(
     replication.replicate(ext)
     take_snapshot(ext)
     lose_the_primary(ext, settings)
-    monkeypatch.setattr(restore, "KEYS_PER_BATCH", 3)
-    spy = BatchSpy(restore.ref_batches)
-    monkeypatch.setattr(restore, "ref_batches", spy)
+    monkeypatch.setattr(restore_objects, "KEYS_PER_BATCH", 3)
+    spy = BatchSpy(restore_objects.ref_batches)
+    monkeypatch.setattr(restore_objects, "ref_batches", spy)
 
     result = chartvault(environment(settings, target_url),
                         "restore", "--from", str(settings.replica_dir), "--yes")

@@ -87,6 +87,10 @@ class Archive:
         # id), and erases its rows in the transaction that removes the document's own.
         self.document_objects: list[Callable[[Session, Document], list[tuple[str, str]]]] = []
         self.document_erasers: list[Callable[[Session, Document], None]] = []
+        # The mapped classes whose rows are stored objects of a document version, each with
+        # a ``version_id`` column (ingest: derivatives): a transaction that adds one gave
+        # the document a new object (backup: a legal hold's flag must follow it).
+        self.version_object_models: list[type] = []
         # The stored objects (by key) a destruction is about to delete, called in the
         # transaction that starts it, and again in the one that erases the document's rows
         # once they are deleted (backup: no copy may be recorded meanwhile, then its copy

@@ -43,7 +43,6 @@ from archive.errors import ArchiveError, ObjectNotFound, StorageError
 from archive.interfaces import ObjectStore
 from archive.models import Document, DocumentVersion
 from backup.models import ObjectCopy
-from ingest.models import Derivative
 from retention.hold_scope import held_clause, scope_of
 from retention.models import LegalHold
 
@@ -330,20 +329,21 @@ def watch_commits(ext: Archive) -> None:
     the transaction has given its connection back: flagging takes a connection of its own,
     and a burst of filings each holding one while waiting for a second would drain the pool."""
     sessions = ext.db.sessionmaker
-    event.listen(sessions, "after_flush", _note_touched)
+    event.listen(sessions, "after_flush", partial(_note_touched, ext))
     event.listen(sessions, "after_rollback", _forget_touched)
     event.listen(sessions, "after_commit", _keep_committed)
     event.listen(sessions, "after_transaction_end", partial(_flag_touched, ext))
 
 
-def _note_touched(session: Session, _flush_context) -> None:
+def _note_touched(ext: Archive, session: Session, _flush_context) -> None:
     touched = session.info.setdefault(_TOUCHED, _Touched())
+    version_objects = tuple(ext.version_object_models)
     for obj in chain(session.new, session.dirty):
         if isinstance(obj, Document):
             touched.document_ids.add(obj.id)
         elif isinstance(obj, DocumentVersion):
             touched.document_ids.add(obj.document_id)
-        elif isinstance(obj, Derivative):
+        elif isinstance(obj, version_objects):
             touched.version_ids.add(obj.version_id)
 
 

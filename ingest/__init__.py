@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
     """Plug ingestion into the app (called through the chartvault.packages entry point)."""
     from archive.extensions import csrf
     from ingest import api, cli, views
+    from ingest.models import Derivative
 
     ext: Archive = app.extensions["chartvault"]
     ext.intake_checks.append(_validator(ext))
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> None:
     ext.document_erasers.append(_erase_document)
     ext.object_sources.append(_stored_derivatives)
     ext.object_relocators.append(_relocate_derivatives)
+    ext.version_object_models.append(Derivative)
     ext.document_sections += [
         DocumentSection("processing", _processing_section, "ingest/_processing.html"),
         DocumentSection("qc_flags", _qc_section, "ingest/_qc_flags.html"),

@@ -19,7 +19,10 @@ from archive.models import Document, DocumentVersion, Patient
 def init_app(app: Flask) -> None:
     """Plug ingestion into the app (called through the chartvault.packages entry point)."""
     from archive.extensions import csrf
-    from ingest import api, cli, views
+
+    # correction_views adds its routes to views.bp (the document page's forms name them
+    # ingest.*): imported for that alone.
+    from ingest import api, cli, correction_views, views  # noqa: F401
     from ingest.models import Derivative
 
     ext: Archive = app.extensions["chartvault"]

@@ -301,8 +301,3 @@ def page_image(document_id: int, number: int, page: int):
 @requires("document.read_work")
 def page_thumbnail(document_id: int, number: int, page: int):
     return derivative_response(document_id, number, "thumbnail", page)
-
-
-# The corrections made from a document's page are routes of this blueprint too (the page's
-# forms name them ingest.*); importing their module adds them, once this module has ``bp``.
-from ingest import correction_views  # noqa: E402, F401

@@ -10,11 +10,17 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Plug release of information into the app (through the chartvault.packages entry point)."""
     import release.models  # noqa: F401 - the tables, on the shared metadata
-    from archive.extensions import csrf
-    from release import api
+    from archive.extensions import NavLink, csrf
+    from release import api, views
     from release.clocks import DEFAULT_CLOCKS
+    from release.requests import VIEW
 
     # A hospital under stricter state law sets its own clocks here before the first request.
     app.config.setdefault("RELEASE_CLOCKS", dict(DEFAULT_CLOCKS))
+    app.extensions["chartvault"].navigation.append(
+        NavLink("release.queue_page", "Requests for records", VIEW,
+                "The release-of-information queue: what is overdue and what is due this "
+                "week, and each request's clock and history.", "records"))
+    app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)

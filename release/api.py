@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
-from archive.api_spec import body_of, operation
+from archive.api_spec import body_of, operation, query_of
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest
 from archive.extensions import archive
-from archive.params import parse_date
-from release.models import ReleaseRequest
+from archive.params import Paging, parse_date
+from release.disclosures import Recipient, fulfil_request, patient_disclosures
+from release.models import Disclosure, ReleaseRequest
+from release.queue import PAGE_SIZE, QueueFilter, request_queue
 from release.requests import (
     MANAGE,
     VIEW,
@@ -24,7 +26,17 @@ from release.requests import (
     log_request,
     view_request,
 )
-from release.schemas import Extension, NewRequest, RequestOut, StatusChange
+from release.schemas import (
+    DisclosureList,
+    DisclosureQuery,
+    Extension,
+    Fulfilment,
+    NewRequest,
+    QueuePage,
+    QueueQuery,
+    RequestOut,
+    StatusChange,
+)
 from release.workflow import allowed_next
 
 bp = Blueprint("release_api", __name__, url_prefix="/api/v1")
@@ -51,6 +63,21 @@ def log():
             date_to=parse_date(asked.to, "documents.to"), document_ids=asked.document_ids),
         request_type=body.request_type, purpose=body.purpose, assignee=body.assignee)
     return jsonify(request_json(row)), 201
+
+
+@bp.route("/requests")
+@requires(VIEW)
+@operation("The work queue: requests soonest due first (open ones unless a status is given), "
+           "50 a page (audited)", query=QueueQuery, answer=QueuePage)
+def queue():
+    query = query_of(QueueQuery)
+    filters = QueueFilter(status=query.status, assignee=query.assignee,
+                          due_before=parse_date(query.due_before, "due_before"))
+    with archive().db.transaction() as session:
+        total, paging, rows = request_queue(session, current_principal(), filters,
+                                            Paging.of(request.args, PAGE_SIZE))
+        return jsonify({"total": total, "page": paging.page, "pages": paging.pages(total),
+                        "requests": [request_json(row) for row in rows]})
 
 
 @bp.route("/requests/<int:request_id>")
@@ -82,6 +109,35 @@ def extend(request_id: int):
                          notice_sent=_required_date(body.notice_sent, "notice_sent"),
                          reason=body.reason)
     return jsonify(request_json(row))
+
+
+@bp.route("/requests/<int:request_id>/fulfil", methods=["POST"])
+@requires(MANAGE)
+@operation("Record the release of an approved request: it becomes fulfilled and each of its "
+           "patients gets an entry in the accounting of disclosures", body=Fulfilment,
+           answer=RequestOut)
+def fulfil(request_id: int):
+    body = body_of(Fulfilment)
+    to = body.recipient
+    row = fulfil_request(archive().db, current_principal(), request_id,
+                         description=body.description,
+                         released=parse_date(body.released, "released"),
+                         recipient=Recipient(to.name, to.address) if to else None)
+    return jsonify(request_json(row))
+
+
+@bp.route("/patients/<mrn>/disclosures")
+@requires(VIEW)
+@operation("A patient's accounting of disclosures, newest first, over the last six years "
+           "unless from/to say otherwise (audited)", query=DisclosureQuery,
+           answer=DisclosureList)
+def disclosures(mrn: str):
+    query = query_of(DisclosureQuery)
+    with archive().db.transaction() as session:
+        rows = patient_disclosures(session, current_principal(), mrn,
+                                   date_from=parse_date(query.from_, "from"),
+                                   date_to=parse_date(query.to, "to"))
+        return jsonify({"mrn": mrn, "disclosures": [disclosure_json(row) for row in rows]})
 
 
 def _clocks():
@@ -122,3 +178,10 @@ def request_json(row: ReleaseRequest) -> dict:
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
     }
+
+
+def disclosure_json(row: Disclosure) -> dict:
+    return {"date": row.disclosed_on.isoformat(), "recipient": row.recipient_name,
+            "recipient_address": row.recipient_address, "description": row.description,
+            "purpose": row.purpose, "legal_basis": row.legal_basis, "exempt": row.exempt,
+            "request": row.request_id}

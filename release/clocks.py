@@ -72,3 +72,17 @@ def extended_due_date(received: date, clock: Clock, *, already_extended: bool,
             f"sent on {notice_sent.isoformat()}, so the request stays due on "
             f"{deadline.isoformat()}.")
     return deadline + timedelta(days=clock.extension_days)
+
+
+# 45 CFR 164.528(a)(1): a patient's accounting covers the six years before the request.
+ACCOUNTING_YEARS = 6
+
+
+def accounting_window_start(today: date) -> date:
+    """The first day an accounting produced on ``today`` covers (29 February falls back to
+    the 28th in a year that has none)."""
+    year = today.year - ACCOUNTING_YEARS
+    try:
+        return today.replace(year=year)
+    except ValueError:
+        return today.replace(year=year, day=28)

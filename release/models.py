@@ -1,10 +1,20 @@
-"""Tables of release of information: requests for records and the patients each concerns."""
+"""Tables of release of information: requests for records, the patients each concerns, and
+the disclosures a fulfilled request made (the accounting of disclosures, 45 CFR 164.528)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from archive.models import Base, Patient, UTCDateTime, utcnow
@@ -55,3 +65,24 @@ class ReleaseRequestPatient(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("release_requests.id"), index=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+
+
+class Disclosure(Base):
+    """One patient's records released to someone: the accounting of disclosures. Rows are kept
+    whatever the release, since the rule exempts some from the patient's accounting but the
+    hospital still answers for every release; ``exempt`` says which."""
+
+    __tablename__ = "release_disclosures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("release_requests.id"), index=True)
+    disclosed_on: Mapped[date] = mapped_column(Date, index=True)
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    recipient_address: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text)  # what was disclosed, briefly
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    legal_basis: Mapped[str] = mapped_column(String(32))
+    exempt: Mapped[bool] = mapped_column(Boolean)
+    recorded_by: Mapped[str] = mapped_column(String(120))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -19,7 +19,14 @@ from archive.records.patients import find_patient
 from release.clocks import REQUEST_TYPES, Clock, clock_name, due_date, extended_due_date
 from release.models import ReleaseRequest
 from release.terms import LEGAL_BASES, REQUESTER_KINDS
-from release.workflow import LOGGED, ON_HOLD, OPEN, TransitionRefused, check_transition
+from release.workflow import (
+    FULFILLED,
+    LOGGED,
+    ON_HOLD,
+    OPEN,
+    TransitionRefused,
+    check_transition,
+)
 
 MANAGE, VIEW = "release.manage", "release.view"
 
@@ -71,7 +78,7 @@ def log_request(db, principal: Principal, clocks: Mapping[str, Clock], *, mrns: 
             extension_reason="", created_by=principal.username, patients=patients)
         session.add(row)
         session.flush()
-        _audit(session, principal, row, "request.log",
+        audit_request(session, principal, row, "request.log",
                details={"legal_basis": legal_basis, "requester_kind": requester.kind,
                         "request_type": request_type, "due": first_due.isoformat()})
         return row
@@ -80,23 +87,27 @@ def log_request(db, principal: Principal, clocks: Mapping[str, Clock], *, mrns: 
 def view_request(session: Session, principal: Principal, request_id: int) -> ReleaseRequest:
     """The request; audited, since it says whose records someone asked for."""
     require(principal, VIEW)
-    row = _get(session, request_id)
-    _audit(session, principal, row, "request.view")
+    row = get_request(session, request_id)
+    audit_request(session, principal, row, "request.view")
     return row
 
 
 def change_status(db, principal: Principal, request_id: int, target: str,
                   reason: str = "") -> ReleaseRequest:
     require(principal, MANAGE)
+    if target == FULFILLED:
+        # A release must leave its disclosures behind; only fulfil_request records them.
+        raise BadRequest("status: a request becomes fulfilled only by recording its release "
+                         "(fulfil), which writes the patient's accounting of disclosures.")
     with db.transaction() as session:
-        row = _get(session, request_id)
+        row = get_request(session, request_id)
         before = row.status
         check_transition(row.status, row.held_from, target, reason)
         row.held_from = row.status if target == ON_HOLD else None
         row.status = target
         row.status_reason = reason.strip()
         row.updated_at = utcnow()
-        _audit(session, principal, row, "request.status", reason=row.status_reason,
+        audit_request(session, principal, row, "request.status", reason=row.status_reason,
                details={"from": before, "to": target})
         return row
 
@@ -110,7 +121,7 @@ def extend_request(db, principal: Principal, clocks: Mapping[str, Clock], reques
         raise BadRequest("reason is required: the notice must tell the requester why the "
                          "request needs more time.")
     with db.transaction() as session:
-        row = _get(session, request_id)
+        row = get_request(session, request_id)
         if row.status not in OPEN:
             raise TransitionRefused(
                 f"A request that is {row.status} is no longer open and cannot be extended.")
@@ -122,7 +133,7 @@ def extend_request(db, principal: Principal, clocks: Mapping[str, Clock], reques
         row.extension_notice_sent = notice_sent
         row.extension_reason = reason.strip()
         row.updated_at = utcnow()
-        _audit(session, principal, row, "request.extend", reason=row.extension_reason,
+        audit_request(session, principal, row, "request.extend", reason=row.extension_reason,
                details={"from": before.isoformat(), "to": row.due.isoformat(),
                         "notice_sent": notice_sent.isoformat()})
         return row
@@ -162,14 +173,14 @@ def _check_assignee(session: Session, username: str) -> None:
         raise BadRequest(f"assignee: no active user is named {username!r}.")
 
 
-def _get(session: Session, request_id: int) -> ReleaseRequest:
+def get_request(session: Session, request_id: int) -> ReleaseRequest:
     row = session.get(ReleaseRequest, request_id)
     if row is None:
         raise NotFound(f"No request {request_id} is logged.")
     return row
 
 
-def _audit(session: Session, principal: Principal, row: ReleaseRequest, action: str, *,
+def audit_request(session: Session, principal: Principal, row: ReleaseRequest, action: str, *,
            reason: str = "", details: dict | None = None) -> None:
     mrns = [p.mrn for p in row.patients]
     audit.record(session, principal.actor, action, patient_mrn=mrns[0] if mrns else None,

@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from archive.api_spec import DOC_TYPE, ISO_DATE, MRN, Answer, LongText, Request, Text
-from archive.params import MAX_ID
+from archive.params import MAX_ID, MAX_PAGE
 from release.clocks import REQUEST_TYPES
 from release.terms import LEGAL_BASES, REQUESTER_KINDS
-from release.workflow import STATUSES
+from release.workflow import FULFILLED, STATUSES
 
 USERNAME = Text(120, min_length=1)
 
@@ -46,8 +46,12 @@ class NewRequest(Request):
     assignee: USERNAME | None = None
 
 
+# Fulfilled is reached only through /fulfil, which records the disclosures.
+CHANGEABLE = tuple(status for status in STATUSES if status != FULFILLED)
+
+
 class StatusChange(Request):
-    status: Literal[STATUSES]
+    status: Literal[CHANGEABLE]
     reason: LongText(2000) = ""
 
 
@@ -61,3 +65,47 @@ class RequestOut(Answer):
     status: str
     due: str
     allowed_next: list[str]
+
+
+class Recipient(Request):
+    name: Text(200, min_length=1)
+    address: LongText(1000) = ""
+
+
+class Fulfilment(Request):
+    released: ISO_DATE = ""  # "" or left out: today
+    description: LongText(2000)
+    recipient: Recipient | None = None  # left out: the requester
+
+
+class QueueQuery(Request):
+    status: Literal[STATUSES] | None = None  # left out: every open request
+    assignee: USERNAME | None = None
+    due_before: ISO_DATE | None = None
+    page: int | None = Field(None, ge=1, le=MAX_PAGE)
+
+
+class QueuePage(Answer):
+    total: int
+    page: int
+    pages: int
+    requests: list[RequestOut]
+
+
+class DisclosureQuery(Request):
+    from_: ISO_DATE | None = Field(None, alias="from")
+    to: ISO_DATE | None = None
+
+
+class DisclosureOut(Answer):
+    date: str
+    recipient: str
+    description: str
+    purpose: str
+    legal_basis: str
+    exempt: bool
+
+
+class DisclosureList(Answer):
+    mrn: str
+    disclosures: list[DisclosureOut]

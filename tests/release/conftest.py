@@ -40,6 +40,16 @@ def move(client, people):
     return move_to
 
 
+@pytest.fixture
+def fulfil(client, people):
+    def record_release(request_id: int, **changes):
+        body = {"description": "discharge summary, 2 pages", **changes}
+        return client.post(f"/api/v1/requests/{request_id}/fulfil", json=body,
+                           headers=people.headers("staff"))
+
+    return record_release
+
+
 def audit_events(ext, action: str, request_id: int) -> list[AuditEvent]:
     with ext.db.transaction() as session:
         rows = session.scalars(select(AuditEvent).where(AuditEvent.action == action)

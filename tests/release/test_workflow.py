@@ -21,6 +21,19 @@ PATH_TO = {
 LEGAL = [(start, target) for start, targets in NEXT.items() for target in targets]
 
 
+@pytest.fixture
+def move(move, fulfil):
+    """A move through /status, or through /fulfil for fulfilled (the only way there)."""
+
+    def move_to(request_id: int, status: str, reason: str = ""):
+        if status == "fulfilled":
+            return fulfil(request_id)
+        return move_to_status(request_id, status, reason)
+
+    move_to_status = move
+    return move_to
+
+
 def walk(move, request_id: int, statuses: list[str]) -> None:
     for status in statuses:
         response = move(request_id, status, reason="needed")
@@ -34,6 +47,17 @@ def test_every_legal_move(log_request, move, start, target):
     response = move(request_id, target, reason="a reason")
     assert response.status_code == 200, response.json
     assert response.json["status"] == target
+
+
+def test_status_does_not_accept_fulfilled(client, people, log_request, move):
+    request_id = log_request().json["id"]
+    walk(move, request_id, ["in_review", "approved"])
+    response = client.post(f"/api/v1/requests/{request_id}/status",
+                           json={"status": "fulfilled"}, headers=people.headers("staff"))
+    assert response.status_code == 400
+    assert response.json["error"]["message"].startswith("status:")
+    shown = client.get(f"/api/v1/requests/{request_id}", headers=people.headers("staff"))
+    assert shown.json["status"] == "approved"
 
 
 @pytest.mark.parametrize("start", list(PATH_TO))

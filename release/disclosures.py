@@ -1,0 +1,103 @@
+"""Fulfilling a request records the release: the request becomes fulfilled and each of its
+patients gets a disclosure row in the same transaction, so no release can go unrecorded in the
+accounting of disclosures (45 CFR 164.528), and no accounting entry can exist without its
+release. Web and API call these functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive import audit
+from archive.auth.permissions import Principal, require
+from archive.errors import BadRequest
+from archive.models import utcnow
+from archive.records.patients import find_patient
+from release.clocks import accounting_window_start
+from release.models import Disclosure, ReleaseRequest
+from release.requests import MANAGE, VIEW, audit_request, get_request
+from release.workflow import FULFILLED, check_transition
+
+# 45 CFR 164.528(a)(1): releases to the patient, for treatment, payment or health care
+# operations, and under the patient's own authorization need not be accounted for.
+EXEMPT_BASES = frozenset({"right_of_access", "tpo", "authorization"})
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    address: str = ""
+
+
+def is_exempt(requester_kind: str, legal_basis: str) -> bool:
+    return requester_kind == "patient" or legal_basis in EXEMPT_BASES
+
+
+def fulfil_request(db, principal: Principal, request_id: int, *, description: str,
+                   released: date | None = None,
+                   recipient: Recipient | None = None) -> ReleaseRequest:
+    """Mark an approved request fulfilled and record one disclosure per patient. The
+    recipient is the requester unless the records went elsewhere (an attorney's client's
+    new provider, say)."""
+    require(principal, MANAGE)
+    released = released or date.today()
+    description = description.strip()
+    if not description:
+        raise BadRequest("description is required: the accounting must say briefly what was "
+                         "disclosed.")
+    if recipient is not None and not recipient.name.strip():
+        raise BadRequest("recipient.name is required when a recipient is given.")
+    with db.transaction() as session:
+        row = get_request(session, request_id)
+        check_transition(row.status, row.held_from, FULFILLED, "")
+        _check_release_date(row, released)
+        to = recipient or Recipient(row.requester_name, row.requester_address)
+        exempt = is_exempt(row.requester_kind, row.legal_basis)
+        for patient in row.patients:
+            session.add(Disclosure(
+                patient_id=patient.id, request_id=row.id, disclosed_on=released,
+                recipient_name=to.name.strip(), recipient_address=to.address.strip(),
+                description=description, purpose=row.purpose, legal_basis=row.legal_basis,
+                exempt=exempt, recorded_by=principal.username))
+        before, row.status, row.status_reason = row.status, FULFILLED, ""
+        row.updated_at = utcnow()
+        audit_request(session, principal, row, "request.fulfil",
+                      details={"from": before, "to": FULFILLED,
+                               "released": released.isoformat(), "recipient": to.name,
+                               "exempt": exempt})
+        return row
+
+
+def patient_disclosures(session: Session, principal: Principal, mrn: str, *,
+                        date_from: date | None = None,
+                        date_to: date | None = None) -> list[Disclosure]:
+    """A patient's disclosures, newest first, over the accounting's six years unless a range
+    is given. Audited as a view of the patient's data: it says who received their records."""
+    require(principal, VIEW)
+    patient = find_patient(session, mrn)
+    date_from = date_from or accounting_window_start(date.today())
+    if date_to and date_from > date_to:
+        raise BadRequest("from must not be after to.")
+    query = select(Disclosure).where(Disclosure.patient_id == patient.id,
+                                     Disclosure.disclosed_on >= date_from)
+    if date_to:
+        query = query.where(Disclosure.disclosed_on <= date_to)
+    rows = list(session.scalars(query.order_by(Disclosure.disclosed_on.desc(),
+                                               Disclosure.id.desc())))
+    audit.record(session, principal.actor, "disclosures.view", patient_mrn=mrn,
+                 details={"from": date_from.isoformat(),
+                          "to": date_to.isoformat() if date_to else None,
+                          "count": len(rows)})
+    return rows
+
+
+def _check_release_date(row: ReleaseRequest, released: date) -> None:
+    if released > date.today():
+        raise BadRequest(f"released ({released.isoformat()}) is in the future; give the date "
+                         "the records went out.")
+    if released < row.received:
+        raise BadRequest(f"released ({released.isoformat()}) is before the request was "
+                         f"received ({row.received.isoformat()}).")

@@ -1,0 +1,108 @@
+"""The release-of-information pages: the work queue, and each request with its clock, its
+history and the forms that move it on (status, extension, fulfilment). Thin: parse, call
+release.requests / release.disclosures / release.queue, render."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+
+from archive.auth.guards import current_principal, requires
+from archive.errors import BadRequest, Conflict
+from archive.extensions import archive
+from archive.params import Paging, parse_date
+from release.disclosures import Recipient, fulfil_request
+from release.history import request_history
+from release.queue import OVERDUE, PAGE_SIZE, THIS_WEEK, QueueFilter, request_queue, section_of
+from release.requests import MANAGE, VIEW, change_status, extend_request, view_request
+from release.workflow import FULFILLED, allowed_next
+
+bp = Blueprint("release", __name__)
+
+
+@bp.route("/requests")
+@requires(VIEW)
+def queue_page():
+    assignee = request.args.get("assignee", "").strip()[:120] or None
+    today = date.today()
+    with archive().db.transaction() as session:
+        total, paging, rows = request_queue(session, current_principal(),
+                                            QueueFilter(assignee=assignee),
+                                            Paging.of(request.args, PAGE_SIZE))
+        # Sorted by due date, so a page's rows fall into the sections in order.
+        sections = {name: [row for row in rows if section_of(row, today) == name]
+                    for name in (OVERDUE, THIS_WEEK)}
+        later = [row for row in rows if section_of(row, today) not in sections]
+        return render_template("release/queue.html", sections=sections, later=later,
+                               total=total, paging=paging, pages=paging.pages(total),
+                               assignee=assignee or "")
+
+
+@bp.route("/requests/<int:request_id>")
+@requires(VIEW)
+def request_page(request_id: int):
+    return _request_page(request_id)
+
+
+@bp.route("/requests/<int:request_id>/status", methods=["POST"])
+@requires(MANAGE)
+def status(request_id: int):
+    form = request.form
+    return _act(request_id, "Status changed.", lambda: change_status(
+        archive().db, current_principal(), request_id, form.get("status", ""),
+        form.get("reason", "")))
+
+
+@bp.route("/requests/<int:request_id>/extend", methods=["POST"])
+@requires(MANAGE)
+def extend(request_id: int):
+    form = request.form
+
+    def extend_now():
+        notice_sent = parse_date(form.get("notice_sent", ""), "notice_sent")
+        if notice_sent is None:
+            raise BadRequest("notice_sent is required: the date the written notice went out.")
+        return extend_request(archive().db, current_principal(),
+                              current_app.config["RELEASE_CLOCKS"], request_id,
+                              notice_sent=notice_sent, reason=form.get("reason", ""))
+
+    return _act(request_id, "Due date extended.", extend_now)
+
+
+@bp.route("/requests/<int:request_id>/fulfil", methods=["POST"])
+@requires(MANAGE)
+def fulfil(request_id: int):
+    form = request.form
+
+    def fulfil_now():
+        name = form.get("recipient_name", "").strip()
+        return fulfil_request(
+            archive().db, current_principal(), request_id,
+            description=form.get("description", ""),
+            released=parse_date(form.get("released", ""), "released"),
+            recipient=Recipient(name, form.get("recipient_address", "")) if name else None)
+
+    return _act(request_id, "Release recorded in the patients' accounting of disclosures.",
+                fulfil_now)
+
+
+def _act(request_id: int, done: str, action):
+    """Run a change; on success back to the request page (303), on a refusal the page again
+    with the reason and the refusal's status."""
+    try:
+        action()
+    except (BadRequest, Conflict) as err:
+        return _request_page(request_id, problem=err.message, status=err.http_status)
+    flash(done, "info")
+    return redirect(url_for("release.request_page", request_id=request_id), code=303)
+
+
+def _request_page(request_id: int, problem: str | None = None, status: int = 200):
+    with archive().db.transaction() as session:
+        row = view_request(session, current_principal(), request_id)
+        moves = [s for s in allowed_next(row.status, row.held_from) if s != FULFILLED]
+        return render_template(
+            "release/request.html", row=row, history=request_history(session, row),
+            moves=moves, can_fulfil=FULFILLED in allowed_next(row.status, row.held_from),
+            problem=problem, today=date.today()), status

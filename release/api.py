@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, url_for
 
 from archive.api_spec import body_of, operation
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest
 from archive.extensions import archive
 from archive.params import parse_date
+from archive.records.downloads import verified_download
 from release.models import ReleaseRequest
+from release.packets import Redaction, build_packet, open_packet
 from release.requests import (
     MANAGE,
     VIEW,
@@ -24,7 +26,14 @@ from release.requests import (
     log_request,
     view_request,
 )
-from release.schemas import Extension, NewRequest, RequestOut, StatusChange
+from release.schemas import (
+    Extension,
+    NewPacket,
+    NewRequest,
+    PacketOut,
+    RequestOut,
+    StatusChange,
+)
 from release.workflow import allowed_next
 
 bp = Blueprint("release_api", __name__, url_prefix="/api/v1")
@@ -122,3 +131,30 @@ def request_json(row: ReleaseRequest) -> dict:
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
     }
+
+
+# --- packets (issue 18 item 2) ---------------------------------------------------------------
+
+
+@bp.route("/requests/<int:request_id>/packet", methods=["POST"])
+@requires(MANAGE)
+@operation("Build the request's packet: cover letter, the chosen documents with their "
+           "redactions burned in, every page stamped; stored and audited",
+           body=NewPacket, status=201, answer=PacketOut)
+def packet(request_id: int):
+    body = body_of(NewPacket)
+    row = build_packet(archive(), current_principal(), request_id, body.documents,
+                       [Redaction(r.document_id, r.page, r.box) for r in body.redactions])
+    return jsonify({"id": row.id, "request": request_id, "number": row.number,
+                    "pages": row.pages, "sha256": row.sha256, "size": row.size,
+                    "link": url_for("release_api.packet_pdf", request_id=request_id)}), 201
+
+
+@bp.route("/requests/<int:request_id>/packet.pdf")
+@requires(VIEW)
+@operation("The request's latest packet (audited download)", media_type="application/pdf")
+def packet_pdf(request_id: int):
+    row, chunks = open_packet(archive(), current_principal(), request_id)
+    return verified_download(chunks, sha256=row.sha256, size=row.size,
+                             media_type="application/pdf",
+                             filename=f"request-{request_id}-packet-{row.number}.pdf")

@@ -203,3 +203,37 @@ def test_a_restricted_chart_needs_the_glass_broken_to_build(client, people, file
     client.post("/api/v1/patients/MRN-3003/break-glass", headers=people.headers("staff"),
                 json={"reason": "Patient's own request for the complete chart"})
     assert post_packet(client, people, request_id, {"documents": [document]}).status_code == 201
+
+
+def test_nothing_of_a_redacted_page_survives_beside_it(tmp_path):
+    """A form field's value, a note, the outline and the document info of the original leave
+    no copy anywhere in the packet's objects (assembly alone, no database)."""
+    from datetime import date
+
+    from pikepdf import Array, Dictionary, Name, String
+
+    from release.packet_pdf import Letter, Part, assemble
+    from release.redaction import Box
+
+    source = tmp_path / "source.pdf"
+    with pikepdf.open(io.BytesIO(text_pdf([f"Travel: {HIDDEN}"]))) as pdf:
+        field = pdf.make_indirect(Dictionary(
+            Type=Name.Annot, Subtype=Name.Widget, FT=Name.Tx, T=String("f"),
+            V=String("FORMSECRET"), Rect=Array([100, 100, 300, 120]), P=pdf.pages[0].obj))
+        note = Dictionary(Type=Name.Annot, Subtype=Name.Text, Contents=String("NOTESECRET"),
+                          Rect=Array([100, 200, 120, 220]))
+        pdf.pages[0].obj.Annots = Array([field, pdf.make_indirect(note)])
+        pdf.Root.AcroForm = Dictionary(Fields=Array([field]))
+        pdf.Root.Outlines = pdf.make_indirect(Dictionary(Title=String("OUTLINESECRET")))
+        pdf.docinfo[Name.Title] = "INFOSECRET"
+        pdf.save(source)
+    out = tmp_path / "packet.pdf"
+    assemble([Part(source, "Document 1", {1: [Box(0.1, 0.05, 0.5, 0.15)]})],
+             Letter(1, "DOE, JANE", "", date(2026, 5, 2)), out, tmp_path)
+    with pikepdf.open(out) as packet:
+        everything = b"".join(
+            repr(obj).encode() + (obj.read_bytes() if isinstance(obj, pikepdf.Stream) else b"")
+            for obj in packet.objects)
+    for secret in (b"FORMSECRET", b"NOTESECRET", b"OUTLINESECRET", b"INFOSECRET",
+                   HIDDEN.encode()):
+        assert secret not in everything

@@ -4,12 +4,18 @@ of disclosures build on these requests."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask
+
+if TYPE_CHECKING:
+    from archive.extensions import Archive
 
 
 def init_app(app: Flask) -> None:
     """Plug release of information into the app (through the chartvault.packages entry point)."""
     import release.models  # noqa: F401 - the tables, on the shared metadata
+    import release.packet_models  # noqa: F401 - packets' table
     from archive.extensions import NavLink, csrf
     from release import api, views
     from release.clocks import DEFAULT_CLOCKS
@@ -22,5 +28,15 @@ def init_app(app: Flask) -> None:
                 "The release-of-information queue: what is overdue and what is due this "
                 "week, and each request's clock and history.", "records"))
     app.register_blueprint(views.bp)
+    _register_packets(app.extensions["chartvault"])
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)
+
+
+def _register_packets(ext: Archive) -> None:
+    """Packets are stored objects: backup replicates and scrubs them, and follows them when a
+    repair or a restore stores them again."""
+    from release.packets import relocate_packets, stored_packets
+
+    ext.object_sources.append(stored_packets)
+    ext.object_relocators.append(relocate_packets)

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request, url_for
 
 from archive.api_spec import body_of, operation, query_of
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest
 from archive.extensions import archive
 from archive.params import Paging, parse_date
+from archive.records.downloads import verified_download
 from release.disclosures import Recipient, fulfil_request, patient_disclosures
 from release.models import Disclosure, ReleaseRequest
+from release.packets import Redaction, build_packet, open_packet
 from release.queue import PAGE_SIZE, QueueFilter, request_queue
 from release.requests import (
     MANAGE,
@@ -31,7 +33,9 @@ from release.schemas import (
     DisclosureQuery,
     Extension,
     Fulfilment,
+    NewPacket,
     NewRequest,
+    PacketOut,
     QueuePage,
     QueueQuery,
     RequestOut,
@@ -185,3 +189,30 @@ def disclosure_json(row: Disclosure) -> dict:
             "recipient_address": row.recipient_address, "description": row.description,
             "purpose": row.purpose, "legal_basis": row.legal_basis, "exempt": row.exempt,
             "request": row.request_id}
+
+
+# --- packets (issue 18 item 2) ---------------------------------------------------------------
+
+
+@bp.route("/requests/<int:request_id>/packet", methods=["POST"])
+@requires(MANAGE)
+@operation("Build the request's packet: cover letter, the chosen documents with their "
+           "redactions burned in, every page stamped; stored and audited",
+           body=NewPacket, status=201, answer=PacketOut)
+def packet(request_id: int):
+    body = body_of(NewPacket)
+    row = build_packet(archive(), current_principal(), request_id, body.documents,
+                       [Redaction(r.document_id, r.page, r.box) for r in body.redactions])
+    return jsonify({"id": row.id, "request": request_id, "number": row.number,
+                    "pages": row.pages, "sha256": row.sha256, "size": row.size,
+                    "link": url_for("release_api.packet_pdf", request_id=request_id)}), 201
+
+
+@bp.route("/requests/<int:request_id>/packet.pdf")
+@requires(VIEW)
+@operation("The request's latest packet (audited download)", media_type="application/pdf")
+def packet_pdf(request_id: int):
+    row, chunks = open_packet(archive(), current_principal(), request_id)
+    return verified_download(chunks, sha256=row.sha256, size=row.size,
+                             media_type="application/pdf",
+                             filename=f"request-{request_id}-packet-{row.number}.pdf")

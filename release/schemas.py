@@ -109,3 +109,28 @@ class DisclosureOut(Answer):
 class DisclosureList(Answer):
     mrn: str
     disclosures: list[DisclosureOut]
+
+
+# --- packets (issue 18 item 2) ---------------------------------------------------------------
+
+
+class PacketRedaction(Request):
+    document_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    page: Annotated[int, Field(ge=1, le=100_000)]
+    # [x0, y0, x1, y1] as fractions of the page as shown; release.redaction checks the ranges,
+    # so that the 400 says which box is wrong and how.
+    box: list[float] = Field(min_length=4, max_length=4)
+
+
+class NewPacket(Request):
+    documents: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1,
+                                                                    max_length=1000)
+    redactions: list[PacketRedaction] = Field([], max_length=1000)
+
+
+class PacketOut(Answer):
+    id: int
+    request: int
+    pages: int
+    sha256: str
+    link: str

@@ -20,7 +20,7 @@ from archive.models import ROLES
 from archive.openapi import api_rules
 from tests.archive.test_cli import run  # noqa: F401 - the CLI fixture, on the same database
 
-EXAMPLES = 250  # per role
+EXAMPLES = 350  # per role
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
 

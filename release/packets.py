@@ -27,7 +27,7 @@ from ingest.ocr import raster, sources
 from release.packet_models import ReleasePacket
 from release.packet_pdf import Letter, Part, assemble
 from release.redaction import Box, check_box
-from release.requests import MANAGE, VIEW, _audit, _get
+from release.requests import MANAGE, VIEW, audit_request, get_request
 from release.workflow import OPEN, TransitionRefused
 
 IMAGE_DPI = 200  # for image originals without a resolution of their own
@@ -62,7 +62,7 @@ def build_packet(ext, principal: Principal, request_id: int, document_ids: Seque
     boxes = _checked_boxes(redactions, document_ids)
     with ext.db.transaction() as session:
         chosen = _chosen_documents(session, principal, request_id, document_ids)
-        row = _get(session, request_id)
+        row = get_request(session, request_id)
         letter = Letter(request_id=row.id, recipient=row.requester_name,
                         address=row.requester_address, released=date.today(),
                         purpose=row.purpose)
@@ -97,7 +97,7 @@ def _checked_boxes(redactions: Sequence[Redaction],
 
 def _chosen_documents(session: Session, principal: Principal, request_id: int,
                       document_ids: list[int]) -> list[_Chosen]:
-    request = _get(session, request_id)
+    request = get_request(session, request_id)
     if request.status not in OPEN:
         raise TransitionRefused(f"Request {request_id} is {request.status}: a packet is "
                                 "built only while the request is open.")
@@ -155,7 +155,7 @@ def _image_as_pdf(original: Path, item: _Chosen, workdir: Path) -> Path:
 def _record(ext, principal: Principal, request_id: int, stored, pages: int,
             chosen: list[_Chosen], redactions: Sequence[Redaction]) -> ReleasePacket:
     with ext.db.transaction() as session:
-        row = _get(session, request_id)
+        row = get_request(session, request_id)
         packet = ReleasePacket(
             request_id=request_id, number=_packets_of(session, request_id) + 1,
             object_key=stored.key, store_version_id=stored.version_id, sha256=stored.sha256,
@@ -166,7 +166,7 @@ def _record(ext, principal: Principal, request_id: int, stored, pages: int,
             created_by=principal.username)
         session.add(packet)
         session.flush()
-        _audit(session, principal, row, "request.packet",
+        audit_request(session, principal, row, "request.packet",
                details={"packet": packet.id, "pages": pages, "sha256": stored.sha256,
                         "documents": packet.contents, "redactions": len(redactions)})
         return packet
@@ -185,11 +185,11 @@ def open_packet(ext, principal: Principal, request_id: int):
     audited. Reading it reads the charts in it, so restricted charts' rules apply."""
     require(principal, VIEW)
     with ext.db.transaction() as session:
-        row = _get(session, request_id)
+        row = get_request(session, request_id)
         for patient in row.patients:
             require_chart_access(session, principal, patient)
         packet = latest_packet(session, request_id)
-        _audit(session, principal, row, "request.packet_download",
+        audit_request(session, principal, row, "request.packet_download",
                details={"packet": packet.id, "sha256": packet.sha256})
     chunks = ext.store.open(packet.object_key, packet.store_version_id,
                             expected_sha256=packet.sha256)

@@ -38,7 +38,7 @@ from archive.errors import (
 )
 from archive.interfaces import CHUNK_SIZE, ObjectInfo, StoredObject
 from archive.storage.hashing import HashingReader, read_chunks, verified_chunks
-from archive.storage.rules import refuse_if_locked, split_key
+from archive.storage.rules import refuse_if_locked, split_key, stat_listed
 
 VERSIONS_DIR = ".versions"
 _TEMP_PREFIX = ".tmp-"
@@ -301,13 +301,7 @@ class FilesystemStore:
             return []
         except OSError as err:
             raise self._unavailable(f"list versions of {key}", err) from err
-        infos = []
-        for version_id in names:
-            try:
-                infos.append(self.stat(key, version_id))
-            except ObjectNotFound:
-                continue  # deleted between listing and stat
-        return infos
+        return stat_listed(self.stat, key, names)
 
     def list_keys(self, prefix: str = "") -> list[str]:
         parent, _, partial = prefix.rpartition("/")

@@ -4,9 +4,10 @@ backends (replication, restore) and a refusal reads the same whichever store sai
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from archive.errors import ObjectLocked
+from archive.errors import ObjectLocked, ObjectNotFound
 from archive.interfaces import ObjectInfo
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,254}")
@@ -45,3 +46,16 @@ def refuse_if_locked(info: ObjectInfo) -> None:
             f"Version {info.version_id} of {info.key} is retained until "
             f"{info.retain_until.isoformat()} and cannot be deleted before then."
         )
+
+
+def stat_listed(stat: Callable[[str, str], ObjectInfo], key: str,
+                version_ids: Iterable[str]) -> list[ObjectInfo]:
+    """The metadata of each listed version of ``key``, in the listing's order, leaving out a
+    version deleted between the listing and its ``stat``."""
+    infos = []
+    for version_id in version_ids:
+        try:
+            infos.append(stat(key, version_id))
+        except ObjectNotFound:
+            continue
+    return infos

@@ -40,7 +40,7 @@ from archive.errors import (
 )
 from archive.interfaces import CHUNK_SIZE, ObjectInfo, StoredObject
 from archive.storage.hashing import HashingReader, verified_chunks
-from archive.storage.rules import refuse_if_locked, split_key
+from archive.storage.rules import refuse_if_locked, split_key, stat_listed
 
 PART_SIZE = 10 * 1024 * 1024
 _MAX_PARTS = 10_000
@@ -366,13 +366,7 @@ class S3Store:
                 if obj.object_name == key and not obj.is_delete_marker and not obj.is_dir
             ]
         version_ids.reverse()  # S3 lists a key's versions newest first
-        infos = []
-        for version_id in version_ids:
-            try:
-                infos.append(self.stat(key, version_id))
-            except ObjectNotFound:
-                continue  # deleted between listing and stat
-        return infos
+        return stat_listed(self.stat, key, version_ids)
 
     def list_keys(self, prefix: str = "") -> list[str]:
         self._ensure_bucket()

@@ -151,6 +151,13 @@ def record_now(db, actor: Actor, action: str, **fields) -> None:
         record(session, actor, action, **fields)
 
 
+def record_about(session: Session, actor: Actor, action: str, document, **fields) -> AuditEvent:
+    """``record`` for an event about one document (archive.models.Document): it names the
+    document and its patient, so that the patient's trail finds it."""
+    return record(session, actor, action, patient_mrn=document.patient.mrn,
+                  document_id=document.id, **fields)
+
+
 @dataclass(frozen=True)
 class Anchor:
     """The chain's head as written into the replica store at ``anchored_at``: the event

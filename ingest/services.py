@@ -85,12 +85,8 @@ def retry_document(session: Session, principal: Principal, document_id: int) -> 
     job = queue.requeue(session, status.job_id)
     document = session.get(Document, document_id)
     document.status = "queued"
-    audit.record(
-        session,
-        principal.actor,
-        "document.retry",
-        patient_mrn=document.patient.mrn,
-        document_id=document_id,
+    audit.record_about(
+        session, principal.actor, "document.retry", document,
         details={"job": job.id},
     )
     return job
@@ -167,12 +163,8 @@ def review_flag(session: Session, principal: Principal, flag_id: int, comment: s
     flag.reviewed_at = utcnow()
     flag.comment = comment
     document = session.get(Document, flag.document_id)
-    audit.record(
-        session,
-        principal.actor,
-        "qc.review",
-        patient_mrn=document.patient.mrn,
-        document_id=document.id,
+    audit.record_about(
+        session, principal.actor, "qc.review", document,
         version_number=flag.version_number,
         reason=comment,
         details={"flag": flag.id, "kind": flag.kind},

@@ -142,12 +142,8 @@ class Worker:
             document = session.get(Document, lease.document_id)
             if final:
                 document.status = "failed"
-            audit.record(
-                session,
-                self.actor,
-                "document.ocr",
+            audit.record_about(
+                session, self.actor, "document.ocr", document,
                 outcome="failed" if final else "retrying",
-                patient_mrn=document.patient.mrn,
-                document_id=document.id,
                 details={"attempt": lease.attempt, "error": message},
             )

@@ -151,13 +151,9 @@ def _record_refusal(
     # The caller's transaction rolls back as the refusal propagates; this event must stay.
     # Its info carries the audit key (archive.db) to the new session.
     with Session(session.get_bind(), info=session.info) as own, own.begin():
-        audit.record(
-            own,
-            actor,
-            "hold.refused",
+        audit.record_about(
+            own, actor, "hold.refused", document,
             outcome="refused",
-            patient_mrn=document.patient.mrn,
-            document_id=document.id,
             reason=refusal.message,
             details={"attempt": action, "holds": [hold.id for hold in holds]},
         )

@@ -81,12 +81,8 @@ def correct_metadata(
         after = _metadata_of(document)
         if before == after:
             raise BadRequest("Nothing was changed; edit a field before saving.")
-        audit.record(
-            session,
-            principal.actor,
-            "document.metadata",
-            patient_mrn=document.patient.mrn,
-            document_id=document_id,
+        audit.record_about(
+            session, principal.actor, "document.metadata", document,
             reason=reason,
             details={"before": before, "after": after},
         )

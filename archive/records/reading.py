@@ -43,13 +43,7 @@ def view_document(session: Session, principal: Principal, document_id: int) -> D
     require(principal, "document.view")
     document = get_document(session, document_id)
     require_chart_access(session, principal, document.patient, document_id=document_id)
-    audit.record(
-        session,
-        principal.actor,
-        "document.view",
-        patient_mrn=document.patient.mrn,
-        document_id=document_id,
-    )
+    audit.record_about(session, principal.actor, "document.view", document)
     return document
 
 

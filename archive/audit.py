@@ -370,7 +370,7 @@ def _drained(buffer: io.StringIO) -> str:
 
 def export_row(event) -> list[str]:
     """One event (an AuditEvent or a row of its EXPORT_COLUMNS) as CSV cells."""
-    return [_spreadsheet_safe(_text(column, getattr(event, column))) for column in EXPORT_COLUMNS]
+    return [spreadsheet_safe(_text(column, getattr(event, column))) for column in EXPORT_COLUMNS]
 
 
 def _text(column: str, value) -> str:
@@ -381,7 +381,7 @@ def _text(column: str, value) -> str:
     return "" if value is None else str(value)
 
 
-def _spreadsheet_safe(text: str) -> str:
+def spreadsheet_safe(text: str) -> str:
     # A cell starting with = + - @ would be run as a formula by a spreadsheet.
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 

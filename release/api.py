@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from archive.api_spec import body_of, operation, query_of
 from archive.auth.guards import current_principal, requires
@@ -14,7 +14,14 @@ from archive.errors import BadRequest
 from archive.extensions import archive
 from archive.params import Paging, parse_date
 from archive.records.downloads import verified_download
-from release.disclosures import Recipient, fulfil_request, patient_disclosures
+from release.accounting_pdf import render_accounting
+from release.disclosures import (
+    Recipient,
+    accounting_csv,
+    fulfil_request,
+    patient_accounting,
+    patient_disclosures,
+)
 from release.models import Disclosure, ReleaseRequest
 from release.packets import Redaction, build_packet, open_packet
 from release.queue import PAGE_SIZE, QueueFilter, request_queue
@@ -29,6 +36,7 @@ from release.requests import (
     view_request,
 )
 from release.schemas import (
+    AccountingQuery,
     DisclosureList,
     DisclosureQuery,
     Extension,
@@ -142,6 +150,44 @@ def disclosures(mrn: str):
                                    date_from=parse_date(query.from_, "from"),
                                    date_to=parse_date(query.to, "to"))
         return jsonify({"mrn": mrn, "disclosures": [disclosure_json(row) for row in rows]})
+
+
+@bp.route("/patients/<mrn>/disclosures.csv")
+@requires(VIEW)
+@operation("A patient's accounting of disclosures as CSV: the accountable disclosures (exempt "
+           "ones too with include_exempt=true), six years unless from/to say otherwise "
+           "(audited download)", query=AccountingQuery, media_type="text/csv")
+def disclosures_csv(mrn: str):
+    with archive().db.transaction() as session:
+        text = accounting_csv(_accounting(session, mrn, "csv"))
+    return _download(text.encode("utf-8"), "text/csv; charset=utf-8",
+                     f"disclosures-{mrn}.csv")
+
+
+@bp.route("/patients/<mrn>/disclosures.pdf")
+@requires(VIEW)
+@operation("A patient's accounting of disclosures as PDF: the accountable disclosures (exempt "
+           "ones too with include_exempt=true), six years unless from/to say otherwise "
+           "(audited download)", query=AccountingQuery, media_type="application/pdf")
+def disclosures_pdf(mrn: str):
+    with archive().db.transaction() as session:
+        data = render_accounting(_accounting(session, mrn, "pdf"))
+    return _download(data, "application/pdf", f"disclosures-{mrn}.pdf")
+
+
+def _accounting(session, mrn: str, form: str):
+    query = query_of(AccountingQuery)
+    return patient_accounting(session, current_principal(), mrn,
+                              date_from=parse_date(query.from_, "from"),
+                              date_to=parse_date(query.to, "to"),
+                              include_exempt=query.include_exempt, form=form)
+
+
+def _download(data: bytes, media_type: str, filename: str) -> Response:
+    # The MRN named a registered patient ([A-Za-z0-9-], archive.api_spec.MRN): no quoting.
+    return Response(data, mimetype=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "no-store"})
 
 
 def _clocks():

@@ -5,6 +5,8 @@ release. Web and API call these functions."""
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from datetime import date
 
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive import audit
+from archive.audit import spreadsheet_safe
 from archive.auth.permissions import Principal, require
 from archive.errors import BadRequest
 from archive.models import utcnow
@@ -71,11 +74,34 @@ def fulfil_request(db, principal: Principal, request_id: int, *, description: st
         return row
 
 
+@dataclass(frozen=True)
+class Accounting:
+    """A patient's accounting of disclosures over a period, newest first."""
+
+    mrn: str
+    patient_name: str
+    date_from: date
+    date_to: date
+    disclosures: list[Disclosure]
+    include_exempt: bool
+
+
 def patient_disclosures(session: Session, principal: Principal, mrn: str, *,
                         date_from: date | None = None,
                         date_to: date | None = None) -> list[Disclosure]:
-    """A patient's disclosures, newest first, over the accounting's six years unless a range
-    is given. Audited as a view of the patient's data: it says who received their records."""
+    """A patient's disclosures, exempt ones too (marked), newest first, over the accounting's
+    six years unless a range is given. Audited as a view of the patient's data: it says who
+    received their records."""
+    return patient_accounting(session, principal, mrn, date_from=date_from, date_to=date_to,
+                              include_exempt=True, form="json").disclosures
+
+
+def patient_accounting(session: Session, principal: Principal, mrn: str, *,
+                       date_from: date | None = None, date_to: date | None = None,
+                       include_exempt: bool = False, form: str = "json") -> Accounting:
+    """The accounting as the patient receives it: only accountable disclosures, since
+    45 CFR 164.528(a)(1) leaves exempt ones out, unless ``include_exempt`` (internal review).
+    Audited with its format: a CSV or PDF copy leaves the archive."""
     require(principal, VIEW)
     patient = find_patient(session, mrn)
     date_from = date_from or accounting_window_start(date.today())
@@ -85,13 +111,38 @@ def patient_disclosures(session: Session, principal: Principal, mrn: str, *,
                                      Disclosure.disclosed_on >= date_from)
     if date_to:
         query = query.where(Disclosure.disclosed_on <= date_to)
+    if not include_exempt:
+        query = query.where(Disclosure.exempt.is_(False))
     rows = list(session.scalars(query.order_by(Disclosure.disclosed_on.desc(),
                                                Disclosure.id.desc())))
     audit.record(session, principal.actor, "disclosures.view", patient_mrn=mrn,
                  details={"from": date_from.isoformat(),
                           "to": date_to.isoformat() if date_to else None,
-                          "count": len(rows)})
-    return rows
+                          "count": len(rows), "format": form,
+                          "include_exempt": include_exempt})
+    return Accounting(mrn=patient.mrn, patient_name=patient.name, date_from=date_from,
+                      date_to=date_to or date.today(), disclosures=rows,
+                      include_exempt=include_exempt)
+
+
+CSV_HEADINGS = ("date", "recipient", "recipient address", "description", "purpose",
+                "legal basis", "request")
+
+
+def accounting_csv(accounting: Accounting) -> str:
+    """The accounting as CSV with a heading row, every cell safe to open in a spreadsheet
+    (a recipient or description may start with "=")."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    headings = CSV_HEADINGS + (("exempt",) if accounting.include_exempt else ())
+    writer.writerow(headings)
+    for row in accounting.disclosures:
+        cells = [row.disclosed_on.isoformat(), row.recipient_name, row.recipient_address,
+                 row.description, row.purpose, row.legal_basis, str(row.request_id)]
+        if accounting.include_exempt:
+            cells.append("yes" if row.exempt else "no")
+        writer.writerow([spreadsheet_safe(cell) for cell in cells])
+    return buffer.getvalue()
 
 
 def _check_release_date(row: ReleaseRequest, released: date) -> None:

@@ -97,6 +97,12 @@ class DisclosureQuery(Request):
     to: ISO_DATE | None = None
 
 
+class AccountingQuery(DisclosureQuery):
+    # Exempt disclosures are left out of the patient's accounting (45 CFR 164.528(a)(1));
+    # true lists them too, marked, for internal review.
+    include_exempt: bool = False
+
+
 class DisclosureOut(Answer):
     date: str
     recipient: str

@@ -5,16 +5,13 @@ lists for a certificate of destruction — institution, date and method of destr
 description of the records with their inclusive dates, the normal-course-of-business
 statement, who approved and who executed — then a table of every destroyed record.
 
-Patient names come from everywhere ("Łukasz", "O'Brien — Jr."), and the PDF core fonts know
-only Latin-1, so a Unicode TrueType font is used when one is installed (DejaVu Sans, from
-Debian's fonts-dejavu-core); without one the text is transliterated to Latin-1 rather than
-refused: a certificate must never fail to render because of a name.
+Patient names come from everywhere ("Łukasz", "O'Brien — Jr."): archive.pdf_text picks a
+Unicode TrueType font when one is installed and transliterates to Latin-1 without one, so a
+certificate never fails to render because of a name.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,21 +20,18 @@ from typing import TYPE_CHECKING
 
 from fpdf import FPDF
 
+from archive import pdf_text
+from archive.pdf_text import (
+    CONTROL_CHARACTERS,
+    CORE_FAMILY,
+    FONT_CANDIDATES,
+    to_latin1,
+)
+from archive.pdf_text import latin1_char as _latin1_char
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-# (regular, bold) TrueType files, first found wins. DejaVu covers Latin Extended, Greek and
-# Cyrillic; Liberation is the second choice because Debian machines often have one of the two.
-FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
-    (
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-    ),
-    (
-        "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-        "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
-    ),
-)
 UNICODE_FAMILY = "certsans"
 # For names in scripts DejaVu lacks (Chinese, Japanese, Korean); optional, Debian's
 # fonts-droid-fallback.
@@ -45,7 +39,6 @@ FALLBACK_FONT_CANDIDATES: tuple[str, ...] = (
     "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
 )
 FALLBACK_FAMILY = "certfallback"
-CORE_FAMILY = "helvetica"
 
 TITLE = "Certificate of Destruction"
 UNDATED = "undated"
@@ -70,43 +63,6 @@ TABLE_LINE_HEIGHT = 3.6
 CELL_PADDING = 0.8
 MAX_CELL_LINES = 6
 BASELINE = 2.7  # from the top of a table line to the baseline of its text, for text()
-
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-# Characters outside Latin-1 that NFKD cannot take apart into a Latin-1 letter and marks.
-TRANSLITERATIONS = {
-    "—": "-",
-    "–": "-",
-    "‐": "-",
-    "‑": "-",
-    "−": "-",
-    "‘": "'",
-    "’": "'",
-    "‚": ",",
-    "“": '"',
-    "”": '"',
-    "„": '"',
-    "…": "...",
-    "•": "*",
-    "€": "EUR",
-    "™": "TM",
-    "Ł": "L",
-    "ł": "l",
-    "Đ": "D",
-    "đ": "d",
-    "Ħ": "H",
-    "ħ": "h",
-    "ı": "i",
-    "Œ": "OE",
-    "œ": "oe",
-    "ŉ": "'n",
-    "Ŋ": "N",
-    "ŋ": "n",
-    "ſ": "s",
-    "ŧ": "t",
-    "Ŧ": "T",
-}
-
 
 @dataclass(frozen=True)
 class CertificateLine:
@@ -262,12 +218,8 @@ def _code_points(facts: CertificateFacts) -> set[int]:
 
 
 def find_unicode_font() -> tuple[str, str] | None:
-    """(regular, bold) paths of the first installed candidate font; the regular face stands
-    in for a missing bold one. None when there is none."""
-    for regular, bold in FONT_CANDIDATES:
-        if Path(regular).is_file():
-            return regular, bold if Path(bold).is_file() else regular
-    return None
+    """(regular, bold) paths of the first installed candidate font, or None."""
+    return pdf_text.find_unicode_font(FONT_CANDIDATES)
 
 
 # --- the summary -------------------------------------------------------------------------------
@@ -451,23 +403,6 @@ def table_row(line: CertificateLine) -> tuple[str, ...]:
 
 
 # --- text --------------------------------------------------------------------------------------
-
-
-def to_latin1(text: str) -> str:
-    """Text the core fonts can draw: Latin-1 kept, other letters without their accents
-    ("Ș" → "S"), known symbols spelled out ("—" → "-"), anything else "?"."""
-    return "".join(_latin1_char(char) for char in text)
-
-
-def _latin1_char(char: str) -> str:
-    if ord(char) < 256:
-        return char
-    if char in TRANSLITERATIONS:
-        return TRANSLITERATIONS[char]
-    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
-    if base and all(ord(c) < 256 for c in base):
-        return base
-    return "?"
 
 
 def _as_utc(moment: datetime) -> datetime:

@@ -89,20 +89,6 @@ SURNAMES = ("HOLLOWAY", "NGUYEN", "GARCIA", "OKAFOR", "LINDQVIST", "MORRIS", "PA
             "KOWALSKI", "BAKER", "SANTOS", "MURPHY", "ABERNATHY")  # fmt: skip
 GIVEN = ("MARGARET", "JOHN", "ROSA", "CHIDI", "ERIK", "ALICE", "PRIYA", "TOMASZ", "LEE",
          "ANA", "SEAN", "RUTH")  # fmt: skip
-SENTENCES = (
-    "The patient was seen in follow up for hypertension and type 2 diabetes mellitus.",
-    "Blood pressure remains well controlled on lisinopril and amlodipine.",
-    "She denies chest pain, shortness of breath, palpitations or syncope.",
-    "Hemoglobin A1c was 7.2 percent, improved from 8.1 percent three months ago.",
-    "Physical examination shows clear lungs and a regular rate and rhythm.",
-    "There is mild pitting edema of both ankles without calf tenderness.",
-    "Metformin is continued and the dose of glipizide is reduced at night.",
-    "Laboratory studies show a creatinine of 1.1 and a potassium of 4.3.",
-    "The incision is healing well without erythema, drainage or dehiscence.",
-    "She will return in three months with fasting lipids and a metabolic panel.",
-    "Chest radiograph shows no focal consolidation, effusion or pneumothorax.",
-    "Diet, exercise and foot care were discussed and written instructions given.",
-)
 PHASES = {  # the restore's progress lines, by how they begin
     "Loading the": "load the snapshot",
     "Applying migrations": "migrations",
@@ -124,6 +110,7 @@ EXIT = "exit (after the last line printed)"
 def corpus_reports(corpus: Path | None, seed: int) -> list[tuple[str, str]]:
     """(heading, paragraphs as one text with newlines) of every report to typeset."""
     from bench.ocr import read_reports, report_paragraphs
+    from bench.replication import SENTENCES
 
     if corpus is not None:
         return [(f"{specialty} - {title}".upper(), "\n".join(report_paragraphs(text)))

@@ -26,5 +26,7 @@ log "ruff check ."
 log "lint-imports (the layers in pyproject.toml)"
 .venv/bin/lint-imports
 
-log "pytest $*"
-exec .venv/bin/python -m pytest "$@"
+# One pytest worker per core (pytest-xdist), each with its own PostgreSQL, S3 endpoint and
+# browser; a file's tests stay together so its module fixtures are built once.
+log "pytest -n auto --dist loadfile $*"
+exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"

@@ -60,7 +60,13 @@ def database_template(request, tmp_path_factory) -> Iterator[DatabaseTemplate]:
         path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
         url = f"sqlite:///{path}"
     else:
-        url = request.getfixturevalue("postgres").create_database("chartvault_test")
+        # Pytest may tear this template down and build it again when the order of the tests
+        # switches between the backends (as it does when pytest-xdist hands a worker files
+        # whose parameters interleave): start from no database, and leave none behind.
+        cluster = request.getfixturevalue("postgres")
+        cluster.drop_database("chartvault_test")
+        url = cluster.create_database("chartvault_test")
+        request.addfinalizer(lambda: cluster.drop_database("chartvault_test"))
     engine = create_engine(url)
     migrate.upgrade(engine)
     engine.dispose()

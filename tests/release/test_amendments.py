@@ -261,3 +261,20 @@ def test_the_request_page_forms_accept_and_deny_with_csrf(app, client, people, e
         kinds = session.scalars(select(AuditEvent.action).where(
             AuditEvent.action.like("amendment.%"))).all()
     assert kinds == ["amendment.denial", "amendment.disagreement"]
+
+
+def test_destroying_the_original_takes_its_links_and_leaves_the_filed_amendment(
+        client, people, ext, original, amendment_request):
+    from retention.destruction import erase_document_rows
+
+    filed = step(client, people, amendment_request, "accept", text=AMENDED).json
+    with ext.db.transaction() as session:
+        # Disposition's own erasure: on PostgreSQL a link left behind would break its key.
+        erase_document_rows(ext, session, session.get(Document, original))
+    shown = client.get(f"/api/v1/documents/{filed['filed_document']}",
+                       headers=people.headers("staff"))
+    assert shown.status_code == 200
+    assert shown.json["amendments"] == {"materials": [], "about": []}
+    state = client.get(f"/api/v1/requests/{amendment_request}/amendment",
+                       headers=people.headers("staff")).json
+    assert state["materials"] == []

@@ -17,7 +17,7 @@ def init_app(app: Flask) -> None:
     import release.models  # noqa: F401 - the tables, on the shared metadata
     import release.packet_models  # noqa: F401 - packets' table
     from archive.extensions import NavLink, csrf
-    from release import api, views
+    from release import amendment_views, api, views
     from release.clocks import DEFAULT_CLOCKS
     from release.requests import VIEW
 
@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
     _register_packets(app.extensions["chartvault"])
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)
+    amendment_views.init_app(app)  # 45 CFR 164.526: accept, deny, disagree, rebut
 
 
 def _register_packets(ext: Archive) -> None:

@@ -24,6 +24,7 @@ from archive.models import Document
 from archive.records.reading import get_document
 from ingest.ocr import pdf as ocr_pdf
 from ingest.ocr import raster, sources
+from release.amendments import amendment_materials
 from release.packet_models import ReleasePacket
 from release.packet_pdf import Letter, Part, assemble
 from release.redaction import Box, check_box
@@ -109,7 +110,7 @@ def _chosen_documents(session: Session, principal: Principal, request_id: int,
         raise BadRequest(f"documents: {', '.join(map(str, outside))} are not documents of "
                          "the request's patients.")
     chosen = []
-    for document_id in document_ids:
+    for document_id, note in _with_amendment_materials(session, document_ids):
         document = get_document(session, document_id)
         # Building a packet reads the chart: a restricted one needs the glass broken.
         require_chart_access(session, principal, document.patient, document_id=document_id)
@@ -118,8 +119,24 @@ def _chosen_documents(session: Session, principal: Principal, request_id: int,
             document_id, version.number, version.object_key, version.store_version_id,
             version.sha256, version.media_type,
             f"Document {document_id}: {document.doc_type.replace('_', ' ')}"
-            + (f", {document.date_of_service.isoformat()}" if document.date_of_service else "")))
+            + (f", {document.date_of_service.isoformat()}" if document.date_of_service else "")
+            + (f" \u2014 {note}" if note else "")))
     return chosen
+
+
+def _with_amendment_materials(session: Session,
+                              document_ids: list[int]) -> list[tuple[int, str]]:
+    """The chosen documents, each followed by what was filed about it under 45 CFR 164.526
+    (its amendment, or the denial, disagreement and rebuttal), which must go with it
+    whenever it is released; with a note saying what each of those is."""
+    ordered: list[tuple[int, str]] = []
+    for document_id in document_ids:
+        ordered.append((document_id, ""))
+        # One the clerk chose as well comes where they put it, once.
+        ordered += [(material, note) for material, note
+                    in amendment_materials(session, document_id)
+                    if material not in document_ids]
+    return ordered
 
 
 def _packets_of(session: Session, request_id: int) -> int:

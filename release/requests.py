@@ -154,6 +154,11 @@ def _check_terms(requester: Requester, legal_basis: str, request_type: str, rece
                          "the request reached the hospital.")
     if asked.date_from and asked.date_to and asked.date_from > asked.date_to:
         raise BadRequest("documents.from must not be after documents.to.")
+    if request_type == "amendment" and len(set(asked.document_ids)) != 1:
+        # 45 CFR 164.526: the patient asks to amend something in particular; accepting or
+        # denying it files documents linked to that one (release.amendments).
+        raise BadRequest("documents.document_ids: an amendment request names the one "
+                         "document the patient asks to amend; give its id, alone.")
 
 
 def _check_documents(session: Session, ids: list[int], patient_ids: set[int]) -> None:

@@ -54,14 +54,15 @@ def test_only_one_extension_and_none_where_the_clock_has_none():
                           notice_sent=FRIDAY)
 
 
-def test_the_due_date_of_a_logged_request_follows_its_type(log_request):
+def test_the_due_date_of_a_logged_request_follows_its_type(log_request, filed):
     access = log_request()
     assert access.status_code == 201, access.json
     assert access.json["due"] == "2026-05-31"
     assert access.json["notice_deadline"] == "2026-05-31"
     accounting = log_request(request_type="accounting")
     assert accounting.json["due"] == "2026-06-30"
-    amendment = log_request(request_type="amendment")
+    amendment = log_request(request_type="amendment",
+                            documents={"document_ids": [filed().document_id]})
     assert amendment.json["due"] == "2026-06-30"
 
 

@@ -1,7 +1,7 @@
 """Release of information: amendments (45 CFR 164.526), the links from a document to the
 amendment, denial letter, statement of disagreement and rebuttal filed about it.
 
-Revision ID: 0017
+Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-08 03:30:00.000000
 """
@@ -9,7 +9,7 @@ Create Date: 2026-12-08 03:30:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
+revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None

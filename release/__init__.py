@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)
     amendment_views.init_app(app)  # 45 CFR 164.526: accept, deny, disagree, rebut
+    _register_delivery(app)
 
 
 def _register_packets(ext: Archive) -> None:
@@ -41,3 +42,40 @@ def _register_packets(ext: Archive) -> None:
 
     ext.object_sources.append(stored_packets)
     ext.object_relocators.append(relocate_packets)
+
+
+def _register_delivery(app: Flask) -> None:
+    """Time-limited links, reassignment and the denial letter (release.delivery_api,
+    release.delivery_views, release.link_pages)."""
+    import release.link_models  # noqa: F401 - time-limited links' table
+    from archive.extensions import csrf
+    from release import delivery_api, delivery_views, link_pages
+
+    # The longest a link may live, the rate at which one address may open links, and whom a
+    # requester contacts (named on the denial letter and on an expired link's page).
+    app.config.setdefault("RELEASE_LINK_MAX_DAYS", 30)
+    app.config.setdefault("RELEASE_LINK_RATE", "30 per minute")
+    app.config.setdefault("RELEASE_CONTACT",
+                          "the Privacy Officer, Health Information Management Department")
+    app.register_blueprint(delivery_api.bp)
+    csrf.exempt(delivery_api.bp)  # Bearer tokens, no cookies
+    app.register_blueprint(delivery_views.bp)
+    app.register_blueprint(link_pages.bp)
+    _throttle_link_pages(app)
+
+
+def _throttle_link_pages(app: Flask) -> None:
+    """The link pages are public and their token is the credential: throttle them per
+    client address with the app's Flask-Limiter (archive.auth.throttle), so that nobody
+    can try tokens at speed."""
+    limiters = app.extensions.get("limiter")
+    if not limiters:
+        return
+    limiter = next(iter(limiters))
+    # One allowance for both pages: guessing tokens on either uses it up.
+    throttle = limiter.shared_limit(
+        lambda: app.config["RELEASE_LINK_RATE"], scope="release-link",
+        error_message="Too many requests for record links from this computer. Wait a minute "
+                      "and try again.")
+    for endpoint in ("release_links.landing", "release_links.packet"):
+        app.view_functions[endpoint] = throttle(app.view_functions[endpoint])

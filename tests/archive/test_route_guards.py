@@ -11,13 +11,15 @@ from archive.auth.permissions import PERMISSIONS
 from archive.models import ROLES
 from tests.conftest import csrf_token_of, login
 
-# Public on purpose: the login form, the health probe, the API's OpenAPI document, and the
-# stylesheet/script.
-PUBLIC_ENDPOINTS = {"auth.login", "api.health", "static", "openapi.document"}
+# Public on purpose: the login form, the health probe, the API's OpenAPI document, the
+# stylesheet/script, and a release link's page and download (the token is the credential).
+PUBLIC_ENDPOINTS = {"auth.login", "api.health", "static", "openapi.document",
+                    "release_links.landing", "release_links.packet"}
 SAMPLE_ARGUMENTS = {"mrn": "MRN-1001", "document_id": "1", "number": "1", "filename": "x.css",
                     "flag_id": "1", "grant_id": "1", "page": "1", "hold_id": "1",
                     "doc_type": "discharge_summary", "batch_id": "1", "item_id": "1",
-                    "username": "staff1", "token_id": "1", "request_id": "1"}
+                    "username": "staff1", "token_id": "1", "request_id": "1",
+                    "link_id": "1", "token": "x"}
 
 
 def routes(app):

@@ -10,6 +10,7 @@ sets its own schedules and cap in ``app.config["RELEASE_FEES"]`` and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -108,14 +109,17 @@ def money(cents: int) -> str:
     return f"{sign}${dollars:,}.{rest:02d}"
 
 
+_DOLLARS = re.compile(r"([0-9]{1,9})?(?:\.([0-9]{1,2}))?")
+
+
 def parse_money(text: str, field_name: str) -> int:
-    """Dollars as a clerk types them ("12.50", "$1,200", "7") as cents, exactly."""
+    """Dollars as a clerk types them ("12.50", "$1,200", "7", ".50") as cents, exactly."""
     cleaned = text.strip().removeprefix("$").replace(",", "")
-    whole, _, fraction = cleaned.partition(".")
-    if not whole.isdigit() and not (whole == "" and fraction):
-        raise BadRequest(f"{field_name}: write an amount in dollars, such as 12.50.")
-    if len(fraction) > 2 or (fraction and not fraction.isdigit()):
-        raise BadRequest(f"{field_name}: at most two digits after the point (cents).")
-    if len(whole) > 9:
-        raise BadRequest(f"{field_name}: {text.strip()} is more than any invoice here.")
-    return int(whole or "0") * 100 + int(fraction.ljust(2, "0") or "0")
+    # ASCII digits only: "²".isdigit() is true, but int() refuses it.
+    found = _DOLLARS.fullmatch(cleaned)
+    if found is None or not any(found.groups()):
+        raise BadRequest(f"{field_name}: write an amount in dollars with at most two digits "
+                         "after the point (cents), such as 12.50.")
+    whole, cents = found.group(1) or "0", (found.group(2) or "").ljust(2, "0")
+    return int(whole) * 100 + int(cents)
+

@@ -75,6 +75,6 @@ def test_money_is_whole_cents_both_ways():
         "$0.00", "$0.05", "$12.50", "$1,234.56", "-$3.00"]
     assert [parse_money(t, "amount") for t in ("12.50", "$1,200", "7", "0.1", ".05")] == [
         1250, 120000, 700, 10, 5]
-    for bad in ("", "abc", "1.234", "-5", "1e3", "1.2.3", "9" * 12):
+    for bad in ("", ".", "abc", "1.234", "-5", "1e3", "1.2.3", "9" * 12, "²", "٣"):
         with pytest.raises(BadRequest, match="amount"):
             parse_money(bad, "amount")

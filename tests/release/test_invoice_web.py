@@ -61,7 +61,7 @@ def test_refusals_show_on_the_page_and_store_nothing(app, client, people, reques
     staff.post(f"{url}/invoice", data={"csrf_token": staff.token, "media": "cd"})
     total = invoice_of(client, people, request_id).json["total_cents"]
     for amount, said in (("1,000,000.00", "more than invoice"), ("12.345", "two digits"),
-                         ("twelve", "write an amount")):
+                         ("twelve", "amount in dollars")):
         refused = staff.post(f"{url}/payments", data={"csrf_token": staff.token,
                                                       "amount": amount, "method": "cash"})
         assert refused.status_code in (400, 409), amount

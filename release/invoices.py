@@ -62,6 +62,8 @@ def issue_invoice(db, principal: Principal, rules: FeeRules, request_id: int, *,
     require(principal, MANAGE)
     with db.transaction() as session:
         row = get_request(session, request_id)
+        # Two clerks issuing at once: the second waits here, then finds the first's invoice.
+        session.refresh(row, with_for_update=True)
         if row.status not in OPEN:
             raise Conflict(f"Request {request_id} is {row.status}: an invoice is issued only "
                            "while the request is open.")

@@ -48,6 +48,12 @@ class PaymentOut(Answer):
     recorded_by: str
 
 
+class WaiverOut(Answer):
+    on: str
+    by: str
+    reason: str
+
+
 class InvoiceOut(Answer):
     number: str
     request: int
@@ -58,6 +64,7 @@ class InvoiceOut(Answer):
     total_cents: int
     paid_cents: int
     balance_cents: int
-    status: str
+    status: str  # unpaid, paid, waived or no_charge
+    waived: WaiverOut | None
     payments: list[PaymentOut]
     link: str

@@ -40,6 +40,10 @@ def test_staff_issue_pay_and_settle_through_the_page(app, client, people, reques
     page = staff.get(url).get_data(as_text=True)
     assert f'data-total="{total}"' in page and "waiting for payment" in page
     assert f'action="{url}/payments"' in page and f'action="{url}/invoice"' not in page
+    refused = staff.post(f"{url}/fulfil", data={"csrf_token": staff.token,
+                                                "description": "complete chart"})
+    assert refused.status_code == 409
+    assert "unpaid" in refused.get_data(as_text=True)
     paid = staff.post(f"{url}/payments", data={"csrf_token": staff.token, "amount": "12.50",
                                                "method": "cash", "reference": "receipt 7",
                                                "received": ""})

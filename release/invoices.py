@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from archive.auth.permissions import Principal, require
@@ -61,9 +61,8 @@ def issue_invoice(db, principal: Principal, rules: FeeRules, request_id: int, *,
     request goes on hold waiting for payment (the existing hold: it returns where it was)."""
     require(principal, MANAGE)
     with db.transaction() as session:
+        _lock_request(session, request_id)
         row = get_request(session, request_id)
-        # Two clerks issuing at once: the second waits here, then finds the first's invoice.
-        session.refresh(row, with_for_update=True)
         if row.status not in OPEN:
             raise Conflict(f"Request {request_id} is {row.status}: an invoice is issued only "
                            "while the request is open.")
@@ -118,8 +117,9 @@ def record_payment(db, principal: Principal, request_id: int,
     _check_payment(payment)
     received = payment.received or date.today()
     with db.transaction() as session:
+        _lock_request(session, request_id)
         row = get_request(session, request_id)
-        invoice = _require_invoice(session, request_id, for_update=True)
+        invoice = _require_invoice(session, request_id)
         _check_payable(invoice, payment.amount_cents, received)
         invoice.payments.append(ReleasePayment(
             amount_cents=payment.amount_cents, method=payment.method,
@@ -144,8 +144,9 @@ def waive_fee(db, principal: Principal, request_id: int, reason: str) -> Release
         raise BadRequest("reason is required to waive a fee: the finance office and the "
                          "audit trail must say why it was not collected.")
     with db.transaction() as session:
+        _lock_request(session, request_id)
         row = get_request(session, request_id)
-        invoice = _require_invoice(session, request_id, for_update=True)
+        invoice = _require_invoice(session, request_id)
         if invoice.waived_on is not None:
             raise Conflict(f"Invoice {invoice.number} was waived already on "
                            f"{invoice.waived_on.isoformat()}.")
@@ -178,18 +179,22 @@ def _packet_to_charge(session: Session, request_id: int):
                        "since the invoice charges for its pages.") from None
 
 
-def _invoice_of(session: Session, request_id: int, *,
-                for_update: bool = False) -> ReleaseInvoice | None:
-    query = select(ReleaseInvoice).where(ReleaseInvoice.request_id == request_id)
-    if for_update:
-        # Two clerks recording payments at once must not both pass the balance check.
-        query = query.with_for_update()
-    return session.scalar(query)
+def _lock_request(session: Session, request_id: int) -> None:
+    """Judge one request's fee changes one after the other (two clerks recording the same
+    check at once must not both pass the balance check): a write that changes nothing takes
+    the request's row lock on PostgreSQL and the one write lock on SQLite, before anything
+    is read, so the second reads what the first committed."""
+    session.execute(update(ReleaseRequest).where(ReleaseRequest.id == request_id)
+                    .values(id=ReleaseRequest.id),
+                    execution_options={"synchronize_session": False})
 
 
-def _require_invoice(session: Session, request_id: int, *,
-                     for_update: bool = False) -> ReleaseInvoice:
-    invoice = _invoice_of(session, request_id, for_update=for_update)
+def _invoice_of(session: Session, request_id: int) -> ReleaseInvoice | None:
+    return session.scalar(select(ReleaseInvoice).where(ReleaseInvoice.request_id == request_id))
+
+
+def _require_invoice(session: Session, request_id: int) -> ReleaseInvoice:
+    invoice = _invoice_of(session, request_id)
     if invoice is None:
         raise NotFound(f"Request {request_id} has no invoice; issue one first.")
     return invoice

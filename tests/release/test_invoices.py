@@ -6,10 +6,13 @@ release refused until paid or waived, the PDF's text, who may call them, and the
 from __future__ import annotations
 
 import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from release.fees import FeeSchedule
+from release.invoices import NewPayment, Overpayment, record_payment
 from tests.release.conftest import audit_events
 
 ATTORNEY = {"requester": {"kind": "attorney", "name": "Lee & Park LLP",
@@ -208,6 +211,32 @@ def test_bad_payments_are_400s_naming_the_field(client, people, packeted):
         assert refused.status_code == 400, body
         assert refused.json["error"]["message"].startswith(field), refused.json
     assert call(client, people, request_id, "invoice").json["paid_cents"] == 0
+
+
+def test_the_same_payment_recorded_at_once_is_taken_once(ext, client, people, packeted):
+    """Clerks recording the full balance at the same moment, released together by a barrier:
+    without the request's lock each would see the whole balance still owed."""
+    request_id, _pages = packeted(**ATTORNEY)
+    total = issue(client, people, request_id).json["total_cents"]
+    clerk = people.principal("staff")
+    clerks = 4
+    barrier = threading.Barrier(clerks)
+
+    def record(number: int) -> str:
+        barrier.wait(timeout=60)
+        try:
+            record_payment(ext.db, clerk, request_id,
+                           NewPayment(total, "check", reference=f"chk {number}"))
+        except Overpayment:
+            return "refused"
+        return "recorded"
+
+    with ThreadPoolExecutor(clerks) as pool:
+        outcomes = sorted(pool.map(record, range(clerks)))
+    assert outcomes == ["recorded"] + ["refused"] * (clerks - 1)
+    invoice = call(client, people, request_id, "invoice").json
+    assert (len(invoice["payments"]), invoice["balance_cents"]) == (1, 0)
+    assert shown(client, people, request_id)["status"] == "approved"
 
 
 def pdf_text(data: bytes) -> str:

@@ -92,3 +92,28 @@ def latin1_char(char: str) -> str:
     if base and all(ord(c) < 256 for c in base):
         return base
     return "?"
+
+
+def add_unicode_font(pdf, family: str) -> tuple[str, frozenset[int] | None]:
+    """Load the installed Unicode font into an fpdf2 document as ``family`` (regular and
+    bold): the family to draw with, and the code points it covers (None: unknown, assume
+    all). Without a usable font, the core family and Latin-1."""
+    found = find_unicode_font()
+    if found is None:
+        return CORE_FAMILY, frozenset(range(256))
+    try:
+        pdf.add_font(family, "", found[0])
+        pdf.add_font(family, "B", found[1])
+    except Exception:  # noqa: BLE001 - an unreadable font file must not cost the document
+        return CORE_FAMILY, frozenset(range(256))
+    coverage = getattr(pdf.fonts.get(family), "cmap", None)
+    return family, frozenset(coverage) if coverage is not None else None
+
+
+def drawable(text: str, coverage: frozenset[int] | None) -> str:
+    """One line of text the font can draw: controls as spaces, characters outside its
+    ``coverage`` transliterated."""
+    text = CONTROL_CHARACTERS.sub(" ", text)
+    if coverage is None:
+        return text
+    return "".join(c if ord(c) in coverage else latin1_char(c) for c in text)

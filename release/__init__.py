@@ -14,25 +14,35 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask) -> None:
     """Plug release of information into the app (through the chartvault.packages entry point)."""
+    import release.fee_models  # noqa: F401 - invoices' and payments' tables
     import release.models  # noqa: F401 - the tables, on the shared metadata
     import release.packet_models  # noqa: F401 - packets' table
     from archive.extensions import NavLink, csrf
-    from release import amendment_views, api, views
+    from release import amendment_views, api, invoice_api, invoice_views, views
     from release.clocks import DEFAULT_CLOCKS
+    from release.fees import DEFAULT_ACCESS_FEE_CAP, DEFAULT_FEE_SCHEDULE, money
     from release.requests import VIEW
 
     # A hospital under stricter state law sets its own clocks here before the first request.
     app.config.setdefault("RELEASE_CLOCKS", dict(DEFAULT_CLOCKS))
+    # Likewise its fee schedules (release.fees.FeeSchedule per requester kind, in cents) and
+    # the right-of-access cap.
+    app.config.setdefault("RELEASE_FEES", dict(DEFAULT_FEE_SCHEDULE))
+    app.config.setdefault("RELEASE_ACCESS_FEE_CAP", DEFAULT_ACCESS_FEE_CAP)
+    app.jinja_env.filters["money"] = money
     app.extensions["chartvault"].navigation.append(
         NavLink("release.queue_page", "Requests for records", VIEW,
                 "The release-of-information queue: what is overdue and what is due this "
                 "week, and each request's clock and history.", "records"))
     app.register_blueprint(views.bp)
+    app.register_blueprint(invoice_views.bp)
     _register_packets(app.extensions["chartvault"])
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)
     amendment_views.init_app(app)  # 45 CFR 164.526: accept, deny, disagree, rebut
     _register_delivery(app)
+    app.register_blueprint(invoice_api.bp)
+    csrf.exempt(invoice_api.bp)
 
 
 def _register_packets(ext: Archive) -> None:

@@ -20,6 +20,7 @@ from archive.errors import BadRequest
 from archive.models import utcnow
 from archive.records.patients import find_patient
 from release.clocks import accounting_window_start
+from release.invoices import require_settled
 from release.models import Disclosure, ReleaseRequest
 from release.requests import MANAGE, VIEW, audit_request, get_request
 from release.workflow import FULFILLED, check_transition
@@ -55,6 +56,7 @@ def fulfil_request(db, principal: Principal, request_id: int, *, description: st
         raise BadRequest("recipient.name is required when a recipient is given.")
     with db.transaction() as session:
         row = get_request(session, request_id)
+        require_settled(session, row)
         check_transition(row.status, row.held_from, FULFILLED, "")
         _check_release_date(row, released)
         to = recipient or Recipient(row.requester_name, row.requester_address)

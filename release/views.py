@@ -14,6 +14,7 @@ from archive.extensions import archive
 from archive.params import Paging, parse_date
 from release.disclosures import Recipient, fulfil_request
 from release.history import request_history
+from release.invoices import invoice_for_page
 from release.queue import OVERDUE, PAGE_SIZE, THIS_WEEK, QueueFilter, request_queue, section_of
 from release.requests import MANAGE, VIEW, change_status, extend_request, view_request
 from release.workflow import FULFILLED, allowed_next
@@ -105,4 +106,5 @@ def _request_page(request_id: int, problem: str | None = None, status: int = 200
         return render_template(
             "release/request.html", row=row, history=request_history(session, row),
             moves=moves, can_fulfil=FULFILLED in allowed_next(row.status, row.held_from),
-            problem=problem, today=date.today()), status
+            problem=problem, today=date.today(),
+            invoice=invoice_for_page(session, row.id)), status

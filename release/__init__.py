@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask) -> None:
     """Plug release of information into the app (through the chartvault.packages entry point)."""
+    import release.authorization_models  # noqa: F401 - signed authorizations' table
     import release.models  # noqa: F401 - the tables, on the shared metadata
     import release.packet_models  # noqa: F401 - packets' table
     from archive.extensions import NavLink, csrf
@@ -31,6 +32,7 @@ def init_app(app: Flask) -> None:
     _register_packets(app.extensions["chartvault"])
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)
+    _register_authorizations_and_access_report(app)
 
 
 def _register_packets(ext: Archive) -> None:
@@ -40,3 +42,16 @@ def _register_packets(ext: Archive) -> None:
 
     ext.object_sources.append(stored_packets)
     ext.object_relocators.append(relocate_packets)
+
+
+def _register_authorizations_and_access_report(app: Flask) -> None:
+    """Signed authorizations on the request page and the API, and the patients' access
+    reports of emergency accesses."""
+    from archive.extensions import csrf
+    from release import access_report_views, authorization_api, authorization_views
+
+    for blueprint in (authorization_views.bp, access_report_views.bp):
+        app.register_blueprint(blueprint)
+    for api in (authorization_api.bp, access_report_views.api_bp):
+        app.register_blueprint(api)
+        csrf.exempt(api)  # Bearer tokens, no cookies (as the core API)

@@ -19,11 +19,13 @@ def init_app(app: Flask) -> None:
     import release.packet_models  # noqa: F401 - packets' table
     from archive.extensions import NavLink, csrf
     from release import api, views
-    from release.clocks import DEFAULT_CLOCKS
+    from release.clock_settings import configured_clocks
     from release.requests import VIEW
 
-    # A hospital under stricter state law sets its own clocks here before the first request.
-    app.config.setdefault("RELEASE_CLOCKS", dict(DEFAULT_CLOCKS))
+    # A hospital under stricter state law sets its clocks in its CHARTVAULT_CLOCK_* settings;
+    # a value the rules do not allow stops the app here, at start.
+    settings = app.extensions["chartvault"].settings
+    app.config.setdefault("RELEASE_CLOCKS", configured_clocks(settings))
     app.extensions["chartvault"].navigation.append(
         NavLink("release.queue_page", "Requests for records", VIEW,
                 "The release-of-information queue: what is overdue and what is due this "

@@ -14,7 +14,11 @@ from archive.interfaces import Upload
 from archive.params import parse_date
 from release.authorization_models import ReleaseAuthorization
 from release.authorization_schemas import AuthorizationForm, AuthorizationOut, Revocation
-from release.authorizations import attach_authorization, revoke_authorization, view_authorization
+from release.authorizations import (
+    attach_authorization,
+    revoke_authorization,
+    view_authorizations,
+)
 from release.requests import MANAGE, VIEW
 
 bp = Blueprint("release_authorization_api", __name__, url_prefix="/api/v1")
@@ -31,22 +35,25 @@ def attach(request_id: int):
     if file is None:
         raise MissingFile("Attach the scan of the signed authorization as the multipart "
                           "field 'file' (PDF, TIFF, PNG or JPEG).")
-    link = attach_authorization(
+    mrn, link = attach_authorization(
         archive(), current_principal(), request_id,
         Upload(stream=file.stream, filename=file.filename or ""),
         expires=parse_date(form.expires, "expires"), signed=parse_date(form.signed, "signed"),
         mrn=form.mrn)
-    return jsonify(authorization_json(request_id, link)), 201
+    return jsonify(authorization_json(request_id, mrn, link)), 201
 
 
 @bp.route("/requests/<int:request_id>/authorization")
 @requires(VIEW)
-@operation("The request's authorization in force: its document, expiry and any revocation "
-           "(audited)", answer=AuthorizationOut)
+@operation("Each patient's authorization in force on the request: its document, expiry and "
+           "any revocation (audited)", answer=AuthorizationOut)
 def show(request_id: int):
     with archive().db.transaction() as session:
-        link = view_authorization(session, current_principal(), request_id)
-        return jsonify(authorization_json(request_id, link))
+        links = view_authorizations(session, current_principal(), request_id)
+        return jsonify({"request": request_id,
+                        "on_file": all(link is not None for link in links.values()),
+                        "authorizations": [authorization_json(request_id, mrn, link)
+                                           for mrn, link in links.items() if link]})
 
 
 @bp.route("/requests/<int:request_id>/authorization/revoke", methods=["POST"])
@@ -55,17 +62,15 @@ def show(request_id: int):
            "before it stand, none may follow", body=Revocation, answer=AuthorizationOut)
 def revoke(request_id: int):
     body = body_of(Revocation)
-    link = revoke_authorization(archive().db, current_principal(), request_id,
+    mrn, link = revoke_authorization(archive().db, current_principal(), request_id,
                                 revoked_on=parse_date(body.revoked_on, "revoked_on"),
-                                reason=body.reason)
-    return jsonify(authorization_json(request_id, link))
+                                reason=body.reason, mrn=body.mrn)
+    return jsonify(authorization_json(request_id, mrn, link))
 
 
-def authorization_json(request_id: int, link: ReleaseAuthorization | None) -> dict:
-    if link is None:
-        return {"request": request_id, "on_file": False}
+def authorization_json(request_id: int, mrn: str, link: ReleaseAuthorization) -> dict:
     return {
-        "request": request_id, "on_file": True, "id": link.id,
+        "request": request_id, "on_file": True, "id": link.id, "mrn": mrn,
         "document_id": link.document_id,
         "document": url_for("api.get_document", document_id=link.document_id),
         "signed": link.signed_on.isoformat() if link.signed_on else None,

@@ -18,9 +18,14 @@ class AuthorizationForm(Request):
 class Revocation(Request):
     revoked_on: ISO_DATE
     reason: LongText(2000)
+    # Whose authorization is revoked, when the request concerns several patients.
+    mrn: MRN | None = None
 
 
 class AuthorizationOut(Answer):
+    """One patient's authorization (after attaching or revoking), or, read back, whether
+    every patient of the request has one and each one on file (``authorizations``)."""
+
     request: int
     on_file: bool
 

@@ -48,4 +48,5 @@ def revoke(request_id: int):
                           lambda: revoke_authorization(
                               archive().db, current_principal(), request_id,
                               revoked_on=parse_date(form.get("revoked_on", ""), "revoked_on"),
-                              reason=form.get("reason", "")))
+                              reason=form.get("reason", ""),
+                              mrn=form.get("mrn", "").strip() or None))

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from archive.auth.permissions import Principal, require
 from archive.errors import BadRequest, Conflict
 from archive.interfaces import Upload
-from archive.models import utcnow
+from archive.models import Document, Patient, utcnow
 from archive.records.filing import add_document
 from release.authorization_models import ReleaseAuthorization
 from release.models import ReleaseRequest
@@ -35,9 +35,10 @@ class AuthorizationRequired(Conflict):
 
 def attach_authorization(ext, principal: Principal, request_id: int, upload: Upload, *,
                          expires: date | None, signed: date | None = None,
-                         mrn: str | None = None) -> ReleaseAuthorization:
+                         mrn: str | None = None) -> tuple[str, ReleaseAuthorization]:
     """File the signed authorization's scan for the request's patient and link it to the
-    request. Everything is checked before the scan is filed, so a refusal files nothing."""
+    request; whose it is (the MRN) and the link. Everything is checked before the scan is
+    filed, so a refusal files nothing."""
     require(principal, MANAGE)
     expires = _checked_dates(expires, signed)
     with ext.db.transaction() as session:
@@ -55,15 +56,18 @@ def attach_authorization(ext, principal: Principal, request_id: int, upload: Upl
         session.flush()
         audit_request(session, principal, row, "request.authorization_attach",
                       details={"authorization": link.id, "document": link.document_id,
+                               "patient": mrn,
                                "expires": expires.isoformat(),
                                "signed": signed.isoformat() if signed else None,
                                "duplicate": filing.duplicate})
-        return link
+        return mrn, link
 
 
 def revoke_authorization(db, principal: Principal, request_id: int, *,
-                         revoked_on: date | None, reason: str) -> ReleaseAuthorization:
-    """Record that the patient revoked the authorization in force, from ``revoked_on``."""
+                         revoked_on: date | None, reason: str,
+                         mrn: str | None = None) -> tuple[str, ReleaseAuthorization]:
+    """Record that the patient revoked their authorization in force, from ``revoked_on``
+    (``mrn`` says whose, when the request concerns several patients); whose and the link."""
     require(principal, MANAGE)
     reason = (reason or "").strip()
     if revoked_on is None:
@@ -77,12 +81,14 @@ def revoke_authorization(db, principal: Principal, request_id: int, *,
                          "patient's signed letter of revocation).")
     with db.transaction() as session:
         row = get_request(session, request_id)
-        link = current_authorization(session, request_id)
+        mrn = _patient_to_file_for(row, mrn)
+        link = authorizations_in_force(session, row)[mrn]
         if link is None:
-            raise Conflict(f"Request {request_id} has no authorization on file to revoke.")
+            raise Conflict(f"Request {request_id} has no authorization of patient {mrn} on "
+                           "file to revoke.")
         if link.revoked_on is not None:
-            raise Conflict(f"The authorization of request {request_id} was revoked already, "
-                           f"on {link.revoked_on.isoformat()}.")
+            raise Conflict(f"The authorization of patient {mrn} on request {request_id} was "
+                           f"revoked already, on {link.revoked_on.isoformat()}.")
         if link.signed_on and revoked_on < link.signed_on:
             raise BadRequest(f"revoked_on ({revoked_on.isoformat()}) is before the "
                              f"authorization was signed ({link.signed_on.isoformat()}).")
@@ -90,48 +96,60 @@ def revoke_authorization(db, principal: Principal, request_id: int, *,
         link.revoked_by, link.revoked_at = principal.username, utcnow()
         audit_request(session, principal, row, "request.authorization_revoke", reason=reason,
                       details={"authorization": link.id, "document": link.document_id,
-                               "revoked_on": revoked_on.isoformat()})
-        return link
+                               "patient": mrn, "revoked_on": revoked_on.isoformat()})
+        return mrn, link
 
 
-def view_authorization(session: Session, principal: Principal,
-                       request_id: int) -> ReleaseAuthorization | None:
-    """The authorization in force on the request, audited like a view of the request."""
+def view_authorizations(session: Session, principal: Principal,
+                        request_id: int) -> dict[str, ReleaseAuthorization | None]:
+    """Each patient's authorization in force on the request, audited like a view of it."""
     require(principal, VIEW)
     row = get_request(session, request_id)
-    link = current_authorization(session, request_id)
+    links = authorizations_in_force(session, row)
     audit_request(session, principal, row, "request.authorization_view",
-                  details={"authorization": link.id if link else None})
-    return link
+                  details={"authorizations": [link.id for link in links.values() if link]})
+    return links
 
 
-def current_authorization(session: Session, request_id: int) -> ReleaseAuthorization | None:
-    """The latest authorization attached to the request: a new signature replaces an
-    expired or revoked one."""
-    return session.scalar(select(ReleaseAuthorization)
-                          .where(ReleaseAuthorization.request_id == request_id)
-                          .order_by(ReleaseAuthorization.id.desc()).limit(1))
+def authorizations_in_force(session: Session,
+                            row: ReleaseRequest) -> dict[str, ReleaseAuthorization | None]:
+    """By MRN, each of the request's patients' latest authorization attached to it (a new
+    signature replaces an expired or revoked one), or None. Each patient authorizes the
+    release of their own records only, so a family's request needs one from each."""
+    links = session.execute(select(Patient.mrn, ReleaseAuthorization)
+                            .join(Document, Document.id == ReleaseAuthorization.document_id)
+                            .join(Patient, Patient.id == Document.patient_id)
+                            .where(ReleaseAuthorization.request_id == row.id)
+                            .order_by(ReleaseAuthorization.id)).all()
+    latest = dict(links)  # the later rows of a patient replace the earlier
+    return {patient.mrn: latest.get(patient.mrn) for patient in row.patients}
 
 
 def require_valid_authorization(session: Session, row: ReleaseRequest, on: date) -> None:
     """Refuse (409) a packet or release on ``on`` of a request made under an authorization
-    unless a valid one is on file: attached, not expired by then, not revoked by then."""
+    unless each of its patients' is on file: attached, not expired by then, not revoked by
+    then."""
     if row.legal_basis != AUTHORIZATION:
         return
-    link = current_authorization(session, row.id)
-    what_to_do = (f"Attach a valid signed authorization to request {row.id} (POST "
-                  f"/api/v1/requests/{row.id}/authorization, or the request's page), or put "
-                  "the request on hold until the patient signs one.")
+    for mrn, link in authorizations_in_force(session, row).items():
+        problem = _problem(link, on)
+        if problem:
+            whose = f"patient {mrn}'s authorization" if len(row.patients) > 1 else \
+                "the patient's authorization"
+            raise AuthorizationRequired(
+                f"Request {row.id} is made under {whose}, and {problem}. Attach a valid "
+                f"signed authorization (POST /api/v1/requests/{row.id}/authorization, or the "
+                "request's page), or put the request on hold until the patient signs one.")
+
+
+def _problem(link: ReleaseAuthorization | None, on: date) -> str | None:
     if link is None:
-        raise AuthorizationRequired(f"Request {row.id} is made under the patient's "
-                                    f"authorization, and no authorization is on file. "
-                                    f"{what_to_do}")
+        return "no authorization is on file"
     if link.revoked_on is not None and link.revoked_on <= on:
-        raise AuthorizationRequired(f"The authorization of request {row.id} was revoked on "
-                                    f"{link.revoked_on.isoformat()}. {what_to_do}")
+        return f"it was revoked on {link.revoked_on.isoformat()}"
     if link.expires_on < on:
-        raise AuthorizationRequired(f"The authorization of request {row.id} expired on "
-                                    f"{link.expires_on.isoformat()}. {what_to_do}")
+        return f"it expired on {link.expires_on.isoformat()}"
+    return None
 
 
 def _checked_dates(expires: date | None, signed: date | None) -> date:

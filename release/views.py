@@ -12,7 +12,7 @@ from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest, Conflict, UnsupportedMediaType
 from archive.extensions import archive
 from archive.params import Paging, parse_date
-from release.authorizations import current_authorization
+from release.authorizations import authorizations_in_force
 from release.disclosures import Recipient, fulfil_request
 from release.history import request_history
 from release.queue import OVERDUE, PAGE_SIZE, THIS_WEEK, QueueFilter, request_queue, section_of
@@ -107,4 +107,4 @@ def _request_page(request_id: int, problem: str | None = None, status: int = 200
             "release/request.html", row=row, history=request_history(session, row),
             moves=moves, can_fulfil=FULFILLED in allowed_next(row.status, row.held_from),
             problem=problem, today=date.today(),
-            authorization=current_authorization(session, row.id)), status
+            authorizations=authorizations_in_force(session, row)), status

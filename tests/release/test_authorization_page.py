@@ -87,3 +87,22 @@ def test_other_requests_show_no_authorization_section(app, log_request):
     request_id = log_request().json["id"]
     html = logged_in(app, "staff1").get(f"/requests/{request_id}").get_data(as_text=True)
     assert 'id="authorization-title"' not in html
+
+
+def test_a_family_request_shows_each_patients_authorization(ext, app, client, people,
+                                                            log_request):
+    client.post("/api/v1/patients", json={"mrn": "MRN-2002", "name": "DOE, JOHN",
+                                          "dob": "1972-03-04"}, headers=people.headers("clerk"))
+    request_id = authorization_request(lambda **c: log_request(mrns=["MRN-2002"], **c))
+    staff = logged_in(app, "staff1")
+    assert attach_form(staff, request_id, mrn="MRN-2002").status_code == 303
+    html = staff.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert 'data-authorization="MRN-2002"' in html
+    assert "No signed authorization of MRN-1001 is on file" in html
+    assert '<option value="MRN-1001">' in html and 'name="mrn" value="MRN-2002"' in html
+    revoked = staff.post(f"/requests/{request_id}/authorization/revoke",
+                         data={"csrf_token": staff.token, "mrn": "MRN-2002",
+                               "revoked_on": date.today().isoformat(), "reason": "letter"})
+    assert revoked.status_code == 303
+    [event] = audit_events(ext, "request.authorization_revoke", request_id)
+    assert event.details["patient"] == "MRN-2002"

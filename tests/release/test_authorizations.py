@@ -87,7 +87,9 @@ def test_the_scan_is_filed_in_the_chart_and_linked_with_its_expiry(ext, client, 
     assert "AUTHORIZATION" in text
     shown = client.get(f"/api/v1/requests/{approved}/authorization",
                        headers=people.headers("compliance"))
-    assert shown.json["document_id"] == answer["document_id"]
+    assert shown.json["on_file"] is True
+    [on_file] = shown.json["authorizations"]
+    assert (on_file["mrn"], on_file["document_id"]) == ("MRN-1001", answer["document_id"])
     [event] = audit_events(ext, "request.authorization_attach", approved)
     assert event.details["document"] == answer["document_id"]
     assert event.details["expires"] == NEXT_YEAR
@@ -228,3 +230,32 @@ def test_who_may_attach_read_and_revoke(client, people, approved, attach):
                           headers=people.headers(role)).status_code == 403
     assert attach(approved).status_code == 201
     assert revoke(client, people, approved).status_code == 200
+
+
+def test_each_patient_of_a_family_request_authorizes_their_own_records(
+        ext, client, people, filed, log_request, move, attach):
+    client.post("/api/v1/patients", json={"mrn": "MRN-2002", "name": "DOE, JOHN",
+                                          "dob": "1972-03-04"}, headers=people.headers("clerk"))
+    request_id = log_request(mrns=["MRN-2002"], legal_basis="authorization").json["id"]
+    document = filed().document_id
+    unnamed = attach(request_id)
+    assert unnamed.status_code == 400 and "mrn is required" in unnamed.json["error"]["message"]
+    assert attach(request_id, mrn="MRN-1001").json["mrn"] == "MRN-1001"
+    refused = build(client, people, request_id, document)
+    assert refused.status_code == 409
+    assert ("patient MRN-2002's authorization, and no authorization is on file"
+            in refused.json["error"]["message"])
+    second = attach(request_id, data=pdf_bytes(["JOHN DOE AUTHORIZES"]), mrn="MRN-2002")
+    assert second.status_code == 201
+    with ext.db.transaction() as session:
+        assert session.get(Document, second.json["document_id"]).patient.mrn == "MRN-2002"
+    assert build(client, people, request_id, document).status_code == 201
+    assert revoke(client, people, request_id).status_code == 400  # whose?
+    assert revoke(client, people, request_id, mrn="MRN-2002").status_code == 200
+    shown = client.get(f"/api/v1/requests/{request_id}/authorization",
+                       headers=people.headers("staff")).json
+    assert [(a["mrn"], a["revoked_on"]) for a in shown["authorizations"]] == [
+        ("MRN-1001", None), ("MRN-2002", TODAY.isoformat())]
+    refused = build(client, people, request_id, document)
+    assert f"patient MRN-2002's authorization, and it was revoked on {TODAY.isoformat()}" in (
+        refused.json["error"]["message"])

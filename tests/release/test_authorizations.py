@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from archive.models import Document, Page
+from ingest.models import IndexOutbox
 from ingest.worker import Worker
 from release.authorization_models import ReleaseAuthorization
 from release.models import Disclosure
@@ -76,6 +77,7 @@ def test_the_scan_is_filed_in_the_chart_and_linked_with_its_expiry(ext, client, 
             "authorization", "MRN-1001", TODAY)
         assert version.sha256 == hashlib.sha256(SCAN).hexdigest()
         key, version_id = version.object_key, version.store_version_id
+        version_row_id = version.id
         link = session.scalars(select(ReleaseAuthorization)).one()
         assert (link.request_id, link.document_id) == (approved, document.id)
     assert b"".join(ext.store.open(key, version_id)) == SCAN
@@ -85,6 +87,9 @@ def test_the_scan_is_filed_in_the_chart_and_linked_with_its_expiry(ext, client, 
         assert session.get(Document, answer["document_id"]).status == "ready"
         text = " ".join(session.scalars(select(Page.text)).all())
     assert "AUTHORIZATION" in text
+    with ext.db.transaction() as session:  # and queued for the search index
+        assert session.scalars(select(IndexOutbox.page_number)
+                               .where(IndexOutbox.version_id == version_row_id)).all() == [1]
     shown = client.get(f"/api/v1/requests/{approved}/authorization",
                        headers=people.headers("compliance"))
     assert shown.json["on_file"] is True
@@ -259,3 +264,14 @@ def test_each_patient_of_a_family_request_authorizes_their_own_records(
     refused = build(client, people, request_id, document)
     assert f"patient MRN-2002's authorization, and it was revoked on {TODAY.isoformat()}" in (
         refused.json["error"]["message"])
+
+
+def test_a_release_made_before_the_revocation_may_still_be_recorded(client, people, approved,
+                                                                    attach, fulfil):
+    assert attach(approved, signed=(TODAY - timedelta(days=10)).isoformat()).status_code == 201
+    assert revoke(client, people, approved).status_code == 200  # received today
+    refused = fulfil(approved)  # released today: on the day of the revocation
+    assert refused.status_code == 409
+    assert f"revoked on {TODAY.isoformat()}" in refused.json["error"]["message"]
+    earlier = fulfil(approved, released=(TODAY - timedelta(days=1)).isoformat())
+    assert earlier.status_code == 200, earlier.json

@@ -97,6 +97,32 @@ class Settings:
     disposition_min_age_days: int = setting(
         "days after filing before any document can be due for disposition, whatever its "
         "policy (default 90)", 90, minimum=0)
+    # The legal clocks of requests for records (release.clock_settings): left unset, the
+    # HIPAA periods; a state whose law is stricter sets shorter ones.
+    clock_right_of_access_days: int | None = setting(
+        "days to answer a patient's request for their own records (default 30, at most 30: "
+        "45 CFR 164.524)", None, minimum=1)
+    clock_right_of_access_extension_days: int | None = setting(
+        "days of the one extension of such a request, 0 for none (default 30, at most 30)",
+        None, minimum=0)
+    clock_accounting_days: int | None = setting(
+        "days to answer a request for an accounting of disclosures (default 60, at most 60: "
+        "45 CFR 164.528)", None, minimum=1)
+    clock_accounting_extension_days: int | None = setting(
+        "days of the one extension of an accounting request, 0 for none (default 30, at "
+        "most 30)", None, minimum=0)
+    clock_amendment_days: int | None = setting(
+        "days to answer a request for an amendment (default 60, at most 60: 45 CFR 164.526)",
+        None, minimum=1)
+    clock_amendment_extension_days: int | None = setting(
+        "days of the one extension of an amendment request, 0 for none (default 30, at most "
+        "30)", None, minimum=0)
+    clock_disclosure_days: int | None = setting(
+        "the hospital's target, in days, for any other request for records (authorization, "
+        "court order, ...; default 30)", None, minimum=1)
+    clock_disclosure_extension_days: int | None = setting(
+        "days of the one extension of such a request, 0 for none (default 30)", None,
+        minimum=0)
     replica_storage: str | None = setting("replica store backend: filesystem or s3", None,
                                           choices=("filesystem", "s3"))
     replica_dir: Path | None = setting("directory of the filesystem replica store", None)

@@ -14,35 +14,46 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask) -> None:
     """Plug release of information into the app (through the chartvault.packages entry point)."""
-    import release.fee_models  # noqa: F401 - invoices' and payments' tables
     import release.models  # noqa: F401 - the tables, on the shared metadata
     import release.packet_models  # noqa: F401 - packets' table
     from archive.extensions import NavLink, csrf
-    from release import amendment_views, api, invoice_api, invoice_views, views
-    from release.clocks import DEFAULT_CLOCKS
-    from release.fees import DEFAULT_ACCESS_FEE_CAP, DEFAULT_FEE_SCHEDULE, money
+    from release import amendment_views, api, views
+    from release.clock_settings import configured_clocks
     from release.requests import VIEW
 
-    # A hospital under stricter state law sets its own clocks here before the first request.
-    app.config.setdefault("RELEASE_CLOCKS", dict(DEFAULT_CLOCKS))
-    # Likewise its fee schedules (release.fees.FeeSchedule per requester kind, in cents) and
-    # the right-of-access cap.
-    app.config.setdefault("RELEASE_FEES", dict(DEFAULT_FEE_SCHEDULE))
-    app.config.setdefault("RELEASE_ACCESS_FEE_CAP", DEFAULT_ACCESS_FEE_CAP)
-    app.jinja_env.filters["money"] = money
+    # A hospital under stricter state law sets its clocks in its CHARTVAULT_CLOCK_* settings;
+    # a value the rules do not allow stops the app here, at start.
+    settings = app.extensions["chartvault"].settings
+    app.config.setdefault("RELEASE_CLOCKS", configured_clocks(settings))
     app.extensions["chartvault"].navigation.append(
         NavLink("release.queue_page", "Requests for records", VIEW,
                 "The release-of-information queue: what is overdue and what is due this "
                 "week, and each request's clock and history.", "records"))
     app.register_blueprint(views.bp)
-    app.register_blueprint(invoice_views.bp)
     _register_packets(app.extensions["chartvault"])
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)
     amendment_views.init_app(app)  # 45 CFR 164.526: accept, deny, disagree, rebut
     _register_delivery(app)
+    _register_fees(app)
+    _register_authorizations_and_access_report(app)
+
+
+def _register_fees(app: Flask) -> None:
+    """Fee schedules, invoices and payments (release.fees, release.invoices)."""
+    import release.fee_models  # noqa: F401 - invoices' and payments' tables
+    from archive.extensions import csrf
+    from release import invoice_api, invoice_views
+    from release.fees import DEFAULT_ACCESS_FEE_CAP, DEFAULT_FEE_SCHEDULE, money
+
+    # A hospital sets its own fee schedules (release.fees.FeeSchedule per requester kind, in
+    # cents) and the right-of-access cap here.
+    app.config.setdefault("RELEASE_FEES", dict(DEFAULT_FEE_SCHEDULE))
+    app.config.setdefault("RELEASE_ACCESS_FEE_CAP", DEFAULT_ACCESS_FEE_CAP)
+    app.jinja_env.filters["money"] = money
+    app.register_blueprint(invoice_views.bp)
     app.register_blueprint(invoice_api.bp)
-    csrf.exempt(invoice_api.bp)
+    csrf.exempt(invoice_api.bp)  # Bearer tokens, no cookies
 
 
 def _register_packets(ext: Archive) -> None:
@@ -89,3 +100,17 @@ def _throttle_link_pages(app: Flask) -> None:
                       "and try again.")
     for endpoint in ("release_links.landing", "release_links.packet"):
         app.view_functions[endpoint] = throttle(app.view_functions[endpoint])
+
+
+def _register_authorizations_and_access_report(app: Flask) -> None:
+    """Signed authorizations on the request page and the API, and the patients' access
+    reports of emergency accesses."""
+    import release.authorization_models  # noqa: F401 - signed authorizations' table
+    from archive.extensions import csrf
+    from release import access_report_views, authorization_api, authorization_views
+
+    for blueprint in (authorization_views.bp, access_report_views.bp):
+        app.register_blueprint(blueprint)
+    for api in (authorization_api.bp, access_report_views.api_bp):
+        app.register_blueprint(api)
+        csrf.exempt(api)  # Bearer tokens, no cookies (as the core API)

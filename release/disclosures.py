@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 from archive import audit
 from archive.audit import spreadsheet_safe
 from archive.auth.permissions import Principal, require
+from archive.auth.restricted import require_chart_access
 from archive.errors import BadRequest
 from archive.models import utcnow
 from archive.records.patients import find_patient
+from release.authorizations import require_valid_authorization
 from release.clocks import accounting_window_start
 from release.invoices import require_settled
 from release.models import Disclosure, ReleaseRequest
@@ -59,6 +61,7 @@ def fulfil_request(db, principal: Principal, request_id: int, *, description: st
         require_settled(session, row)
         check_transition(row.status, row.held_from, FULFILLED, "")
         _check_release_date(row, released)
+        require_valid_authorization(session, row, released)
         to = recipient or Recipient(row.requester_name, row.requester_address)
         exempt = is_exempt(row.requester_kind, row.legal_basis)
         for patient in row.patients:
@@ -106,6 +109,8 @@ def patient_accounting(session: Session, principal: Principal, mrn: str, *,
     Audited with its format: a CSV or PDF copy leaves the archive."""
     require(principal, VIEW)
     patient = find_patient(session, mrn)
+    # Who received a restricted patient's records is part of that record.
+    require_chart_access(session, principal, patient)
     date_from = date_from or accounting_window_start(date.today())
     if date_to and date_from > date_to:
         raise BadRequest("from must not be after to.")

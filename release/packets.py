@@ -25,6 +25,7 @@ from archive.records.reading import get_document
 from ingest.ocr import pdf as ocr_pdf
 from ingest.ocr import raster, sources
 from release.amendments import amendment_materials
+from release.authorizations import require_valid_authorization
 from release.packet_models import ReleasePacket
 from release.packet_pdf import Letter, Part, assemble
 from release.redaction import Box, check_box
@@ -102,6 +103,7 @@ def _chosen_documents(session: Session, principal: Principal, request_id: int,
     if request.status not in OPEN:
         raise TransitionRefused(f"Request {request_id} is {request.status}: a packet is "
                                 "built only while the request is open.")
+    require_valid_authorization(session, request, date.today())
     patient_ids = {patient.id for patient in request.patients}
     found = dict(session.execute(select(Document.id, Document.patient_id)
                                  .where(Document.id.in_(document_ids))).all())

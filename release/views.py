@@ -9,9 +9,10 @@ from datetime import date
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from archive.auth.guards import current_principal, requires
-from archive.errors import BadRequest, Conflict
+from archive.errors import BadRequest, Conflict, UnsupportedMediaType
 from archive.extensions import archive
 from archive.params import Paging, parse_date
+from release.authorizations import authorizations_in_force
 from release.disclosures import Recipient, fulfil_request
 from release.history import request_history
 from release.invoices import invoice_for_page
@@ -93,7 +94,7 @@ def _act(request_id: int, done: str, action):
     with the reason and the refusal's status."""
     try:
         action()
-    except (BadRequest, Conflict) as err:
+    except (BadRequest, Conflict, UnsupportedMediaType) as err:
         return _request_page(request_id, problem=err.message, status=err.http_status)
     flash(done, "info")
     return redirect(url_for("release.request_page", request_id=request_id), code=303)
@@ -107,4 +108,5 @@ def _request_page(request_id: int, problem: str | None = None, status: int = 200
             "release/request.html", row=row, history=request_history(session, row),
             moves=moves, can_fulfil=FULFILLED in allowed_next(row.status, row.held_from),
             problem=problem, today=date.today(),
-            invoice=invoice_for_page(session, row.id)), status
+            invoice=invoice_for_page(session, row.id),
+            authorizations=authorizations_in_force(session, row)), status

@@ -122,14 +122,19 @@ def add_document(
     upload: Upload,
     date_of_service: date | None = None,
     department: str | None = None,
+    permission: str = "document.upload",
 ) -> Filing:
     """File a new document for a patient: check the scan, store the original, then commit
     the rows (and whatever the listening packages add, e.g. the OCR job) together.
 
+    Scanning clerks file under ``document.upload``; a service that files a scan as part of
+    its own work (release of information filing a signed authorization) names its own
+    permission, so its users need not be scanning clerks.
+
     Bytes the patient already has in any version of any document are not filed again: the
     answer is that version, as a duplicate. Concurrent uploads of the same bytes file one
     document between them, whichever database (archive.records.scans)."""
-    require(principal, "document.upload")
+    require(principal, permission)
     with _refusals_audited(ext, principal, upload, mrn):
         doc_type = checked_doc_type(doc_type)
         _require_patient(ext, mrn)

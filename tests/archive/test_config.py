@@ -17,7 +17,11 @@ SAMPLE_VALUES = {"STORAGE": "s3", "REPLICA_STORAGE": "s3", "SEARCH": "whoosh",
                  "MAX_UPLOAD_MB": "2", "CLIENT_TIMEOUT_SECONDS": "5", "BREAK_GLASS_MINUTES": "30",
                  "SNAPSHOTS_KEEP": "3", "SCRUB_DAYS": "5",
                  "RETENTION_MIN_YEARS": "7", "DISPOSITION_MIN_AGE_DAYS": "30",
-                 "JOB_LEASE_SECONDS": "6", "JOB_RUNS_KEEP_DAYS": "7"}
+                 "JOB_LEASE_SECONDS": "6", "JOB_RUNS_KEEP_DAYS": "7",
+                 "CLOCK_RIGHT_OF_ACCESS_DAYS": "15", "CLOCK_RIGHT_OF_ACCESS_EXTENSION_DAYS": "0",
+                 "CLOCK_ACCOUNTING_DAYS": "30", "CLOCK_ACCOUNTING_EXTENSION_DAYS": "0",
+                 "CLOCK_AMENDMENT_DAYS": "30", "CLOCK_AMENDMENT_EXTENSION_DAYS": "0",
+                 "CLOCK_DISCLOSURE_DAYS": "10", "CLOCK_DISCLOSURE_EXTENSION_DAYS": "0"}
 
 
 def test_each_setting_changes_what_the_app_reads(monkeypatch, tmp_path):

@@ -13,7 +13,10 @@ from sqlalchemy.exc import IntegrityError
 
 import backup.models  # noqa: F401 - and the backup tables
 import ingest.models  # noqa: F401 - registers the ingestion tables on the shared metadata
+import release.amendment_models  # noqa: F401 - the amendments' links
+import release.authorization_models  # noqa: F401 - the signed authorizations
 import release.fee_models  # noqa: F401 - the invoices and payments
+import release.link_models  # noqa: F401 - the time-limited links
 import release.models  # noqa: F401 - and the release-of-information tables
 import release.packet_models  # noqa: F401 - the packets
 import retention.models  # noqa: F401 - and the retention tables

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import io
+from datetime import date, timedelta
+
 import pytest
 from sqlalchemy import select
 
 from archive.models import AuditEvent
+from tests.samples import pdf_bytes
 
 RECEIVED = "2026-05-01"  # a Friday
 
@@ -38,6 +42,22 @@ def move(client, people):
                            headers=people.headers("staff"))
 
     return move_to
+
+
+@pytest.fixture
+def authorize(client, people):
+    """Attach a signed authorization valid for 90 days to a request (the patient's consent
+    that a request under legal_basis "authorization" needs before its packet or release)."""
+
+    def attach(request_id: int):
+        attached = client.post(
+            f"/api/v1/requests/{request_id}/authorization",
+            data={"expires": (date.today() + timedelta(days=90)).isoformat(),
+                  "file": (io.BytesIO(pdf_bytes(["AUTHORIZATION"])), "signed.pdf")},
+            content_type="multipart/form-data", headers=people.headers("staff"))
+        assert attached.status_code == 201, attached.json
+
+    return attach
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ accounting covers six years, newest first, for those who may see it."""
 
 from __future__ import annotations
 
-import io
 from datetime import date, timedelta
 
 import pytest
@@ -14,13 +13,12 @@ from sqlalchemy import select
 from archive.models import AuditEvent, Patient
 from release.models import Disclosure
 from tests.release.conftest import audit_events
-from tests.samples import pdf_bytes
 
 FIELDS = {"date", "recipient", "description", "purpose", "legal_basis", "exempt"}
 
 
 @pytest.fixture
-def approved(client, people, log_request, move):
+def approved(log_request, move, authorize):
     """Log a request (with changes to its body) and approve it, with its signed authorization
     attached when it is made under one (release.authorizations); returns its id."""
 
@@ -31,12 +29,7 @@ def approved(client, people, log_request, move):
         for status in ("in_review", "approved"):
             assert move(request_id, status).status_code == 200
         if changes.get("legal_basis") == "authorization":
-            attached = client.post(
-                f"/api/v1/requests/{request_id}/authorization",
-                data={"expires": (date.today() + timedelta(days=90)).isoformat(),
-                      "file": (io.BytesIO(pdf_bytes(["AUTHORIZATION"])), "signed.pdf")},
-                content_type="multipart/form-data", headers=people.headers("staff"))
-            assert attached.status_code == 201, attached.json
+            authorize(request_id)
         return request_id
 
     return approve

@@ -12,13 +12,14 @@ from tests.release.test_queue import SCRIPT, logged_in
 
 
 @pytest.fixture
-def request_id(client, people, log_request, move, filed):
-    """An approved attorney's request with its packet built."""
+def request_id(client, people, log_request, move, authorize, filed):
+    """An approved attorney's request, with the patient's authorization, its packet built."""
     document = filed().document_id
     request_id = log_request(**{**ATTORNEY, "requester": {"kind": "attorney", "name": SCRIPT}}
                              ).json["id"]
     for status in ("in_review", "approved"):
         assert move(request_id, status).status_code == 200
+    authorize(request_id)
     assert client.post(f"/api/v1/requests/{request_id}/packet", json={"documents": [document]},
                        headers=people.headers("staff")).status_code == 201
     return request_id

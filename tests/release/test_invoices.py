@@ -28,14 +28,17 @@ def document(filed):
 
 
 @pytest.fixture
-def packeted(client, people, log_request, move, document):
-    """Log a request (with changes), approve it and build its packet of the one document;
-    returns (request id, the packet's pages)."""
+def packeted(client, people, log_request, move, authorize, document):
+    """Log a request (with changes), approve it, attach its authorization when it is made
+    under one, and build its packet of the one document; returns (request id, the packet's
+    pages)."""
 
     def make(**changes):
         request_id = log_request(**changes).json["id"]
         for status in ("in_review", "approved"):
             assert move(request_id, status).status_code == 200
+        if changes.get("legal_basis") == "authorization":
+            authorize(request_id)
         built = client.post(f"/api/v1/requests/{request_id}/packet",
                             json={"documents": [document]}, headers=people.headers("staff"))
         assert built.status_code == 201, built.json

@@ -17,7 +17,7 @@ def init_app(app: Flask) -> None:
     import release.models  # noqa: F401 - the tables, on the shared metadata
     import release.packet_models  # noqa: F401 - packets' table
     from archive.extensions import NavLink, csrf
-    from release import api, views
+    from release import accounting_views, api, builder_views, views
     from release.clocks import DEFAULT_CLOCKS
     from release.requests import VIEW
 
@@ -28,6 +28,8 @@ def init_app(app: Flask) -> None:
                 "The release-of-information queue: what is overdue and what is due this "
                 "week, and each request's clock and history.", "records"))
     app.register_blueprint(views.bp)
+    app.register_blueprint(builder_views.bp)
+    app.register_blueprint(accounting_views.bp)
     _register_packets(app.extensions["chartvault"])
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)

@@ -12,6 +12,7 @@ from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest, Conflict
 from archive.extensions import archive
 from archive.params import Paging, parse_date
+from release.builder import request_packets
 from release.disclosures import Recipient, fulfil_request
 from release.history import request_history
 from release.queue import OVERDUE, PAGE_SIZE, THIS_WEEK, QueueFilter, request_queue, section_of
@@ -105,4 +106,5 @@ def _request_page(request_id: int, problem: str | None = None, status: int = 200
         return render_template(
             "release/request.html", row=row, history=request_history(session, row),
             moves=moves, can_fulfil=FULFILLED in allowed_next(row.status, row.held_from),
+            packets=request_packets(session, row.id),
             problem=problem, today=date.today()), status

@@ -10,6 +10,7 @@ page), ``term`` and ``action`` (``show``, ``find`` or ``build``)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from werkzeug.datastructures import MultiDict
@@ -20,6 +21,9 @@ from release.page_ranges import MAX_RANGE_TEXT, parse_pages
 from release.redaction import check_box
 
 ACTIONS = ("show", "find", "build")
+# ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+_NUMBER = re.compile(r"^[0-9]{1,12}$")
+MAX_PAGE_NUMBER = 100_000
 MAX_BOXES = 1000
 TYPED_EDGES = ("left", "top", "right", "bottom")
 
@@ -69,7 +73,7 @@ def read_form(form: MultiDict) -> BuilderState:
 
 
 def _id(value: str, name: str) -> int:
-    if not value.strip().isdigit() or len(value.strip()) > 12:
+    if not _NUMBER.match(value.strip()):
         raise BadRequest(f"{name}: \"{value[:20]}\" is not a document number.")
     return int(value)
 
@@ -92,7 +96,7 @@ def _box(value: str, number: int) -> Redaction:
 
 
 def _page(value: str, where: str) -> int:
-    if not value.strip().isdigit() or int(value) < 1 or len(value.strip()) > 6:
+    if not _NUMBER.match(value.strip()) or not 1 <= int(value) <= MAX_PAGE_NUMBER:
         raise BadRequest(f"{where}: the page must be a page number, 1 or more.")
     return int(value)
 

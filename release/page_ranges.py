@@ -11,6 +11,7 @@ from archive.errors import BadRequest
 # One piece of a range list: "7" or "1-3" (spaces around the numbers are forgiven).
 _PIECE = re.compile(r"^\s*(\d{1,6})\s*(?:-\s*(\d{1,6})\s*)?$")
 MAX_RANGE_TEXT = 200
+MAX_PAGE = 100_000  # as the API bounds a redaction's page
 
 
 def parse_pages(text: str, where: str) -> tuple[int, ...]:
@@ -37,6 +38,9 @@ def _piece_pages(piece: str, where: str) -> range:
     last = int(match.group(2) or first)
     if first < 1:
         raise BadRequest(f"{where}: pages are numbered from 1.")
+    if last > MAX_PAGE:
+        raise BadRequest(f"{where}: page {last} is beyond any document's last page "
+                         f"(at most {MAX_PAGE}).")
     if last < first:
         raise BadRequest(f"{where}: the range \"{piece.strip()}\" runs backwards; write the "
                          f"lower page first ({last}-{first}).")

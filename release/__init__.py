@@ -16,7 +16,7 @@ def init_app(app: Flask) -> None:
     """Plug release of information into the app (through the chartvault.packages entry point)."""
     import release.models  # noqa: F401 - the tables, on the shared metadata
     import release.packet_models  # noqa: F401 - packets' table
-    from archive.extensions import NavLink, csrf
+    from archive.extensions import NavLink, PatientLink, csrf
     from release import accounting_views, api, builder_views, views
     from release.clocks import DEFAULT_CLOCKS
     from release.requests import VIEW
@@ -27,6 +27,8 @@ def init_app(app: Flask) -> None:
         NavLink("release.queue_page", "Requests for records", VIEW,
                 "The release-of-information queue: what is overdue and what is due this "
                 "week, and each request's clock and history.", "records"))
+    app.extensions["chartvault"].patient_links.append(
+        PatientLink("release_accounting.accounting_page", "Accounting of disclosures", VIEW))
     app.register_blueprint(views.bp)
     app.register_blueprint(builder_views.bp)
     app.register_blueprint(accounting_views.bp)

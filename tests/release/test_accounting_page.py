@@ -99,3 +99,13 @@ def test_who_may_see_the_accounting(app, people, patient):
     assert logged_in(app, "admin1").get(PAGE).status_code == 403
     assert app.test_client().get(PAGE).status_code == 302  # to the login page
     assert logged_in(app, "staff1").get("/patients/MRN-9999/accounting").status_code == 404
+
+
+def test_the_patient_page_links_to_the_accounting_for_those_who_may_see_it(app, people,
+                                                                           patient):
+    link = f'href="{PAGE}"'
+    assert link in logged_in(app, "staff1").get(f"/patients/{patient}").get_data(as_text=True)
+    # Clerks open patients' pages but not the accounting: no link to a 403.
+    clerk_page = logged_in(app, "clerk1").get(f"/patients/{patient}")
+    assert clerk_page.status_code == 200
+    assert link not in clerk_page.get_data(as_text=True)

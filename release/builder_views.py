@@ -37,7 +37,7 @@ def build(request_id: int):
     if state.action == "find":
         return _find_term(request_id, state)
     if state.action == "show":
-        return _builder_page(request_id, state)
+        return _show(request_id, state)
     try:
         packet = _build(request_id, state)
     except (BadRequest, Conflict) as err:
@@ -57,6 +57,15 @@ def packet_pdf(request_id: int):
     return verified_download(chunks, sha256=row.sha256, size=row.size,
                              media_type="application/pdf",
                              filename=f"request-{request_id}-packet-{row.number}.pdf")
+
+
+def _show(request_id: int, state: BuilderState):
+    """The chosen pages; a range that cannot be read is said at once, not only at the build."""
+    try:
+        state.chosen_pages()
+    except BadRequest as err:
+        return _builder_page(request_id, state, problem=err.message, status=err.http_status)
+    return _builder_page(request_id, state)
 
 
 def _build(request_id: int, state: BuilderState):

@@ -78,6 +78,10 @@ def test_the_builder_lists_the_patients_documents_and_shows_the_chosen_pages(
                  **{f"pages-{chart['note']}": "2"}).get_data(as_text=True)
     images = re.findall(r'href="(/documents/\d+/versions/\d+/pages/\d+/image)"', shown)
     assert images == [f"/documents/{chart['note']}/versions/1/pages/2/image"]
+    unreadable = post(staff, request_id, action="show", document=str(chart["note"]),
+                      **{f"pages-{chart['note']}": "two"})
+    assert unreadable.status_code == 400
+    assert "is not a page or a range" in unreadable.get_data(as_text=True)
     # The image comes through the viewer's route, which audits it.
     assert staff.get(images[0]).status_code == 200
     with ext.db.transaction() as session:

@@ -39,14 +39,19 @@ class BuilderState:
     action: str = "show"
 
     def packet_documents(self) -> list[PacketDocument]:
-        return [PacketDocument(document_id, self.pages.get(document_id, ""))
+        return [PacketDocument(document_id, self.pages.get(document_id, ""),
+                               _pages_field(document_id))
                 for document_id in self.documents]
 
     def chosen_pages(self) -> list[tuple[int, tuple[int, ...]]]:
         """(document id, its pages, () for all) for each chosen document."""
         return [(document_id, parse_pages(self.pages.get(document_id, ""),
-                                          f"pages of document {document_id}"))
+                                          _pages_field(document_id)))
                 for document_id in self.documents]
+
+
+def _pages_field(document_id: int) -> str:
+    return f"pages of document {document_id}"
 
 
 def read_form(form: MultiDict) -> BuilderState:

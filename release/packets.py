@@ -44,10 +44,12 @@ class Redaction:
 
 @dataclass(frozen=True)
 class PacketDocument:
-    """A document of the packet with the pages to release ("1-3,7"; "" for all of them)."""
+    """A document of the packet with the pages to release ("1-3,7"; "" for all of them).
+    `field` names the pages in a 400 as the caller's form does (the API: documents[i].pages)."""
 
     id: int
     pages: str = ""
+    field: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,8 @@ def _asked_documents(documents: Sequence[int | PacketDocument]) -> list[_Asked]:
     for index, item in enumerate(documents):
         where = f"documents[{index}]"
         if isinstance(item, PacketDocument):
-            one = _Asked(item.id, parse_pages(item.pages, f"{where}.pages"), f"{where}.pages")
+            field = item.field or f"{where}.pages"
+            one = _Asked(item.id, parse_pages(item.pages, field), field)
         else:
             one = _Asked(item, (), where)
         earlier = asked.setdefault(one.document_id, one)

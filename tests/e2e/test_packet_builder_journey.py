@@ -29,6 +29,7 @@ from tests.search.charts import text_pdf
 
 pytestmark = pytest.mark.e2e
 
+SCREENSHOT_DIR = Path("/tmp")
 HIDDEN, KEPT = "Zanzibar", "pneumonia"
 STAFF = Principal(NURSE, "staff")
 
@@ -107,6 +108,7 @@ def test_staff_build_a_packet_with_a_box_drawn_over_a_word(
     expect(boxes).to_contain_text(f"Document {note}, page 1")
     expect(figure.locator("rect.redact-box")).to_have_count(1)
     expect(page.locator("#redaction-count")).to_have_text("1 box.")
+    page.screenshot(path=str(SCREENSHOT_DIR / "chartvault-packet-builder.png"), full_page=True)
 
     page.get_by_role("button", name="Build packet").click()
     expect(page).to_have_url(re.compile(rf"/requests/{request_id}#packets-title$"))

@@ -44,6 +44,16 @@ class DocumentSection:
 
 
 @dataclass(frozen=True)
+class PatientLink:
+    """A link a package offers on a patient's page (``endpoint`` takes the ``mrn``) to
+    those whose role holds ``permission``, e.g. release's accounting of disclosures."""
+
+    endpoint: str
+    label: str
+    permission: str
+
+
+@dataclass(frozen=True)
 class NavLink:
     """A link a package offers in the page header (and on the home page, under its
     ``section``) to those whose role holds ``permission``."""
@@ -115,6 +125,7 @@ class Archive:
         # (retention.schedule.ScheduledJob), listed on the schedule page in this order.
         self.scheduled_jobs: list = []
         self.navigation: list[NavLink] = []
+        self.patient_links: list[PatientLink] = []
 
     @cached_property
     def store(self) -> ObjectStore:

@@ -16,8 +16,8 @@ def init_app(app: Flask) -> None:
     """Plug release of information into the app (through the chartvault.packages entry point)."""
     import release.models  # noqa: F401 - the tables, on the shared metadata
     import release.packet_models  # noqa: F401 - packets' table
-    from archive.extensions import NavLink, csrf
-    from release import amendment_views, api, views
+    from archive.extensions import NavLink, PatientLink, csrf
+    from release import accounting_views, amendment_views, api, builder_views, views
     from release.clock_settings import configured_clocks
     from release.requests import VIEW
 
@@ -29,7 +29,13 @@ def init_app(app: Flask) -> None:
         NavLink("release.queue_page", "Requests for records", VIEW,
                 "The release-of-information queue: what is overdue and what is due this "
                 "week, and each request's clock and history.", "records"))
+    app.extensions["chartvault"].patient_links.extend([
+        PatientLink("release_accounting.accounting_page", "Accounting of disclosures", VIEW),
+        # Compliance reviews emergency accesses; staff do not read each other's reasons.
+        PatientLink("access_report.page", "Emergency access report", "break_glass.review")])
     app.register_blueprint(views.bp)
+    app.register_blueprint(builder_views.bp)
+    app.register_blueprint(accounting_views.bp)
     _register_packets(app.extensions["chartvault"])
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)

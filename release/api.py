@@ -23,6 +23,7 @@ from release.disclosures import (
     patient_disclosures,
 )
 from release.models import Disclosure, ReleaseRequest
+from release.packet_schemas import packet_documents
 from release.packets import Redaction, build_packet, open_packet
 from release.queue import PAGE_SIZE, QueueFilter, request_queue
 from release.requests import (
@@ -247,7 +248,8 @@ def disclosure_json(row: Disclosure) -> dict:
            body=NewPacket, status=201, answer=PacketOut)
 def packet(request_id: int):
     body = body_of(NewPacket)
-    row = build_packet(archive(), current_principal(), request_id, body.documents,
+    row = build_packet(archive(), current_principal(), request_id,
+                       packet_documents(body.documents),
                        [Redaction(r.document_id, r.page, r.box) for r in body.redactions])
     return jsonify({"id": row.id, "request": request_id, "number": row.number,
                     "pages": row.pages, "sha256": row.sha256, "size": row.size,

@@ -33,11 +33,13 @@ STAMP_FONT_SIZE = 7
 
 @dataclass(frozen=True)
 class Part:
-    """One document of the packet: its original as a PDF, and the boxes per page (1-based)."""
+    """One document of the packet: its original as a PDF, the boxes per page (1-based), and
+    the pages released, ascending (() for all of them)."""
 
     pdf: Path
     description: str  # for the cover letter, e.g. "Document 12: discharge summary, 2024-03-01"
     redactions: dict[int, list[Box]] = field(default_factory=dict)
+    pages: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ def assemble(parts: Sequence[Part], letter: Letter, out: Path, workdir: Path) ->
 
     Each document is stamped in a file of its own, then qpdf joins the files: it reads a
     page's streams only while writing it, so memory stays flat in the packet's size."""
-    counts = [_page_count(part.pdf) for part in parts]
+    counts = [len(part.pages) or _page_count(part.pdf) for part in parts]
     cover = cover_lines(parts, counts, letter, sum(counts))
     total = sum(counts) + len(cover)
     files = [_cover_file(cover, letter, total, workdir / "cover.pdf")]
@@ -99,12 +101,25 @@ def _part_file(part: Part, letter: Letter, first: int, total: int, workdir: Path
             # reachable, and qpdf writes only what is reachable.
             original.pages.insert(number - 1, image_page)
             del original.pages[number]
+        _keep_only(original, part.pages)
         for offset, page in enumerate(original.pages):
             stamp(original, page, font, _stamp_lines(letter, first + offset, total))
         original.save(out, compress_streams=False,
                       stream_decode_level=pikepdf.StreamDecodeLevel.none,
                       deterministic_id=True)
     return out
+
+
+def _keep_only(pdf: pikepdf.Pdf, pages: tuple[int, ...]) -> None:
+    """Drop the pages not chosen (numbers 1-based, () keeps all). From the last one back, so
+    the numbers of those still to drop do not move; a dropped page's objects become
+    unreachable and are not written."""
+    if not pages:
+        return
+    chosen = set(pages)
+    for number in range(len(pdf.pages), 0, -1):
+        if number not in chosen:
+            del pdf.pages[number - 1]
 
 
 def helvetica() -> Dictionary:

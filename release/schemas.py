@@ -10,6 +10,7 @@ from pydantic import Field
 from archive.api_spec import DOC_TYPE, ISO_DATE, MRN, Answer, LongText, Request, Text
 from archive.params import MAX_ID, MAX_PAGE
 from release.clocks import REQUEST_TYPES
+from release.packet_schemas import PacketDocumentIn
 from release.terms import LEGAL_BASES, REQUESTER_KINDS
 from release.workflow import FULFILLED, STATUSES
 
@@ -129,8 +130,8 @@ class PacketRedaction(Request):
 
 
 class NewPacket(Request):
-    documents: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1,
-                                                                    max_length=1000)
+    # An id, or {"id", "pages": "1-3,7"} (release.packet_schemas).
+    documents: list[PacketDocumentIn] = Field(min_length=1, max_length=1000)
     redactions: list[PacketRedaction] = Field([], max_length=1000)
 
 

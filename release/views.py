@@ -13,6 +13,7 @@ from archive.errors import BadRequest, Conflict, UnsupportedMediaType
 from archive.extensions import archive
 from archive.params import Paging, parse_date
 from release.authorizations import authorizations_in_force
+from release.builder import request_packets
 from release.disclosures import Recipient, fulfil_request
 from release.history import request_history
 from release.invoices import invoice_for_page
@@ -107,6 +108,6 @@ def _request_page(request_id: int, problem: str | None = None, status: int = 200
         return render_template(
             "release/request.html", row=row, history=request_history(session, row),
             moves=moves, can_fulfil=FULFILLED in allowed_next(row.status, row.held_from),
-            problem=problem, today=date.today(),
+            problem=problem, today=date.today(), packets=request_packets(session, row.id),
             invoice=invoice_for_page(session, row.id),
             authorizations=authorizations_in_force(session, row)), status

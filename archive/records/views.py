@@ -74,7 +74,8 @@ def patient(mrn: str):
             (doc_type, list(docs))
             for doc_type, docs in groupby(documents, key=lambda d: d.doc_type)
         ]
-        return _chart_page("archive/patient.html", session, principal, found, by_type=by_type)
+        return _chart_page("archive/patient.html", session, principal, found, by_type=by_type,
+                           patient_links=archive().patient_links)
 
 
 @bp.route("/documents/<int:document_id>")

@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     import release.packet_models  # noqa: F401 - packets' table
     from archive.extensions import NavLink, PatientLink, csrf
     from release import accounting_views, amendment_views, api, builder_views, views
+    from release.access_report import REVIEW
     from release.clock_settings import configured_clocks
     from release.requests import VIEW
 
@@ -32,7 +33,7 @@ def init_app(app: Flask) -> None:
     app.extensions["chartvault"].patient_links.extend([
         PatientLink("release_accounting.accounting_page", "Accounting of disclosures", VIEW),
         # Compliance reviews emergency accesses; staff do not read each other's reasons.
-        PatientLink("access_report.page", "Emergency access report", "break_glass.review")])
+        PatientLink("access_report.page", "Emergency access report", REVIEW)])
     app.register_blueprint(views.bp)
     app.register_blueprint(builder_views.bp)
     app.register_blueprint(accounting_views.bp)

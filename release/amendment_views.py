@@ -58,8 +58,8 @@ def rebuttal(request_id: int):
 
 def _filed(request_id: int, kind: str, action):
     # The request page's own pattern, so a refusal reads the same on every form of it.
-    return request_views._act(request_id, f"{LABELS[kind]} filed and linked to the document.",
-                              action)
+    return request_views.act_on_request(
+        request_id, f"{LABELS[kind]} filed and linked to the document.", action)
 
 
 def init_app(app) -> None:

@@ -15,7 +15,7 @@ from release.authorizations import attach_authorization, revoke_authorization
 from release.requests import MANAGE
 
 # The request page and its way of answering a refused form are release.views' own.
-from release.views import _act as act_on_request
+from release.views import act_on_request
 
 bp = Blueprint("release_authorization", __name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request
 
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest, Conflict, NotFound
@@ -27,7 +27,7 @@ from release.links import (
 )
 from release.packets import latest_packet
 from release.requests import MANAGE, VIEW
-from release.views import _request_page
+from release.views import act_on_request, request_page_with
 
 bp = Blueprint("release_delivery", __name__)
 
@@ -70,7 +70,7 @@ def make_link(request_id: int):
             max_downloads=_whole_number("max_downloads", DEFAULT_DOWNLOADS),
             max_days=current_app.config["RELEASE_LINK_MAX_DAYS"])
     except (BadRequest, Conflict) as err:
-        return _request_page(request_id, problem=err.message, status=err.http_status)
+        return request_page_with(request_id, problem=err.message, status=err.http_status)
     # Rendered, not redirected: a flashed message would carry the token in the cookie.
     return render_template("release/link_created.html", request_id=request_id, link=link,
                            url=link_url(token)), 201
@@ -79,7 +79,7 @@ def make_link(request_id: int):
 @bp.route("/requests/<int:request_id>/links/<int:link_id>/revoke", methods=["POST"])
 @requires(MANAGE)
 def revoke(request_id: int, link_id: int):
-    return _act(request_id, f"Link {link_id} revoked: it no longer works.",
+    return act_on_request(request_id, f"Link {link_id} revoked: it no longer works.",
                 lambda: revoke_link(archive().db, current_principal(), request_id, link_id))
 
 
@@ -87,7 +87,7 @@ def revoke(request_id: int, link_id: int):
 @requires(MANAGE)
 def assign(request_id: int):
     assignee = request.form.get("assignee", "")[:120]
-    return _act(request_id, f"Request assigned to {assignee.strip()}.",
+    return act_on_request(request_id, f"Request assigned to {assignee.strip()}.",
                 lambda: assign_request(archive().db, current_principal(), request_id,
                                        assignee))
 
@@ -106,13 +106,3 @@ def _whole_number(field: str, default: int) -> int:
         raise BadRequest(f"{field} must be a whole number, not {value[:20]!r}.")
     return int(value)
 
-
-def _act(request_id: int, done: str, action):
-    """As release.views does: back to the request page (303) on success, the page again
-    with the reason and the refusal's status otherwise."""
-    try:
-        action()
-    except (BadRequest, Conflict) as err:
-        return _request_page(request_id, problem=err.message, status=err.http_status)
-    flash(done, "info")
-    return redirect(url_for("release.request_page", request_id=request_id), code=303)

@@ -13,7 +13,7 @@ from release.fees import parse_money
 from release.invoice_api import fee_rules, invoice_download
 from release.invoices import NewPayment, issue_invoice, record_payment, waive_fee
 from release.requests import MANAGE, VIEW
-from release.views import _act as act_on_request
+from release.views import act_on_request
 
 bp = Blueprint("release_fees", __name__)
 

@@ -45,14 +45,14 @@ def queue_page():
 @bp.route("/requests/<int:request_id>")
 @requires(VIEW)
 def request_page(request_id: int):
-    return _request_page(request_id)
+    return request_page_with(request_id)
 
 
 @bp.route("/requests/<int:request_id>/status", methods=["POST"])
 @requires(MANAGE)
 def status(request_id: int):
     form = request.form
-    return _act(request_id, "Status changed.", lambda: change_status(
+    return act_on_request(request_id, "Status changed.", lambda: change_status(
         archive().db, current_principal(), request_id, form.get("status", ""),
         form.get("reason", "")))
 
@@ -70,7 +70,7 @@ def extend(request_id: int):
                               current_app.config["RELEASE_CLOCKS"], request_id,
                               notice_sent=notice_sent, reason=form.get("reason", ""))
 
-    return _act(request_id, "Due date extended.", extend_now)
+    return act_on_request(request_id, "Due date extended.", extend_now)
 
 
 @bp.route("/requests/<int:request_id>/fulfil", methods=["POST"])
@@ -86,22 +86,23 @@ def fulfil(request_id: int):
             released=parse_date(form.get("released", ""), "released"),
             recipient=Recipient(name, form.get("recipient_address", "")) if name else None)
 
-    return _act(request_id, "Release recorded in the patients' accounting of disclosures.",
-                fulfil_now)
+    return act_on_request(request_id,
+                          "Release recorded in the patients' accounting of disclosures.",
+                          fulfil_now)
 
 
-def _act(request_id: int, done: str, action):
+def act_on_request(request_id: int, done: str, action):
     """Run a change; on success back to the request page (303), on a refusal the page again
     with the reason and the refusal's status."""
     try:
         action()
     except (BadRequest, Conflict, UnsupportedMediaType) as err:
-        return _request_page(request_id, problem=err.message, status=err.http_status)
+        return request_page_with(request_id, problem=err.message, status=err.http_status)
     flash(done, "info")
     return redirect(url_for("release.request_page", request_id=request_id), code=303)
 
 
-def _request_page(request_id: int, problem: str | None = None, status: int = 200):
+def request_page_with(request_id: int, problem: str | None = None, status: int = 200):
     with archive().db.transaction() as session:
         row = view_request(session, current_principal(), request_id)
         moves = [s for s in allowed_next(row.status, row.held_from) if s != FULFILLED]

@@ -5,17 +5,13 @@ legal basis, request — or a line saying there were none. A pure function of th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
-
-from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from archive.pdf_text import CONTROL_CHARACTERS, CORE_FAMILY, find_unicode_font, latin1_char
 from release.disclosures import Accounting
+from release.document_pdf import DocumentPDF
 
 TITLE = "Accounting of Disclosures"
 EMPTY = "No disclosures in this period."
-UNICODE_FAMILY = "accountingsans"
 HEADINGS = ("Date", "Recipient", "Description", "Purpose", "Legal basis", "Request")
 # Landscape A4: 277 mm between the margins; what was disclosed gets the most room.
 WIDTHS = (22, 62, 82, 52, 37, 22)
@@ -56,42 +52,13 @@ def render_accounting(accounting: Accounting) -> bytes:
     return bytes(pdf.output())
 
 
-class _AccountingPDF(FPDF):
+class _AccountingPDF(DocumentPDF):
     def __init__(self, accounting: Accounting) -> None:
-        super().__init__(orientation="L", unit="mm", format="A4")
+        # Dated by the end of its period, not the rendering.
+        super().__init__(orientation="L", dated=accounting.date_to, margin=15,
+                         title=f"{TITLE} — MRN {accounting.mrn}")
         self.accounting = accounting
-        self.family, self.drawable = self._load_font()
-        self.set_auto_page_break(auto=True, margin=15)
-        # Same accounting, same bytes: dated by the end of its period, not the rendering.
-        self.set_creation_date(datetime.combine(accounting.date_to, time(), UTC))
-        self.set_title(self.clean(f"{TITLE} — MRN {accounting.mrn}"))
-        self.set_creator("ChartVault")
         self.add_page()
-
-    def _load_font(self) -> tuple[str, frozenset[int] | None]:
-        found = find_unicode_font()
-        if found is None:
-            return CORE_FAMILY, frozenset(range(256))
-        try:
-            self.add_font(UNICODE_FAMILY, "", found[0])
-            self.add_font(UNICODE_FAMILY, "B", found[1])
-        except Exception:  # noqa: BLE001 - an unreadable font file must not cost the accounting
-            return CORE_FAMILY, frozenset(range(256))
-        coverage = getattr(self.fonts.get(UNICODE_FAMILY), "cmap", None)
-        return UNICODE_FAMILY, frozenset(coverage) if coverage is not None else None
-
-    def clean(self, text: str, lines: bool = False) -> str:
-        """Text the font can draw (others transliterated, as archive.pdf_text does); line
-        breaks kept only where asked (a recipient's address)."""
-        parts = text.split("\n") if lines else [text]
-        parts = [CONTROL_CHARACTERS.sub(" ", part) for part in parts]
-        if self.drawable is not None:
-            parts = ["".join(c if ord(c) in self.drawable else latin1_char(c) for c in part)
-                     for part in parts]
-        return "\n".join(parts)
-
-    def use(self, size: float, bold: bool = False) -> None:
-        self.set_font(self.family, "B" if bold else "", size)
 
     def footer(self) -> None:
         self.set_y(-12)

@@ -5,15 +5,10 @@ reason, and — for a patient's right of access — the review and complaint rig
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
-
-from fpdf import FPDF
-
-from archive.pdf_text import CONTROL_CHARACTERS, CORE_FAMILY, find_unicode_font, latin1_char
 from release.denial_letter import DenialLetter
+from release.document_pdf import DocumentPDF
 
 TITLE = "Denial of Your Request for Records"
-UNICODE_FAMILY = "lettersans"
 HHS_COMPLAINT = (
     "You may also complain to the Secretary of the U.S. Department of Health and Human "
     "Services, Office for Civil Rights: online at www.hhs.gov/ocr/complaints, by mail to "
@@ -62,56 +57,29 @@ def _rights(letter: DenialLetter) -> list[tuple[str, str]]:
     ]
 
 
-class _LetterPDF(FPDF):
+class _LetterPDF(DocumentPDF):
     def __init__(self, letter: DenialLetter) -> None:
-        super().__init__(orientation="P", unit="mm", format="A4")
+        # Dated by the denial, not by the rendering.
+        super().__init__(orientation="P", dated=letter.dated, margin=18,
+                         title=f"{TITLE} - request {letter.request_id}")
         self.letter = letter
-        self.family, self.drawable = self._load_font()
-        self.set_auto_page_break(auto=True, margin=18)
-        # Same denial, same bytes: dated by the denial, not by the rendering.
-        self.set_creation_date(datetime.combine(letter.dated, time(), UTC))
-        self.set_title(f"{TITLE} - request {letter.request_id}")
-        self.set_creator("ChartVault")
         self.add_page()
-
-    def _load_font(self) -> tuple[str, frozenset[int] | None]:
-        found = find_unicode_font()
-        if found is None:
-            return CORE_FAMILY, frozenset(range(256))
-        try:
-            self.add_font(UNICODE_FAMILY, "", found[0])
-            self.add_font(UNICODE_FAMILY, "B", found[1])
-        except Exception:  # noqa: BLE001 - an unreadable font file must not cost the letter
-            return CORE_FAMILY, frozenset(range(256))
-        coverage = getattr(self.fonts.get(UNICODE_FAMILY), "cmap", None)
-        return UNICODE_FAMILY, frozenset(coverage) if coverage is not None else None
-
-    def clean(self, text: str) -> str:
-        """Text the font can draw, line breaks kept (an address has several lines)."""
-        parts = [CONTROL_CHARACTERS.sub(" ", part) for part in text.split("\n")]
-        if self.drawable is not None:
-            parts = ["".join(c if ord(c) in self.drawable else latin1_char(c) for c in part)
-                     for part in parts]
-        return "\n".join(parts)
-
-    def use(self, size: float, bold: bool = False) -> None:
-        self.set_font(self.family, "B" if bold else "", size)
 
     def heading(self, text: str, size: float) -> None:
         self.ln(2)
         self.use(size, bold=True)
-        self.multi_cell(0, size * 0.55, self.clean(text), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, size * 0.55, self.clean(text, lines=True), new_x="LMARGIN", new_y="NEXT")
         self.ln(2)
 
     def field(self, label: str, value: str) -> None:
         self.use(10, bold=True)
         self.cell(40, 6, label)
         self.use(10)
-        self.multi_cell(0, 6, self.clean(value), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, 6, self.clean(value, lines=True), new_x="LMARGIN", new_y="NEXT")
 
     def paragraph(self, text: str, bold: bool = False) -> None:
         self.use(11, bold=bold)
-        self.multi_cell(0, 5.5, self.clean(text), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, 5.5, self.clean(text, lines=True), new_x="LMARGIN", new_y="NEXT")
         self.ln(3)
 
     def footer(self) -> None:

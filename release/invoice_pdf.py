@@ -5,18 +5,14 @@ as archive.pdf_text provides them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
-
-from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from archive.pdf_text import add_unicode_font, drawable
+from release.document_pdf import DocumentPDF
 from release.fee_models import ReleaseInvoice
 from release.fees import money
 
 TITLE = "Invoice"
 NO_CHARGE = "No charge for these copies."
-UNICODE_FAMILY = "invoicesans"
 HEADINGS = ("Description", "Quantity", "Unit price", "Amount")
 # Portrait A4: 180 mm between the margins.
 WIDTHS = (96, 24, 30, 30)
@@ -77,25 +73,13 @@ def _totals(pdf: _InvoicePDF, invoice: ReleaseInvoice) -> None:
         pdf.multi_cell(0, 7, pdf.clean(value), new_x="LMARGIN", new_y="NEXT")
 
 
-class _InvoicePDF(FPDF):
+class _InvoicePDF(DocumentPDF):
     def __init__(self, invoice: ReleaseInvoice) -> None:
-        super().__init__(orientation="P", unit="mm", format="A4")
+        # Dated by the invoice, not the rendering.
+        super().__init__(orientation="P", dated=invoice.issued_on, margin=15,
+                         title=f"{TITLE} {invoice.number}")
         self.invoice = invoice
-        self.family, self.coverage = add_unicode_font(self, UNICODE_FAMILY)
-        self.set_auto_page_break(auto=True, margin=15)
-        # Dated by the invoice, not the rendering: the same invoice, the same date inside.
-        self.set_creation_date(datetime.combine(invoice.issued_on, time(), UTC))
-        self.set_title(self.clean(f"{TITLE} {invoice.number}"))
-        self.set_creator("ChartVault")
         self.add_page()
-
-    def clean(self, text: str, lines: bool = False) -> str:
-        """Text the font can draw; line breaks kept only where asked (an address)."""
-        parts = text.split("\n") if lines else [text]
-        return "\n".join(drawable(part, self.coverage) for part in parts)
-
-    def use(self, size: float, bold: bool = False) -> None:
-        self.set_font(self.family, "B" if bold else "", size)
 
     def footer(self) -> None:
         self.set_y(-12)

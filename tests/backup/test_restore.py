@@ -28,7 +28,7 @@ from archive.records.filing import add_version
 from archive.records.patients import register_patient
 from archive.records.reading import open_original
 from archive.storage.filesystem import FilesystemStore
-from backup import replication, restore_objects
+from backup import replication, restore_copies, restore_objects
 from backup.restore import MARKER
 from backup.restore_objects import stored_refs
 from backup.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot
@@ -330,8 +330,10 @@ def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
     take_snapshot(ext)
     lose_the_primary(ext, settings)
     env = environment(settings, target_url)
-    monkeypatch.setattr(restore_objects, "restore_object",
-                        FailsOnce(restore_objects.restore_object, after=6))
+    # The failure is injected in this process, so the copies must run here: in threads.
+    monkeypatch.setattr(restore_objects, "COPY_PROCESSES", 1)
+    monkeypatch.setattr(restore_copies, "restore_object",
+                        FailsOnce(restore_copies.restore_object, after=6))
 
     cut_short = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
 

@@ -96,19 +96,24 @@ def copy_objects(ext: Archive, source: ObjectStore, progress: Progress, *,
     adopts."""
     report = ObjectsRestored()
     counter = _Counter(_count_refs(ext), progress)
+    # Whether each object is looked for in the primary before it is copied: only when the
+    # primary holds something (a restore cut short, or a primary that survived the
+    # disaster). Into an empty one, the look would cost a system call or a request per
+    # object and never find anything.
+    look_first = resumed or not ext.store.is_empty()
     with _pool(source, ext.store) as pool:
-        previous: _Batch | None = None
+        in_flight: list[_Batch] = []  # the batch being finished, and the next one
         try:
             for refs in ref_batches(ext, KEYS_PER_BATCH):
-                batch = _Batch(ext, source, refs, pool, _placing(ext, refs, resumed=resumed))
-                if previous is not None:
-                    counter.add(report, previous.finish(ext))
-                previous = batch
-            if previous is not None:
-                counter.add(report, previous.finish(ext))
+                placing = _placing(ext, refs, look_first=look_first, resumed=resumed)
+                in_flight.append(_Batch(ext, source, refs, pool, placing))
+                if len(in_flight) > 1:
+                    counter.add(report, in_flight.pop(0).finish(ext))
+            while in_flight:
+                counter.add(report, in_flight.pop(0).finish(ext))
         except BaseException:
-            if previous is not None:
-                previous.abandon()
+            for batch in in_flight:
+                batch.abandon()
             raise
     return report
 
@@ -127,12 +132,12 @@ def _pool(source: ObjectStore, target: ObjectStore) -> Executor:
     return ProcessPoolExecutor(workers, mp_context=context)
 
 
-def _placing(ext: Archive, refs: list[StoredRef], *, resumed: bool) -> Placing:
-    """What the workers need to know of the database to place ``refs``. A fresh restore
-    still looks for each object first: a primary that survived the disaster may hold it."""
+def _placing(ext: Archive, refs: list[StoredRef], *, look_first: bool,
+             resumed: bool) -> Placing:
+    """What the workers need to know of the database to place ``refs``."""
     if not resumed:
-        return Placing(look_first=True, resumed=False)
-    return Placing(look_first=True, resumed=True, named=_versions_named(ext, refs))
+        return Placing(look_first=look_first, resumed=False)
+    return Placing(look_first=look_first, resumed=True, named=_versions_named(ext, refs))
 
 
 class _Batch:

@@ -338,6 +338,15 @@ class FilesystemStore:
                 found.append(child)
             self._collect_keys(Path(entry.path), child, "", found)
 
+    def is_empty(self) -> bool:
+        try:
+            for directory, _subdirectories, _files in os.walk(self.root):
+                if os.path.basename(directory) == VERSIONS_DIR and _has_version(Path(directory)):
+                    return False
+        except OSError as err:
+            raise self._unavailable("list its keys", err) from err
+        return True
+
     def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:
         with self._locked(key):
             meta = self._read_sidecar(key, version_id)

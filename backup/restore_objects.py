@@ -6,10 +6,8 @@ rows leaves that version in the primary with no row naming it; the resumed resto
 (its bytes checked first) instead of writing another, so no orphan is left."""
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import Executor, wait
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -17,11 +15,11 @@ from sqlalchemy import func, select, union_all, update
 
 from archive.extensions import Archive
 from archive.interfaces import ObjectStore, Relocation
-from archive.storage.filesystem import FilesystemStore
-from backup import replication, restore_copies
+from backup import replication
 from backup.models import ObjectCopy
 from backup.restore_copies import Placed, Placing, StoredRef, place_keys
 from backup.restore_database import Progress
+from backup.store_workers import worker_pool
 
 # How many keys' refs are read at a time: memory stays flat however large the archive is.
 KEYS_PER_BATCH = 500
@@ -67,12 +65,9 @@ def _count_refs(ext: Archive) -> int:
         return session.scalar(select(func.count()).select_from(objects))
 
 
-# How the copies run side by side. With both stores on local disks, in worker processes:
-# the work per object is then system calls and hashing with Python's own cost between
-# them, which threads share one interpreter lock for (two threads copied 10,000 objects no
-# faster than one, bench/recovery.py), while processes use every core. Otherwise (an S3
-# store) in threads: the copies mostly wait on an endpoint, which threads overlap as well.
-COPY_PROCESSES = 2
+# Threads copying at once when a store is S3: the copies then mostly wait on an endpoint,
+# and four leave more to overlap. With both stores on disk the copies run in
+# backup.store_workers' processes instead.
 COPY_THREADS = 4
 # A batch is cut into this many tasks, a run of keys each: enough that one slow task does not
 # leave the other workers idle for long, few enough that each carries many objects per trip
@@ -101,7 +96,7 @@ def copy_objects(ext: Archive, source: ObjectStore, progress: Progress, *,
     # disaster). Into an empty one, the look would cost a system call or a request per
     # object and never find anything.
     look_first = resumed or not ext.store.is_empty()
-    with _pool(source, ext.store) as pool:
+    with worker_pool([source, ext.store], COPY_THREADS) as pool:
         in_flight: list[_Batch] = []  # the batch being finished, and the next one
         try:
             for refs in ref_batches(ext, KEYS_PER_BATCH):
@@ -116,20 +111,6 @@ def copy_objects(ext: Archive, source: ObjectStore, progress: Progress, *,
                 batch.abandon()
             raise
     return report
-
-
-def _pool(source: ObjectStore, target: ObjectStore) -> Executor:
-    """Worker processes when both stores are directories (see COPY_PROCESSES) and the
-    machine has more than one core; threads otherwise."""
-    workers = min(COPY_PROCESSES, os.cpu_count() or 1)
-    if workers < 2 or not all(isinstance(store, FilesystemStore) for store in (source, target)):
-        return ThreadPoolExecutor(COPY_THREADS)
-    # forkserver, not fork: the restore's process has threads (the database pool's), and a
-    # fork copies whatever locks they hold into a child that can then deadlock. The server
-    # imports only the copying module; each worker is forked clean from it.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([restore_copies.__name__])
-    return ProcessPoolExecutor(workers, mp_context=context)
 
 
 def _placing(ext: Archive, refs: list[StoredRef], *, look_first: bool,

@@ -8,7 +8,7 @@ import shutil
 
 from archive.errors import StorageUnavailable
 from archive.storage.filesystem import FilesystemStore
-from backup import replication, restore_copies, restore_objects
+from backup import replication, restore_copies, restore_objects, store_workers
 from backup.restore import MARKER
 from backup.restore_objects import stored_refs
 from backup.snapshots import take_snapshot
@@ -50,7 +50,7 @@ def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
     lose_the_primary(ext, settings)
     env = environment(settings, target_url)
     # The failure is injected in this process, so the copies must run here: in threads.
-    monkeypatch.setattr(restore_objects, "COPY_PROCESSES", 1)
+    monkeypatch.setattr(store_workers, "PROCESSES", 1)
     monkeypatch.setattr(restore_copies, "restore_object",
                         FailsOnce(restore_copies.restore_object, after=6))
 

@@ -20,8 +20,7 @@ MISSING, CORRUPT = "missing", "corrupt"
 # lock for (two threads copied 10,000 objects no faster than one, bench/recovery.py), while
 # processes use every core.
 PROCESSES = 2
-# What worker processes run: the fork server imports these once, and forks each worker
-# from itself with them imported.
+# The modules whose functions worker processes run.
 WORKER_MODULES = ["backup.store_workers", "backup.restore_copies"]
 
 
@@ -32,8 +31,9 @@ def worker_pool(stores: list[ObjectStore], threads: int) -> Executor:
     processes = min(PROCESSES, os.cpu_count() or 1)
     if processes < 2 or not all(isinstance(store, FilesystemStore) for store in stores):
         return ThreadPoolExecutor(threads)
-    # forkserver, not fork: the calling process has threads (the database pool's), and a
-    # fork copies whatever locks they hold into a child that can then deadlock.
+    # forkserver, not fork: the calling process may have threads (the scheduler's, the web
+    # server's), and a fork copies whatever locks they hold into a child that can then
+    # deadlock. The fork server imports WORKER_MODULES once; each worker is forked from it.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(WORKER_MODULES)
     return ProcessPoolExecutor(processes, mp_context=context)

@@ -104,6 +104,11 @@ class ObjectStore(Protocol):
         key whose versions were all deleted is not listed."""
         ...
 
+    def is_empty(self) -> bool:
+        """Whether the store holds no version of any key (``list_keys`` would list none). It
+        stops at the first version it finds, so it is quick whatever the store's size."""
+        ...
+
     def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:
         """Set or clear the legal-hold flag of a version. A held version cannot be deleted."""
         ...

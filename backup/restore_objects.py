@@ -7,32 +7,19 @@ rows leaves that version in the primary with no row naming it; the resumed resto
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from concurrent.futures import Executor, wait
 from dataclasses import dataclass, field
 from itertools import groupby
 
 from sqlalchemy import func, select, union_all, update
 
-from archive.errors import IntegrityError, ObjectNotFound
 from archive.extensions import Archive
 from archive.interfaces import ObjectStore, Relocation
 from backup import replication
 from backup.models import ObjectCopy
+from backup.restore_copies import Placed, Placing, StoredRef, place_keys
 from backup.restore_database import Progress
-
-
-@dataclass(frozen=True)
-class StoredRef:
-    """One stored object version the restored database refers to."""
-
-    key: str
-    version_id: str
-    sha256: str
-    kind: str
-    replica_version_id: str | None
-
-
+from backup.store_workers import worker_pool
 
 # How many keys' refs are read at a time: memory stays flat however large the archive is.
 KEYS_PER_BATCH = 500
@@ -78,21 +65,14 @@ def _count_refs(ext: Archive) -> int:
         return session.scalar(select(func.count()).select_from(objects))
 
 
-# How many keys are copied at once. The stores' file and network I/O and the hashing let go
-# of the interpreter lock, so copies overlap on the machine's cores and while one waits on a
-# disk or an endpoint. On two cores, two and four copied 10,000 filesystem objects alike
-# (bench/recovery.py); four leave more to overlap when the primary is an S3 endpoint.
+# Threads copying at once when a store is S3: the copies then mostly wait on an endpoint,
+# and four leave more to overlap. With both stores on disk the copies run in
+# backup.store_workers' processes instead.
 COPY_THREADS = 4
-
-
-@dataclass(frozen=True)
-class Placed:
-    """What restoring one object came to: "copied", "present" or "lost", and the version its
-    rows must move to (None when they already name it, or it is lost)."""
-
-    ref: StoredRef
-    outcome: str
-    new_version: str | None = None
+# A batch is cut into this many tasks, a run of keys each: enough that one slow task does not
+# leave the other workers idle for long, few enough that each carries many objects per trip
+# to a worker process.
+TASKS_PER_BATCH = 16
 
 
 @dataclass
@@ -106,35 +86,89 @@ def copy_objects(ext: Archive, source: ObjectStore, progress: Progress, *,
                  resumed: bool) -> ObjectsRestored:
     """Every object back into the primary, a batch of keys at a time: the batch's copies
     written in parallel and made durable together, then its rows moved in one transaction.
-    A crash in between leaves copies no row names, which the resumed restore adopts."""
+    The next batch is copied meanwhile, so the workers do not wait for the disk's flush or
+    the database. A crash in between leaves copies no row names, which the resumed restore
+    adopts."""
     report = ObjectsRestored()
-    total, done = _count_refs(ext), 0
-    with ThreadPoolExecutor(COPY_THREADS) as pool:
-        for batch in ref_batches(ext, KEYS_PER_BATCH):
-            placed = _place_batch(ext, source, batch, pool, resumed=resumed)
-            _relocate(ext, placed)
-            for one in placed:
-                _count(report, one, progress)
-            done += len(placed)
-            progress(f"  {done:,} of {total:,} objects")
+    counter = _Counter(_count_refs(ext), progress)
+    # Whether each object is looked for in the primary before it is copied: only when the
+    # primary holds something (a restore cut short, or a primary that survived the
+    # disaster). Into an empty one, the look would cost a system call or a request per
+    # object and never find anything.
+    look_first = resumed or not ext.store.is_empty()
+    with worker_pool([source, ext.store], COPY_THREADS) as pool:
+        in_flight: list[_Batch] = []  # the batch being finished, and the next one
+        try:
+            for refs in ref_batches(ext, KEYS_PER_BATCH):
+                placing = _placing(ext, refs, look_first=look_first, resumed=resumed)
+                in_flight.append(_Batch(ext, source, refs, pool, placing))
+                if len(in_flight) > 1:
+                    counter.add(report, in_flight.pop(0).finish(ext))
+            while in_flight:
+                counter.add(report, in_flight.pop(0).finish(ext))
+        except BaseException:
+            for batch in in_flight:
+                batch.abandon()
+            raise
     return report
 
 
-def _place_batch(ext: Archive, source: ObjectStore, batch: list[StoredRef],
-                 pool: ThreadPoolExecutor, *, resumed: bool) -> list[Placed]:
-    """Each key's versions in the order they were stored, the keys side by side."""
-    def place_key(refs: list[StoredRef]) -> list[Placed]:
-        return [restore_object(ext, source, target, ref, resumed=resumed) for ref in refs]
+def _placing(ext: Archive, refs: list[StoredRef], *, look_first: bool,
+             resumed: bool) -> Placing:
+    """What the workers need to know of the database to place ``refs``."""
+    if not resumed:
+        return Placing(look_first=look_first, resumed=False)
+    return Placing(look_first=look_first, resumed=True, named=_versions_named(ext, refs))
 
-    by_key = [list(refs) for _key, refs in groupby(batch, key=lambda ref: ref.key)]
-    with ext.store.batch_writer() as target:
-        futures = [pool.submit(place_key, refs) for refs in by_key]
+
+class _Batch:
+    """One batch's copies, started at once in the pool through one batch writer of the
+    primary: its exit (in ``finish``) makes all of them durable together."""
+
+    def __init__(self, ext: Archive, source: ObjectStore, refs: list[StoredRef],
+                 pool: Executor, placing: Placing):
+        self.writer = ext.store.batch_writer()
+        target = self.writer.__enter__()
+        by_key = [list(key_refs) for _key, key_refs in groupby(refs, key=lambda ref: ref.key)]
+        tasks = _chunks(by_key, -(-len(by_key) // TASKS_PER_BATCH))
+        self.futures = [pool.submit(place_keys, source, target, task, placing)
+                        for task in tasks]
+
+    def finish(self, ext: Archive) -> list[Placed]:
+        """Wait for the copies, make them durable, then move their rows to them: no row
+        ever names a copy that is not on disk."""
         try:
-            return [one for future in futures for one in future.result()]
+            placed = [one for future in self.futures for one in future.result()]
         except BaseException:
-            for future in futures:
-                future.cancel()  # what has not started yet; the resumed restore does it
+            self.abandon()
             raise
+        self.writer.__exit__(None, None, None)
+        _relocate(ext, placed)
+        return placed
+
+    def abandon(self) -> None:
+        """Stop what has not started yet (the resumed restore does it) and wait for the
+        rest, without flushing: what this batch wrote no row names yet."""
+        for future in self.futures:
+            future.cancel()
+        wait(self.futures)
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+class _Counter:
+    """The report's counts, and the progress line after each batch."""
+
+    def __init__(self, total: int, progress: Progress):
+        self.total, self.done, self.progress = total, 0, progress
+
+    def add(self, report: ObjectsRestored, placed: list[Placed]) -> None:
+        for one in placed:
+            _count(report, one, self.progress)
+        self.done += len(placed)
+        self.progress(f"  {self.done:,} of {self.total:,} objects")
 
 
 def _relocate(ext: Archive, placed: list[Placed]) -> None:
@@ -157,63 +191,16 @@ def _count(report: ObjectsRestored, placed: Placed, progress: Progress) -> None:
         report.copied += 1
 
 
-def restore_object(ext: Archive, source: ObjectStore, target: ObjectStore, ref: StoredRef, *,
-                   resumed: bool = False) -> Placed:
-    """Put one object back into the primary (``target``: its batch writer). ``resumed``: a
-    restore cut short ran before, and may have left a copy of this object behind."""
-    with suppress(ObjectNotFound):
-        if target.stat(ref.key, ref.version_id).sha256 == ref.sha256:
-            return Placed(ref, "present")
-    if resumed:
-        adopted = _copy_cut_short(ext, target, ref)
-        if adopted:
-            return Placed(ref, "present", adopted)
-    for candidate in _replica_candidates(source, ref):
-        try:
-            # Read back by the full verify at the end of the restore, not here as well.
-            new_version = replication.copy_verified(source, candidate, target, ref.key,
-                                                    ref.sha256, read_back=False)
-        except (ObjectNotFound, IntegrityError):
-            continue  # this copy is gone or damaged: another may do
-        return Placed(ref, "copied", new_version)
-    return Placed(ref, "lost")
-
-
-def _copy_cut_short(ext: Archive, store: ObjectStore, ref: StoredRef) -> str | None:
-    """The version of the object a restore cut short wrote into the primary before its rows
-    moved to it (``put`` makes the version id, so it cannot be recorded first): one that no
-    row names, with the right bytes. The rows are pointed at it rather than another copy
-    written. Only a resumed restore looks: a fresh one starts from an empty store, and the
-    look costs a listing per object."""
-    named = _versions_named(ext, ref.key)
-    for info in store.list_versions(ref.key):
-        if info.version_id in named or info.sha256 not in (ref.sha256, None):
-            continue
-        try:
-            for _chunk in store.open(ref.key, info.version_id, expected_sha256=ref.sha256):
-                pass
-        except (ObjectNotFound, IntegrityError):
-            continue  # a damaged leftover is not adopted; the copy replaces it
-        return info.version_id
-    return None
-
-
-def _versions_named(ext: Archive, key: str) -> set[str]:
-    """The version ids of ``key`` some row refers to."""
+def _versions_named(ext: Archive, refs: list[StoredRef]) -> dict[str, frozenset[str]]:
+    """The version ids some row refers to, of each key of ``refs``."""
     objects = union_all(*replication.object_sources(ext)).subquery()
+    keys = sorted({ref.key for ref in refs})
+    named: dict[str, set[str]] = {key: set() for key in keys}
     with ext.db.transaction() as session:
-        return set(session.scalars(select(objects.c.version_id).where(objects.c.key == key)))
-
-
-def _replica_candidates(source: ObjectStore, ref: StoredRef) -> Iterator[str]:
-    """The recorded replica copy first; then any replica version with the same SHA-256 (a
-    copy made after the snapshot was taken, so not recorded in it)."""
-    if ref.replica_version_id:
-        yield ref.replica_version_id
-    for info in source.list_versions(ref.key):
-        if info.version_id != ref.replica_version_id and info.sha256 in (ref.sha256, None):
-            yield info.version_id
-
+        for key, version_id in session.execute(
+                select(objects.c.key, objects.c.version_id).where(objects.c.key.in_(keys))):
+            named[key].add(version_id)
+    return {key: frozenset(versions) for key, versions in named.items()}
 
 def forget_replica_copies(ext: Archive) -> None:
     """Restored from another store than the configured replica: the recorded replica copies

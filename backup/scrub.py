@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from datetime import datetime
+from itertools import repeat
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError as DuplicateRow
@@ -49,13 +50,8 @@ from archive.audit import Actor
 from archive.config import Settings
 from archive.errors import (
     ArchiveError,
-    IntegrityError,
-    ObjectNotFound,
-    StorageError,
-    StorageUnavailable,
 )
 from archive.extensions import Archive
-from archive.interfaces import ObjectStore
 from archive.models import utcnow
 from backup.models import ObjectCopy
 from backup.replication import register_new_objects
@@ -68,17 +64,18 @@ from backup.scrub_findings import (
     ScrubReport,
 )
 from backup.scrub_repairs import record_unrepaired, repair_primary, repair_replica
+from backup.store_workers import read_copies, worker_pool
 
 SCRUB_ACTOR = Actor("integrity scrub", "scheduler")
 DAYS_VARIABLE = "CHARTVAULT_SCRUB_DAYS"
 DEFAULT_DAYS = 30
 RUNS_PER_DAY = 24  # the scheduled job runs hourly
 BATCH = 100  # objects read from the database, and marked checked, per transaction
-# Copies read at once. Reading and hashing let go of the interpreter lock, so the reads
-# overlap on the cores, and an S3 endpoint's round trips overlap with each other. On two
-# cores, the full verify of 10,000 filesystem objects took 3.5 s with two readers, 4.3 s with
-# one and 5.2-6.1 s with four (the threads then mostly wait for the lock).
+# Threads reading copies at once when a store is S3 (their round trips overlap); with both
+# stores on disk, the reads run in backup.store_workers' processes instead.
 READERS = 2
+# Objects a worker process reads per trip: a batch is shared out in a few tasks.
+READS_PER_TASK = 25
 
 
 class ObjectsUnrepaired(ArchiveError):
@@ -134,24 +131,44 @@ def scrub(
     with ext.db.transaction() as session:
         due = _due(session, everything, limit, ext.settings)
     report = ScrubReport()
-    with ThreadPoolExecutor(READERS) as pool:
-        for start in range(0, len(due), BATCH):
-            ids = due[start : start + BATCH]
-            objects = _objects(ext, ids)
-            # Read ahead in parallel, dealt with in order: findings and repairs stay one at
-            # a time.
-            copies = pool.map(lambda obj: _read_copies(ext, obj), objects)
-            intact: list[int] = []
-            try:
-                for obj, (primary, replica) in zip(objects, copies, strict=True):
-                    if _check(ext, obj, primary, replica, now, actor, report):
-                        intact.append(obj.id)
-            finally:
-                # Even when a store stops answering part-way, what was checked counts.
-                _mark_checked(ext, intact, now)
+    batches = [due[start : start + BATCH] for start in range(0, len(due), BATCH)]
+    done = 0
+    with worker_pool([ext.store, ext.replica], READERS) as pool:
+        # Each batch's copies are read while the one before is dealt with: findings,
+        # repairs and marks stay in order, one at a time, and the readers do not wait.
+        reading = _start_reads(ext, pool, batches[0]) if batches else None
+        for number in range(len(batches)):
+            objects, copies = reading
+            if number + 1 < len(batches):
+                reading = _start_reads(ext, pool, batches[number + 1])
+            _check_batch(ext, objects, copies, now, actor, report)
+            done += len(batches[number])
             if progress is not None:
-                progress(start + len(ids), len(due))
+                progress(done, len(due))
     return report
+
+
+def _start_reads(ext: Archive, pool: Executor, ids: list[int]):
+    """The objects of ``ids`` still to be checked, and their copies' reads, under way."""
+    objects = _objects(ext, ids)
+    copies = pool.map(read_copies, repeat(ext.store), repeat(ext.replica),
+                      [obj.key for obj in objects], [obj.version_id for obj in objects],
+                      [obj.sha256 for obj in objects],
+                      [obj.replica_version_id if obj.replicated else None for obj in objects],
+                      chunksize=READS_PER_TASK)
+    return objects, copies
+
+
+def _check_batch(ext: Archive, objects: list[ScrubbedObject], copies, now: datetime,
+                 actor: Actor, report: ScrubReport) -> None:
+    intact: list[int] = []
+    try:
+        for obj, (primary, replica) in zip(objects, copies, strict=True):
+            if _check(ext, obj, primary, replica, now, actor, report):
+                intact.append(obj.id)
+    finally:
+        # Even when a store stops answering part-way, what was checked counts.
+        _mark_checked(ext, intact, now)
 
 
 def _objects(ext: Archive, ids: list[int]) -> list[ScrubbedObject]:
@@ -192,16 +209,6 @@ def _due(
     return list(session.scalars(query))
 
 
-def _read_copies(ext: Archive, obj: ScrubbedObject) -> tuple[Problem | None, Problem | None]:
-    """What is wrong with the primary copy and with the replica copy (None: intact, or no
-    replica copy)."""
-    primary = _read(ext.store, obj.key, obj.version_id, obj.sha256)
-    replica = None
-    if obj.replicated:
-        replica = _read(ext.replica, obj.key, obj.replica_version_id, obj.sha256)
-    return primary, replica
-
-
 def _check(ext: Archive, obj: ScrubbedObject, primary: Problem | None, replica: Problem | None,
            now: datetime, actor: Actor, report: ScrubReport) -> bool:
     """Deal with what reading the copies found; whether both were intact."""
@@ -220,20 +227,6 @@ def _check(ext: Archive, obj: ScrubbedObject, primary: Problem | None, replica: 
     else:
         record_unrepaired(ext, obj, primary, replica, now, actor, report)
     return False
-
-
-def _read(store: ObjectStore, key: str, version_id: str, sha256: str) -> Problem | None:
-    """Read one copy in full against ``sha256``: None when intact, else what is wrong."""
-    try:
-        for _chunk in store.open(key, version_id, expected_sha256=sha256):
-            pass
-    except StorageUnavailable:
-        raise
-    except ObjectNotFound as err:
-        return Problem(MISSING, err.message)
-    except (IntegrityError, StorageError) as err:  # wrong bytes, or unreadable metadata
-        return Problem(CORRUPT, err.message)
-    return None
 
 
 def _mark_checked(ext: Archive, ids: list[int], now: datetime) -> None:

@@ -13,12 +13,12 @@ from archive import audit
 from archive.audit import Actor
 from archive.models import Document, DocumentVersion, Patient
 from backup.models import ScrubFinding
+from backup.store_workers import CORRUPT, MISSING, Problem  # noqa: F401 - theirs, named here too
 
 CHECKED_STATES = ("pending", "failed", "replicated")  # "destroying" is being deleted on purpose
 NOT_REPLICATED = ("pending", "failed")
 
 PRIMARY, REPLICA = "primary", "replica"
-MISSING, CORRUPT = "missing", "corrupt"
 REPAIRED, UNREPAIRED = "repaired", "unrepaired"
 
 
@@ -94,12 +94,6 @@ class ScrubbedObject:
     @property
     def replicated(self) -> bool:
         return self.state == "replicated" and bool(self.replica_version_id)
-
-
-@dataclass(frozen=True)
-class Problem:
-    kind: str  # missing, corrupt
-    detail: str
 
 
 # --- findings ---------------------------------------------------------------------------------

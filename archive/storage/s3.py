@@ -382,6 +382,17 @@ class S3Store:
             }
         return sorted(keys)
 
+    def is_empty(self) -> bool:
+        self._ensure_bucket()
+        with self._errors("list its keys"):
+            # Lazily paged by the client: the first page settles it unless it holds only
+            # delete markers.
+            return not any(
+                not obj.is_delete_marker and not obj.is_dir
+                for obj in self._client.list_objects(self.bucket, recursive=True,
+                                                     include_version=True)
+            )
+
     def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:
         self.stat(key, version_id)  # ObjectNotFound before S3 answers something vaguer
         with self._errors(f"change the legal hold of {key}", key, version_id):

@@ -141,6 +141,14 @@ def test_list_keys_drops_a_key_whose_versions_are_all_deleted(store: ObjectStore
     assert store.list_keys("keys/") == ["keys/kept"]
 
 
+def test_is_empty_until_a_version_is_stored_and_again_once_it_is_deleted(store: ObjectStore):
+    assert store.is_empty()
+    stored = store.put("documents/a/original", io.BytesIO(b"x"), media_type=PDF)
+    assert not store.is_empty()
+    store.delete_version("documents/a/original", stored.version_id)
+    assert store.is_empty()
+
+
 def test_stat_reports_what_put_stored(store: ObjectStore):
     before = datetime.now(UTC) - timedelta(seconds=2)  # S3 dates have one-second resolution
     stored = store.put(KEY, io.BytesIO(b"%PDF-1.7 chart"), media_type=PDF)

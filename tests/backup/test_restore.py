@@ -21,14 +21,12 @@ from sqlalchemy import func, select
 
 from archive.cli import cli
 from archive.config import Settings
-from archive.errors import StorageUnavailable
 from archive.interfaces import Upload
 from archive.models import AuditEvent, Document, DocumentVersion, Page
 from archive.records.filing import add_version
 from archive.records.patients import register_patient
 from archive.records.reading import open_original
-from archive.storage.filesystem import FilesystemStore
-from backup import replication, restore_objects
+from backup import replication
 from backup.restore import MARKER
 from backup.restore_objects import stored_refs
 from backup.snapshots import SQLITE_KEY, latest_snapshots, take_snapshot
@@ -304,140 +302,6 @@ def test_an_object_the_replica_never_got_is_reported_lost_and_the_rest_restored(
         _version, chunks = open_original(restored.extensions["chartvault"],
                                          readers.principal("staff"), kept, 1)
         assert b"".join(chunks).startswith(b"%PDF")
-    finally:
-        restored.extensions["chartvault"].db.dispose()
-
-
-class FailsOnce:
-    """Fault injection: the storage stops answering part-way through the copying."""
-
-    def __init__(self, real, after: int):
-        self.real, self.calls, self.after = real, 0, after
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        if self.calls == self.after:
-            raise StorageUnavailable("injected: the primary store stopped answering")
-        return self.real(*args, **kwargs)
-
-
-def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
-    ext, people, library, settings, target_url, monkeypatch
-):
-    digests = version_digests(ext, people.principal("staff"))
-    objects = len(list(stored_refs(ext)))
-    replication.replicate(ext)
-    take_snapshot(ext)
-    lose_the_primary(ext, settings)
-    env = environment(settings, target_url)
-    monkeypatch.setattr(restore_objects, "restore_object",
-                        FailsOnce(restore_objects.restore_object, after=6))
-
-    cut_short = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
-
-    assert cut_short.exit_code == 1 and "injected" in cut_short.output
-    assert (settings.data_dir / MARKER).exists()
-    left_behind = versions_in_store(settings.data_dir / "objects")
-    assert 0 < len(left_behind) < objects  # the copies made before the failure
-    resumed = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
-    assert resumed.exit_code == 0, resumed.output
-    # What the first run copied is taken up, not written again.
-    assert "(restore resumed)" in resumed.output
-    assert f"({len(left_behind)} already in place)" in resumed.output
-    restored = open_restored(settings, target_url)
-    try:
-        again = restored.extensions["chartvault"]
-        assert version_digests(again, People(again, {}).principal("staff")) == digests
-    finally:
-        restored.extensions["chartvault"].db.dispose()
-
-
-def versions_in_primary(ext) -> set[tuple[str, str]]:
-    return {(key, info.version_id) for key in ext.store.list_keys("documents/")
-            for info in ext.store.list_versions(key)}
-
-
-def versions_in_store(root) -> set[tuple[str, str]]:
-    """Every version a filesystem store at ``root`` holds, whatever its key."""
-    store = FilesystemStore(root)
-    return {(key, info.version_id) for key in store.list_keys()
-            for info in store.list_versions(key)}
-
-
-def test_a_restore_cut_short_between_copy_and_relocation_leaves_no_orphan_version_injected_failure(
-    ext, people, library, settings, target_url, monkeypatch
-):
-    digests = version_digests(ext, people.principal("staff"))
-    replication.replicate(ext)
-    take_snapshot(ext)
-    lose_the_primary(ext, settings)
-    env = environment(settings, target_url)
-    # The object is in the new primary, its rows still name the old version: a crash then.
-    monkeypatch.setattr(replication, "relocate_objects",
-                        FailsOnce(replication.relocate_objects, after=1))
-
-    cut_short = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
-
-    assert cut_short.exit_code == 1 and "injected" in cut_short.output
-    left_behind = versions_in_store(settings.data_dir / "objects")
-    assert left_behind  # copies written, their rows not moved
-    resumed = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
-    assert resumed.exit_code == 0, resumed.output  # the full verify passed
-    restored = open_restored(settings, target_url)
-    try:
-        again = restored.extensions["chartvault"]
-        named = {(ref.key, ref.version_id) for ref in stored_refs(again)
-                 if ref.key.startswith("documents/")}
-        assert versions_in_primary(again) == named  # one version per object, none orphaned
-        # The copies left behind by the crash were adopted, not written again.
-        assert f"({len(left_behind)} already in place)" in resumed.output
-        assert version_digests(again, People(again, {}).principal("staff")) == digests
-    finally:
-        restored.extensions["chartvault"].db.dispose()
-
-
-class BatchSpy:
-    """Instrumentation, not a fake: passes restore_objects.ref_batches through, noting each
-    batch."""
-
-    def __init__(self, real):
-        self.real, self.batches = real, []
-
-    def __call__(self, *args, **kwargs):
-        for batch in self.real(*args, **kwargs):
-            self.batches.append([(ref.key, ref.version_id) for ref in batch])
-            yield batch
-
-
-def test_a_restore_reads_its_object_list_a_few_keys_at_a_time(
-    ext, people, library, settings, target_url, monkeypatch
-):
-    digests = version_digests(ext, people.principal("staff"))
-    refs = list(stored_refs(ext))
-    most_versions = max(sum(1 for r in refs if r.key == ref.key) for ref in refs)
-    replication.replicate(ext)
-    take_snapshot(ext)
-    lose_the_primary(ext, settings)
-    monkeypatch.setattr(restore_objects, "KEYS_PER_BATCH", 3)
-    spy = BatchSpy(restore_objects.ref_batches)
-    monkeypatch.setattr(restore_objects, "ref_batches", spy)
-
-    result = chartvault(environment(settings, target_url),
-                        "restore", "--from", str(settings.replica_dir), "--yes")
-
-    assert result.exit_code == 0, result.output
-    assert len(spy.batches) > len(refs) // (3 * most_versions)  # many pages, not one list
-    assert all(len({key for key, _version in batch}) <= 3 for batch in spy.batches)
-    assert max(len(batch) for batch in spy.batches) <= 3 * most_versions < len(refs)
-    # Each object once, in key order, none skipped or repeated at a page edge.
-    assert [key for batch in spy.batches for key, _version in batch] == [r.key for r in refs]
-    assert f"{len(refs)} of {len(refs)} objects" in result.output
-    restored = open_restored(settings, target_url)
-    try:
-        again = restored.extensions["chartvault"]
-        assert version_digests(again, People(again, {}).principal("staff")) == digests
-        assert sorted((r.key, r.sha256) for r in stored_refs(again, keys_per_batch=2)) == sorted(
-            (r.key, r.sha256) for r in refs)
     finally:
         restored.extensions["chartvault"].db.dispose()
 

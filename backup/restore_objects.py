@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import Executor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from itertools import groupby
 
 from sqlalchemy import func, select, union_all, update
 
+from archive.errors import StorageError
 from archive.extensions import Archive
 from archive.interfaces import ObjectStore, Relocation
 from backup import replication
@@ -106,11 +108,21 @@ def copy_objects(ext: Archive, source: ObjectStore, progress: Progress, *,
                     counter.add(report, in_flight.pop(0).finish(ext))
             while in_flight:
                 counter.add(report, in_flight.pop(0).finish(ext))
-        except BaseException:
+        except BaseException as err:
             for batch in in_flight:
                 batch.abandon()
+            if isinstance(err, BrokenProcessPool):
+                raise CopyWorkerDied() from err
             raise
     return report
+
+
+class CopyWorkerDied(StorageError):
+    def __init__(self) -> None:
+        super().__init__(
+            "A copy worker process died during the restore (killed, or out of memory). "
+            "What it copied is kept: run the same chartvault restore command again and it "
+            "resumes where this one stopped.")
 
 
 def _placing(ext: Archive, refs: list[StoredRef], *, look_first: bool,

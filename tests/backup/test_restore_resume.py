@@ -4,6 +4,8 @@ the disaster, and reading the object list a few keys at a time."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
 
 from archive.errors import StorageUnavailable
@@ -65,6 +67,40 @@ def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
     # What the first run copied is taken up, not written again.
     assert "(restore resumed)" in resumed.output
     assert f"({len(left_behind)} already in place)" in resumed.output
+    restored = open_restored(settings, target_url)
+    try:
+        again = restored.extensions["chartvault"]
+        assert version_digests(again, People(again, {}).principal("staff")) == digests
+    finally:
+        restored.extensions["chartvault"].db.dispose()
+
+
+def die_in_the_worker(*_args):
+    """Fault injection: the copy worker process is killed (as the kernel's out-of-memory
+    killer would), in the middle of its batch."""
+    assert multiprocessing.parent_process() is not None, "must run in a worker process"
+    os._exit(9)
+
+
+def test_a_killed_copy_worker_stops_the_restore_with_a_clear_message_and_it_resumes_injected_kill(
+    ext, people, library, settings, target_url, monkeypatch
+):
+    digests = version_digests(ext, people.principal("staff"))
+    replication.replicate(ext)
+    take_snapshot(ext)
+    lose_the_primary(ext, settings)
+    env = environment(settings, target_url)
+    with monkeypatch.context() as patched:
+        patched.setattr(restore_objects, "place_keys", die_in_the_worker)
+        cut_short = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
+
+    assert cut_short.exit_code == 1
+    assert "A copy worker process died" in cut_short.output
+    assert "run the same chartvault restore command again" in cut_short.output
+    assert "Traceback" not in cut_short.output
+    resumed = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
+    assert resumed.exit_code == 0, resumed.output
+    assert "(restore resumed)" in resumed.output
     restored = open_restored(settings, target_url)
     try:
         again = restored.extensions["chartvault"]

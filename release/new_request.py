@@ -103,8 +103,7 @@ def read_form(typed: TypedRequest) -> NewRequest:
     try:
         parsed = NewRequest.model_validate(body)
     except ValidationError as err:
-        problems = {**_explained(err), **problems}
-        parsed = None
+        raise FormProblems({**_explained(err), **problems}) from None
     if problems:
         raise FormProblems(problems)
     return parsed
@@ -153,7 +152,8 @@ def _explained(err: ValidationError) -> dict[str, str]:
         name = FIELD_OF.get(loc[:2], loc[0])
         if name in LABELS and name not in problems:
             problems[name] = f"{LABELS[name]}: {_in_words(name, problem)}."
-    return problems
+    # Every part of the shape comes from a labelled field; should one not, still say what.
+    return problems or {"": f"The form could not be read: {err.errors()[0]['msg']}."}
 
 
 def _in_words(name: str, problem: dict) -> str:

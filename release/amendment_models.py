@@ -37,6 +37,8 @@ class AmendmentLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     # The request page lists a request's links without release.models knowing this table.
+    # Loaded with the request (one more query per batch of requests): whether an amendment is
+    # filed decides the request's next statuses, which answers read after their transaction.
     request: Mapped[ReleaseRequest] = relationship(
-        backref=backref("amendment_links", order_by="AmendmentLink.id"))
+        backref=backref("amendment_links", order_by="AmendmentLink.id", lazy="selectin"))
     linked_document: Mapped[Document] = relationship(foreign_keys=[linked_document_id])

@@ -33,8 +33,8 @@ from archive.records.reading import get_document
 from release import amendment_letters as letters
 from release.amendment_models import AMENDMENT, DENIAL, DISAGREEMENT, REBUTTAL, AmendmentLink
 from release.models import ReleaseRequest
-from release.requests import MANAGE, VIEW, audit_request, get_request
-from release.workflow import APPROVED, CLOSED, DENIED, IN_REVIEW, check_transition
+from release.requests import MANAGE, VIEW, audit_request, check_move, get_request
+from release.workflow import APPROVED, CLOSED, DENIED, IN_REVIEW
 
 AMENDMENT_REQUEST = "amendment"
 # The document type each step files under (the archive's types: lowercase and underscores).
@@ -200,7 +200,7 @@ def _decide(session: Session, principal: Principal, row: ReleaseRequest, target:
     already), audited as any status change so the request's history shows it."""
     if row.status == target:
         return
-    check_transition(row.status, row.held_from, target, reason)
+    check_move(row, target, reason)
     before = row.status
     row.status, row.status_reason, row.updated_at = target, reason, utcnow()
     audit_request(session, principal, row, "request.status", reason=reason,

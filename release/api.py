@@ -23,17 +23,16 @@ from release.disclosures import (
     patient_disclosures,
 )
 from release.models import Disclosure, ReleaseRequest
+from release.new_request import log_from
 from release.packet_schemas import packet_documents
 from release.packets import Redaction, build_packet, open_packet
 from release.queue import PAGE_SIZE, QueueFilter, request_queue
 from release.requests import (
     MANAGE,
     VIEW,
-    Asked,
-    Requester,
     change_status,
     extend_request,
-    log_request,
+    next_statuses,
     view_request,
 )
 from release.schemas import (
@@ -50,7 +49,6 @@ from release.schemas import (
     RequestOut,
     StatusChange,
 )
-from release.workflow import allowed_next
 
 bp = Blueprint("release_api", __name__, url_prefix="/api/v1")
 
@@ -60,21 +58,7 @@ bp = Blueprint("release_api", __name__, url_prefix="/api/v1")
 @operation("Log a request for records; its due date comes from the legal clock of its kind",
            body=NewRequest, status=201, answer=RequestOut)
 def log():
-    body = body_of(NewRequest)
-    asked = body.documents
-    row = log_request(
-        archive().db, current_principal(), _clocks(),
-        mrns=[body.mrn, *body.mrns],
-        requester=Requester(kind=body.requester.kind, name=body.requester.name,
-                            address=body.requester.address, contact=body.requester.contact,
-                            claim_number=body.requester.claim_number),
-        legal_basis=body.legal_basis,
-        received=_required_date(body.received, "received"),
-        asked=Asked(complete_chart=True) if asked is None else Asked(
-            complete_chart=asked.complete_chart, types=asked.types,
-            date_from=parse_date(asked.from_, "documents.from"),
-            date_to=parse_date(asked.to, "documents.to"), document_ids=asked.document_ids),
-        request_type=body.request_type, purpose=body.purpose, assignee=body.assignee)
+    row = log_from(archive().db, current_principal(), _clocks(), body_of(NewRequest))
     return jsonify(request_json(row)), 201
 
 
@@ -210,7 +194,7 @@ def request_json(row: ReleaseRequest) -> dict:
         "id": row.id,
         "status": row.status,
         "due": row.due.isoformat(),
-        "allowed_next": list(allowed_next(row.status, row.held_from)),
+        "allowed_next": list(next_statuses(row)),
         "status_reason": row.status_reason,
         "request_type": row.request_type,
         "legal_basis": row.legal_basis,

@@ -24,8 +24,8 @@ from release.authorizations import require_valid_authorization
 from release.clocks import accounting_window_start
 from release.invoices import require_settled
 from release.models import Disclosure, ReleaseRequest
-from release.requests import MANAGE, VIEW, audit_request, get_request
-from release.workflow import FULFILLED, check_transition
+from release.requests import MANAGE, VIEW, audit_request, check_move, get_request
+from release.workflow import FULFILLED
 
 # 45 CFR 164.528(a)(1): releases to the patient, for treatment, payment or health care
 # operations, and under the patient's own authorization need not be accounted for.
@@ -59,7 +59,7 @@ def fulfil_request(db, principal: Principal, request_id: int, *, description: st
     with db.transaction() as session:
         row = get_request(session, request_id)
         require_settled(session, row)
-        check_transition(row.status, row.held_from, FULFILLED, "")
+        check_move(row, FULFILLED)
         _check_release_date(row, released)
         require_valid_authorization(session, row, released)
         to = recipient or Recipient(row.requester_name, row.requester_address)

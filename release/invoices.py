@@ -21,8 +21,8 @@ from release.fee_models import ReleaseInvoice, ReleasePayment
 from release.fees import FeeSchedule, fee_lines, money, schedule_for
 from release.models import ReleaseRequest
 from release.packets import latest_packet
-from release.requests import MANAGE, VIEW, audit_request, get_request
-from release.workflow import ON_HOLD, OPEN, check_transition
+from release.requests import MANAGE, VIEW, audit_request, check_move, get_request
+from release.workflow import ON_HOLD, OPEN
 
 PAYMENT_METHODS = ("cash", "check", "card", "other")
 WAITING_FOR_PAYMENT = "waiting for payment"
@@ -225,7 +225,7 @@ def _check_payable(invoice: ReleaseInvoice, amount: int, received: date) -> None
 
 
 def _hold_for_payment(session: Session, principal: Principal, row: ReleaseRequest) -> None:
-    check_transition(row.status, row.held_from, ON_HOLD, WAITING_FOR_PAYMENT)
+    check_move(row, ON_HOLD, WAITING_FOR_PAYMENT)
     before = row.status
     row.held_from, row.status, row.status_reason = row.status, ON_HOLD, WAITING_FOR_PAYMENT
     row.updated_at = utcnow()

@@ -20,11 +20,13 @@ from release.clocks import REQUEST_TYPES, Clock, clock_name, due_date, extended_
 from release.models import ReleaseRequest
 from release.terms import LEGAL_BASES, REQUESTER_KINDS
 from release.workflow import (
+    AMENDMENT_REQUEST,
     FULFILLED,
     LOGGED,
     ON_HOLD,
     OPEN,
     TransitionRefused,
+    allowed_next,
     check_transition,
 )
 
@@ -78,6 +80,8 @@ def log_request(db, principal: Principal, clocks: Mapping[str, Clock], *, mrns: 
             extension_reason="", created_by=principal.username, patients=patients)
         session.add(row)
         session.flush()
+        # Read now, inside the transaction: the answer states the next statuses after it.
+        next_statuses(row)
         audit_request(session, principal, row, "request.log",
                details={"legal_basis": legal_basis, "requester_kind": requester.kind,
                         "request_type": request_type, "due": first_due.isoformat()})
@@ -102,7 +106,7 @@ def change_status(db, principal: Principal, request_id: int, target: str,
     with db.transaction() as session:
         row = get_request(session, request_id)
         before = row.status
-        check_transition(row.status, row.held_from, target, reason)
+        check_move(row, target, reason)
         row.held_from = row.status if target == ON_HOLD else None
         row.status = target
         row.status_reason = reason.strip()
@@ -176,6 +180,26 @@ def _check_assignee(session: Session, username: str) -> None:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
         raise BadRequest(f"assignee: no active user is named {username!r}.")
+
+
+def next_statuses(row: ReleaseRequest) -> tuple[str, ...]:
+    """Where the request may move next (release.workflow), for pages and the API."""
+    return allowed_next(row.status, row.held_from, row.request_type, amendment_filed(row))
+
+
+def check_move(row: ReleaseRequest, target: str, reason: str = "") -> None:
+    """Refuse a move the workflow does not allow this request now (release.workflow)."""
+    check_transition(row.status, row.held_from, target, reason, row.request_type,
+                     amendment_filed(row))
+
+
+def amendment_filed(row: ReleaseRequest) -> bool:
+    """Whether an amendment request's accepted amendment is filed, which lets it close. The
+    links are release.amendment_models' (a backref it puts on the request when the app
+    loads release), read only for an amendment request."""
+    if row.request_type != AMENDMENT_REQUEST:
+        return False
+    return any(link.kind == "amendment" for link in row.amendment_links)
 
 
 def get_request(session: Session, request_id: int) -> ReleaseRequest:

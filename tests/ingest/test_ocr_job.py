@@ -12,6 +12,7 @@ from archive.models import AuditEvent, Document, Page
 from ingest import queue
 from ingest.models import Derivative, IndexOutbox, Job, QcFlag
 from ingest.worker import Worker
+from tests.conftest import login
 from tests.ingest import scans
 
 
@@ -101,6 +102,9 @@ def test_searchable_pdf_downloads_verified_and_audited(ext, filed, chart_pdf, cl
     assert [abs(page["skew"] or 0) == pytest.approx(truth, abs=0.3)
             for page, truth in zip(pages, (0.8, 1.2, 0, 1.5), strict=True)] == [True] * 4
     assert [page["straightened"] for page in pages] == [False, True, False, True]
+    login(client, "staff1")
+    web = client.get(f"/documents/{version.document_id}").get_data(as_text=True)
+    assert web.count("Straightened ") == 2  # pages 2 and 4, with the degrees
     text = subprocess.run(["pdftotext", "-", "-"], input=response.data, capture_output=True,
                           check=True).stdout.decode()
     assert "HOLLOWAY" in text

@@ -228,6 +228,12 @@ class Page(Base):
     # Degrees the scan was turned to read it; the page image is stored turned.
     rotation: Mapped[int] = mapped_column(Integer, default=0)
     had_text_layer: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Degrees (counter-clockwise) the scan's lines lay off level, as measured before OCR;
+    # None when not measured (blank pages, pages with their own text, pages OCR'd before
+    # skew was measured). Straightened: the page image, word boxes and searchable PDF
+    # page show the page turned level (the original is kept as scanned).
+    skew: Mapped[float | None] = mapped_column(Float, nullable=True)
+    straightened: Mapped[bool] = mapped_column(Boolean, default=False)
     width: Mapped[int | None] = mapped_column(Integer, nullable=True)
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # [[text, conf, left, top, width, height], ...] in page-image pixels, for highlighting.

@@ -225,6 +225,8 @@ def _page_row(version_id: int, page: PageResult) -> Page:
         blank=page.blank,
         rotation=page.rotation,
         had_text_layer=page.had_text_layer,
+        skew=page.skew,
+        straightened=page.straightened,
         width=page.width,
         height=page.height,
         words=[[w.text, w.conf, w.left, w.top, w.width, w.height] for w in page.words],

@@ -80,9 +80,7 @@ def document_json(session, document: Document) -> dict:
         "department": document.department,
         "status": document.status,
         "versions": [version_json(v) for v in document.versions],
-        "pages": [
-            {"page": p.number, "blank": p.blank, "confidence": p.confidence} for p in latest.pages
-        ],
+        "pages": [_page_json(page) for page in latest.pages],
         # True until the packages that keep them say otherwise (document_sections).
         "qc_flags": [],
         "holds": [],
@@ -91,6 +89,16 @@ def document_json(session, document: Document) -> dict:
         if section.in_api:
             body[section.key] = section.load(session, document)
     return body
+
+
+def _page_json(page) -> dict:
+    return {
+        "page": page.number,
+        "blank": page.blank,
+        "confidence": page.confidence,
+        "skew": page.skew,
+        "straightened": page.straightened,
+    }
 
 
 def _upload_from_request() -> Upload:

@@ -85,6 +85,14 @@ class PageOut(Answer):
     page: int
     blank: bool
     confidence: float | None
+    skew: float | None = Field(
+        description="Degrees (counter-clockwise) the scanned lines lay off level, measured "
+        "before OCR; null when not measured (blank pages, pages with their own text)."
+    )
+    straightened: bool = Field(
+        description="The page was turned level before OCR; its page image and searchable "
+        "PDF page show it level, the original stays as scanned."
+    )
 
 
 class DocumentOut(Answer):

@@ -5,10 +5,12 @@
            the page's own scanned image, or else rasterize the page
            its own text layer?  → keep that text, no OCR
            blank?               → keep the page, marked blank, no OCR
+           skewed?              → straighten it (skew.py); it is what is read and shown
            recognise            (tesseract once: words, boxes, text-only PDF layer)
            unconvincing read?   → orientation check, turn, recognise again, keep the better
            viewing image, thumbnail
-           the page's searchable PDF page: original page + text layer
+           the page's searchable PDF page: original page (or the straightened image)
+                                           + text layer
       concatenate the page PDFs into the searchable PDF
 
 Workers do CPU work on files in `workdir` and return plain results; the parent (the job
@@ -23,7 +25,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.ocr import pdf, raster, recognition, sources
+from ingest.ocr import pdf, raster, recognition, skew, sources
 from ingest.ocr.errors import OcrError
 from ingest.ocr.executor import map_pages
 from ingest.ocr.recognition import Recognition, Word
@@ -48,6 +50,10 @@ class PageResult:
     rotation: int  # degrees turned clockwise, from how the original shows the page, to
     # read it (0, 90, 180, 270); the searchable PDF shows the page turned the same way
     had_text_layer: bool
+    skew: float | None  # degrees (counter-clockwise) the scan's lines were turned from
+    # level; None when not measured (blank pages, pages with their own text)
+    straightened: bool  # turned level before reading: the viewing image, the word boxes
+    # and the searchable PDF's page all show the straightened page
     width: int  # pixels of the full-resolution page image, after turning
     height: int
     image_path: Path  # viewing image: the page as shown, scaled to VIEWING_LONG_SIDE
@@ -133,6 +139,8 @@ class _PageFiles:
     def __init__(self, workdir: Path, number: int):
         stem = workdir / f"p{number:04d}"
         self.raster = stem.with_name(f"{stem.name}-page.pgm")
+        self.level = stem.with_name(f"{stem.name}-level.pgm")
+        self.level_jpeg = stem.with_name(f"{stem.name}-level.jpg")
         self.base = stem.with_name(f"{stem.name}-base.pdf")
         self.viewing = stem.with_name(f"{stem.name}-view.jpg")
         self.thumbnail = stem.with_name(f"{stem.name}-thumb.jpg")
@@ -147,7 +155,14 @@ class _PageFiles:
 
     def intermediates(self) -> list[Path]:
         turns = (0, 90, 180, 270)
-        return [self.raster, self.base, *map(self.turned, turns), *map(self.text_layer, turns)]
+        return [
+            self.raster,
+            self.level,
+            self.level_jpeg,
+            self.base,
+            *map(self.turned, turns),
+            *map(self.text_layer, turns),
+        ]
 
 
 def _process_page(task: _PageTask) -> _PageOutcome:
@@ -170,15 +185,11 @@ def _read_page(task: _PageTask, files: _PageFiles) -> _PageOutcome:
     dpi = scan_dpi or raster.rasterize_page(
         task.source, task.media_type, task.number, task.dpi, files.raster
     )
-    if is_pdf:
-        base_pdf, base_page = task.source, task.number
-    else:
-        base_pdf = pdf.image_page_pdf(task.source, task.media_type, task.number, dpi, files.base)
-        base_page = 1
 
     has_text = is_pdf and scan_dpi is None
     existing_text = recognition.page_text_layer(task.source, task.number) if has_text else None
     blank = existing_text is None and raster.is_blank(files.raster)
+    level = _Level(None, files.raster)
     if existing_text is not None:
         text, confidence, rotation = existing_text, None, 0
         words = recognition.text_layer_words(task.source, task.number, dpi)
@@ -187,7 +198,8 @@ def _read_page(task: _PageTask, files: _PageFiles) -> _PageOutcome:
         text, confidence, words, rotation = "", None, (), 0
         shown_image, text_layer = files.raster, None
     else:
-        read = _read_right_way_up(files, dpi)
+        level = _level_page(task, files, dpi, scanned=scan_dpi is not None)
+        read = _read_right_way_up(files, level.image, dpi)
         text, confidence = read.recognition.text, read.recognition.confidence
         words, rotation = read.recognition.words, read.rotation
         shown_image, text_layer = read.image, read.text_layer
@@ -195,6 +207,7 @@ def _read_page(task: _PageTask, files: _PageFiles) -> _PageOutcome:
     width, height = raster.image_size(shown_image)
     raster.make_viewing_image(shown_image, files.viewing)
     raster.make_thumbnail(files.viewing, files.thumbnail)
+    base_pdf, base_page = _base_page(task, files, dpi, level)
     pdf.overlay_text_layer(base_pdf, base_page, text_layer, rotation, files.searchable)
     result = PageResult(
         number=task.number,
@@ -204,6 +217,8 @@ def _read_page(task: _PageTask, files: _PageFiles) -> _PageOutcome:
         blank=blank,
         rotation=rotation,
         had_text_layer=existing_text is not None,
+        skew=level.skew,
+        straightened=level.straightened,
         width=width,
         height=height,
         image_path=files.viewing,
@@ -212,22 +227,60 @@ def _read_page(task: _PageTask, files: _PageFiles) -> _PageOutcome:
     return _PageOutcome(result=result, searchable_page=files.searchable)
 
 
-def _read_right_way_up(files: _PageFiles, dpi: int) -> _Read:
-    """Read the page as scanned; only if that reads badly, ask tesseract which way up it
-    is, turn it, read again, and keep whichever reading is more confident (so a wrong
-    orientation guess can never make a page worse)."""
+@dataclass(frozen=True)
+class _Level:
+    skew: float | None  # as measured; None when not measured
+    image: Path  # the page image to read: straightened, or the scan itself
+
+    @property
+    def straightened(self) -> bool:
+        return self.skew is not None and skew.needs_straightening(self.skew)
+
+
+def _level_page(task: _PageTask, files: _PageFiles, dpi: int, *, scanned: bool) -> _Level:
+    """Measure the page's skew, and straighten it when that is worth a rotation (a
+    straight page costs only the measurement). A scanned JPEG is straightened from its
+    pixels as decoded, not softened first (see raster.extract_scan)."""
+    found = skew.measure(files.raster, dpi)
+    if not skew.needs_straightening(found):
+        return _Level(found, files.raster)
+    pixels = files.raster
+    if scanned and raster.extract_scan(
+        task.source, task.number, task.dpi, files.level, soften=False
+    ):
+        pixels = files.level
+    return _Level(found, skew.straighten(pixels, found, files.level))
+
+
+def _base_page(task: _PageTask, files: _PageFiles, dpi: int, level: _Level) -> tuple[Path, int]:
+    """The PDF page the searchable page is built on, and its number there: the original
+    page; for an image file, its page made PDF; for a straightened page, the level image,
+    so that the text layer (read from it) lies on the words as shown. The stored original
+    stays as scanned either way: only this derivative shows the page level."""
+    if level.straightened:
+        raster.save_scan_jpeg(level.image, dpi, files.level_jpeg)
+        return pdf.image_page_pdf(files.level_jpeg, sources.JPEG, 1, dpi, files.base), 1
+    if task.media_type == sources.PDF:
+        return task.source, task.number
+    return pdf.image_page_pdf(task.source, task.media_type, task.number, dpi, files.base), 1
+
+
+def _read_right_way_up(files: _PageFiles, page_image: Path, dpi: int) -> _Read:
+    """Read the page as scanned (or as straightened); only if that reads badly, ask
+    tesseract which way up it is, turn it, read again, and keep whichever reading is more
+    confident (so a wrong orientation guess can never make a page worse)."""
     first = _Read(
-        recognition.recognise(files.raster, dpi, text_layer_pdf=files.text_layer(0)),
+        recognition.recognise(page_image, dpi, text_layer_pdf=files.text_layer(0)),
         0,
-        files.raster,
+        page_image,
         files.text_layer(0),
     )
     if first.recognition.confidence >= ORIENTATION_CHECK_BELOW:
         return first
-    rotation = recognition.detect_rotation(files.raster, dpi)
+    rotation = recognition.detect_rotation(page_image, dpi)
     if rotation == 0:
         return first
-    turned = raster.rotate(files.raster, rotation, files.turned(rotation))
+    turned = raster.rotate(page_image, rotation, files.turned(rotation))
     layer = files.text_layer(rotation)
     second = _Read(
         recognition.recognise(turned, dpi, text_layer_pdf=layer), rotation, turned, layer

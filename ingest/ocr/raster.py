@@ -1,6 +1,6 @@
 """Page images: counting a scan's pages, drawing one page as pixels, telling a blank
 back from a page with ink, turning a page, and the images people look at (viewing image,
-thumbnail).
+thumbnail, and a straightened page's image for the searchable PDF).
 
 Page numbers are 1-based. Page images are 8-bit grayscale PGM files: they live for
 seconds, and an uncompressed file is cheaper to write and read than a PNG."""
@@ -25,6 +25,9 @@ VIEWING_LONG_SIDE = 1600  # pixels: about 145 dpi for a letter page, readable on
 VIEWING_QUALITY = 80
 THUMBNAIL_WIDTH = 200
 THUMBNAIL_QUALITY = 75
+# A straightened page's image in the searchable PDF: what document scanners commonly
+# write, about 1 MB for a 300-dpi letter page, and no loss a reader or tesseract notices.
+SCAN_QUALITY = 85
 
 
 def page_count(source: Path, media_type: str) -> int:
@@ -49,7 +52,9 @@ def rasterize_page(
     return round(sources.frame_resolution(frame, dpi)[0])
 
 
-def extract_scan(source: Path, page_number: int, dpi: int, out_path: Path) -> int | None:
+def extract_scan(
+    source: Path, page_number: int, dpi: int, out_path: Path, *, soften: bool = True
+) -> int | None:
     """When page `page_number` of the PDF `source` is a scan as scanners write it (one
     JPEG image filling the page, nothing else on it), write that image's own pixels as a
     grayscale PGM at `out_path` and return their resolution. None for any other page:
@@ -58,7 +63,11 @@ def extract_scan(source: Path, page_number: int, dpi: int, out_path: Path) -> in
     Decoding the JPEG takes about 40 ms for a 300-dpi letter page where pdftoppm takes
     250-390 ms to draw the same pixels. Such a page has no text layer of its own. Scans
     far from `dpi` (outside 2/3 to 4/3 of it) are left to the renderer, which brings them
-    to `dpi`; so are pages turned by /Rotate, cropped, or carrying annotations."""
+    to `dpi`; so are pages turned by /Rotate, cropped, or carrying annotations.
+
+    `soften=False` gives the pixels as decoded, for a page about to be straightened: the
+    rotation's interpolation smooths the noise as _soften does, and both together blur
+    the print enough to cost a word or two a page."""
     scan = pdf.scanned_jpeg(source, page_number)
     if scan is None:
         return None
@@ -70,7 +79,8 @@ def extract_scan(source: Path, page_number: int, dpi: int, out_path: Path) -> in
             if image.mode not in ("L", "RGB") or image.size != scan.size:
                 return None  # CMYK, or a header that disagrees with the PDF
             image.load()  # a damaged JPEG fails here, and pdftoppm gets to try
-            _soften(sources.grayscale(image)).save(out_path, format="PPM")
+            gray = sources.grayscale(image)
+            (_soften(gray) if soften else gray).save(out_path, format="PPM")
     except sources.UNREADABLE:
         out_path.unlink(missing_ok=True)
         return None
@@ -164,4 +174,12 @@ def make_thumbnail(image_path: Path, out_path: Path) -> Path:
     height = max(1, round(height * THUMBNAIL_WIDTH / width))
     image = image.resize((THUMBNAIL_WIDTH, height), Image.Resampling.LANCZOS, reducing_gap=2.0)
     image.save(out_path, format="JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+    return out_path
+
+
+def save_scan_jpeg(image_path: Path, dpi: int, out_path: Path) -> Path:
+    """A page image as a scanner writes it: a grayscale JPEG (quality SCAN_QUALITY) that
+    declares its resolution, so that a PDF page made from it has the page's own size."""
+    image = sources.read_gray(image_path)
+    image.save(out_path, format="JPEG", quality=SCAN_QUALITY, dpi=(dpi, dpi))
     return out_path

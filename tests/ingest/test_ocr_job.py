@@ -12,6 +12,7 @@ from archive.models import AuditEvent, Document, Page
 from ingest import queue
 from ingest.models import Derivative, IndexOutbox, Job, QcFlag
 from ingest.worker import Worker
+from tests.conftest import login
 from tests.ingest import scans
 
 
@@ -26,7 +27,7 @@ def rows(ext, model, *where):
 
 
 def snapshot(ext, version_id):
-    pages = [(p.number, p.text, p.blank, p.rotation, p.confidence)
+    pages = [(p.number, p.text, p.blank, p.rotation, p.confidence, p.skew, p.straightened)
              for p in rows(ext, Page, Page.version_id == version_id)]
     derivatives = sorted((d.kind, d.page_number, d.object_key, d.store_version_id, d.sha256)
                          for d in rows(ext, Derivative, Derivative.version_id == version_id))
@@ -45,9 +46,13 @@ def test_a_filed_chart_is_read_into_pages_derivatives_flags_and_outbox(ext, file
     assert (job.status, job.progress_done, job.progress_total) == ("done", 4, 4)
 
     pages, derivatives, outbox, flags = snapshot(ext, version.id)
-    assert [(n, blank) for n, _t, blank, _r, _c in pages] == [
+    assert [(n, blank) for n, _t, blank, *_ in pages] == [
         (1, False), (2, False), (3, True), (4, False)]
     assert pages[scans.ScannedChart.UPSIDE_DOWN - 1][3] == 180
+    # stored per page: the skew measured (none on the blank back), and whether it was
+    # straightened (beyond skew.STRAIGHTEN_ABOVE: the pages fed 1.2 and 1.5 degrees askew)
+    assert [(skew is None, straightened) for *_, skew, straightened in pages] == [
+        (False, False), (False, True), (True, False), (False, True)]
     assert scans.recall(scans.scanned_chart().texts[0], pages[0][1]) >= 0.97
     assert [kind for kind, *_ in derivatives].count("page_image") == 4
     assert [kind for kind, *_ in derivatives].count("thumbnail") == 4
@@ -89,6 +94,17 @@ def test_searchable_pdf_downloads_verified_and_audited(ext, filed, chart_pdf, cl
     response = client.get(f"/api/v1/documents/{version.document_id}/versions/1/searchable.pdf",
                           headers=people.headers("staff"))
     assert response.status_code == 200 and response.data.startswith(b"%PDF-")
+    # Each page's measured skew, and whether it was straightened, is in the API answer
+    # (the chart's pages were fed 0.8, -1.2 and 1.5 degrees askew; page 3 is blank).
+    pages = client.get(f"/api/v1/documents/{version.document_id}",
+                       headers=people.headers("staff")).json["pages"]
+    assert [page["skew"] is None for page in pages] == [False, False, True, False]
+    assert [abs(page["skew"] or 0) == pytest.approx(truth, abs=0.3)
+            for page, truth in zip(pages, (0.8, 1.2, 0, 1.5), strict=True)] == [True] * 4
+    assert [page["straightened"] for page in pages] == [False, True, False, True]
+    login(client, "staff1")
+    web = client.get(f"/documents/{version.document_id}").get_data(as_text=True)
+    assert web.count("Straightened ") == 2  # pages 2 and 4, with the degrees
     text = subprocess.run(["pdftotext", "-", "-"], input=response.data, capture_output=True,
                           check=True).stdout.decode()
     assert "HOLLOWAY" in text

@@ -1,0 +1,166 @@
+"""Batch intake end to end, on both databases: a generated stack of three patients' charts
+with printed cover sheets goes through the API, the worker splits it at the sheets (real
+zxing-cpp on real rasterised scans) and files each part through the filing service; the
+damaged sheet's part and the unknown patient's part are left unidentified; uploading the
+stack again files nothing twice."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from pathlib import Path
+
+import pikepdf
+import pytest
+from sqlalchemy import delete, func, select
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
+
+from archive.models import AuditEvent, Document, DocumentVersion, Patient
+from archive.records.patients import register_patient
+from ingest.batches import splitting
+from ingest.batches.models import Batch, BatchPart
+from ingest.worker import Worker
+from tests.conftest import SYSTEM
+from tests.ingest.batches.stacks import mixed_stack
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return mixed_stack()
+
+
+@pytest.fixture
+def patients(ext, patient):
+    with ext.db.transaction() as session:
+        for mrn, name in (("MRN-2002", "ROE, RICHARD"), ("MRN-3003", "POE, PAULA")):
+            register_patient(session, SYSTEM, mrn=mrn, name=name, dob=date(1960, 5, 6))
+    return ("MRN-1001", "MRN-2002", "MRN-3003")
+
+
+def upload(client, people, data: bytes, name="stack.pdf"):
+    # Encoded in memory: the test client would spool a body this large to a temporary
+    # file and leave it open.
+    boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(data), name)})
+    return client.post("/api/v1/batches", headers=people.headers("clerk"), data=body,
+                       content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def split_only(ext) -> None:
+    """Run the worker until the batch is split (its parts' OCR jobs stay queued)."""
+    worker = Worker(ext, worker_id="w1")
+    assert worker._split_next_batch()
+
+
+def documents(ext):
+    with ext.db.transaction() as session:
+        rows = session.execute(
+            select(Document.id, Patient.mrn, Document.doc_type).join(Patient)
+            .order_by(Document.id)).all()
+        return [tuple(row) for row in rows]
+
+
+def original_of(ext, document_id: int, tmp_path: Path) -> Path:
+    with ext.db.transaction() as session:
+        version = session.scalars(
+            select(DocumentVersion).where(DocumentVersion.document_id == document_id)).one()
+        key, version_id = version.object_key, version.store_version_id
+    path = tmp_path / f"document-{document_id}.pdf"
+    path.write_bytes(b"".join(ext.store.open(key, version_id)))
+    return path
+
+
+def test_a_stack_is_split_at_its_cover_sheets_and_each_part_filed(
+        ext, client, people, patients, stack, tmp_path):
+    answer = upload(client, people, stack.pdf)
+    assert answer.status_code == 202, answer.get_json()
+    batch_id = answer.get_json()["id"]
+    assert client.get(f"/api/v1/batches/{batch_id}",
+                      headers=people.headers("clerk")).get_json()["status"] == "processing"
+
+    split_only(ext)
+    batch = client.get(f"/api/v1/batches/{batch_id}", headers=people.headers("clerk")).get_json()
+    filed = [(d["mrn"], d["type"], tuple(d["pages"])) for d in batch["documents"]]
+    assert filed == list(stack.filed)
+    assert [tuple(u["pages"]) for u in batch["unidentified"]] == list(stack.unidentified)
+    assert "could not be read" in batch["unidentified"][0]["reason"]
+    assert "MRN-9999" in batch["unidentified"][1]["reason"]
+    # Nothing of the unidentified parts went to a patient: only the five readable parts.
+    assert [(mrn, kind) for _, mrn, kind in documents(ext)] == [(m, t) for m, t, _ in stack.filed]
+    # The sheets and their blank backs are not pages of the documents.
+    for document, (_, _, pages) in zip(batch["documents"], stack.filed, strict=True):
+        path = original_of(ext, document["id"], tmp_path)
+        with pikepdf.open(path) as pdf:
+            assert len(pdf.pages) == len(pages)
+        readings = splitting.read_stack(path, "application/pdf")
+        assert not any(r.is_sheet or r.blank for r in readings)
+
+
+def test_the_document_page_names_its_batch_and_pages(
+        ext, client, people, patients, stack):
+    batch_id = upload(client, people, stack.pdf).get_json()["id"]
+    split_only(ext)
+    first = client.get(f"/api/v1/batches/{batch_id}",
+                       headers=people.headers("clerk")).get_json()["documents"][0]
+    document = client.get(f"/api/v1/documents/{first['id']}",
+                          headers=people.headers("clerk")).get_json()
+    assert document["batch_origin"] == {"batch": batch_id, "part": 1, "pages": [3, 4],
+                                        "encounter": "E-17"}
+
+
+def test_uploading_the_same_stack_again_files_nothing_twice(
+        ext, client, people, patients, stack):
+    first = upload(client, people, stack.pdf).get_json()["id"]
+    split_only(ext)
+    before = documents(ext)
+    again = upload(client, people, stack.pdf, name="rescan-name.pdf")
+    assert again.status_code == 200
+    assert again.get_json()["id"] == first and again.get_json()["duplicate"] is True
+    assert not Worker(ext, worker_id="w1")._split_next_batch()
+    assert documents(ext) == before
+    with ext.db.transaction() as session:
+        assert session.scalar(select(func.count(Batch.id))) == 1
+
+
+def test_a_split_interrupted_after_filing_is_retried_without_filing_twice(
+        ext, client, people, patients, stack):
+    """Fault injection: the documents were filed but the worker died before it recorded
+    the parts and the split (rows removed by hand, batch back in the queue as an expired
+    lease leaves it); the next worker records them and files nothing twice."""
+    batch_id = upload(client, people, stack.pdf).get_json()["id"]
+    split_only(ext)
+    before = documents(ext)
+    with ext.db.transaction() as session:
+        session.execute(delete(BatchPart))
+        batch = session.get(Batch, batch_id)
+        batch.status, batch.lease_owner = "queued", None
+    split_only(ext)
+    assert documents(ext) == before
+    answer = client.get(f"/api/v1/batches/{batch_id}", headers=people.headers("clerk"))
+    assert [d["id"] for d in answer.get_json()["documents"]] == [d for d, _, _ in before]
+
+
+def test_parts_are_read_by_ocr_and_the_batch_is_done(ext, client, people, patients, stack):
+    batch_id = upload(client, people, stack.pdf).get_json()["id"]
+    worker = Worker(ext, worker_id="w1")
+    while worker.run_once():
+        pass
+    batch = client.get(f"/api/v1/batches/{batch_id}", headers=people.headers("clerk")).get_json()
+    assert batch["status"] == "done"
+    assert {d["status"] for d in batch["documents"]} == {"ready"}
+    with ext.db.transaction() as session:
+        pages = session.scalar(
+            select(func.sum(DocumentVersion.page_count)))
+        actions = set(session.scalars(select(AuditEvent.action)))
+    assert pages == sum(len(p) for _, _, p in stack.filed)
+    assert {"batch.upload", "batch.split", "batch.view"} <= actions
+
+
+def test_a_file_that_is_not_a_stack_is_refused_with_a_reason(ext, client, people, patients):
+    answer = upload(client, people, b"\x89PNG\r\n\x1a\n" + b"0" * 64, name="page.png")
+    assert answer.status_code == 415
+    assert "PDF or multi-page TIFF" in answer.get_json()["error"]["message"]
+    missing = client.post("/api/v1/batches", headers=people.headers("clerk"))
+    assert missing.status_code == 400 and "'file'" in missing.get_json()["error"]["message"]
+    with ext.db.transaction() as session:
+        assert session.scalar(select(func.count(Batch.id))) == 0

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import img2pdf
 from pdf2image import convert_from_bytes
 from PIL import Image, ImageDraw
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from ingest.batches.codes import patient_code
 from ingest.batches.sheets import CODE_WIDTH_INCHES, cover_sheet_pdf, separator_sheet_pdf
@@ -111,3 +113,10 @@ def mixed_stack() -> Stack:
                ("MRN-3003", "lab_result", (16,))),
         unidentified=((12,), (14,)),
     )
+
+
+def multipart(data: bytes, name: str, **fields: str) -> dict:
+    """Keyword arguments for the test client's post: the body encoded in memory (the test
+    client would spool a body this large to a temporary file and leave it open)."""
+    boundary, body = encode_multipart({**fields, "file": FileStorage(io.BytesIO(data), name)})
+    return {"data": body, "content_type": f"multipart/form-data; boundary={boundary}"}

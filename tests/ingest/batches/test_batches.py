@@ -6,15 +6,12 @@ stack again files nothing twice."""
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from pathlib import Path
 
 import pikepdf
 import pytest
 from sqlalchemy import delete, func, select
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import encode_multipart
 
 from archive.models import AuditEvent, Document, DocumentVersion, Patient
 from archive.records.patients import register_patient
@@ -22,7 +19,7 @@ from ingest.batches import splitting
 from ingest.batches.models import Batch, BatchPart
 from ingest.worker import Worker
 from tests.conftest import SYSTEM
-from tests.ingest.batches.stacks import mixed_stack
+from tests.ingest.batches.stacks import mixed_stack, multipart
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +36,8 @@ def patients(ext, patient):
 
 
 def upload(client, people, data: bytes, name="stack.pdf"):
-    # Encoded in memory: the test client would spool a body this large to a temporary
-    # file and leave it open.
-    boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(data), name)})
-    return client.post("/api/v1/batches", headers=people.headers("clerk"), data=body,
-                       content_type=f"multipart/form-data; boundary={boundary}")
+    return client.post("/api/v1/batches", headers=people.headers("clerk"),
+                       **multipart(data, name))
 
 
 def split_only(ext) -> None:

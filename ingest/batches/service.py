@@ -185,7 +185,8 @@ def _filed_part(part: BatchPart, statuses: dict[int, str]) -> dict:
 
 
 def _unfiled_part(part: BatchPart) -> dict:
-    return {"part": part.position, "pages": part.page_numbers, "reason": part.problem,
+    return {"id": part.id, "part": part.position, "pages": part.page_numbers,
+            "reason": part.problem,
             "status": part.status, "mrn": part.mrn or None, "type": part.doc_type or None}
 
 

@@ -4,14 +4,16 @@ service, render."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from archive.auth.guards import current_principal, requires
 from archive.errors import MissingFile
 from archive.extensions import NavLink, archive
 from archive.interfaces import Upload
+from archive.web import local_path
 from ingest.batches import service, sheets
 from ingest.batches.api import pdf_response
+from ingest.batches.assign import assign_part
 from ingest.uploads import TYPE_CHOICES
 
 bp = Blueprint("batches", __name__)
@@ -68,4 +70,14 @@ def upload():
 def batch_page(batch_id: int):
     with archive().db.transaction() as session:
         batch = service.view_batch(session, current_principal(), batch_id)
-    return render_template("ingest/batch.html", batch=batch)
+    return render_template("ingest/batch.html", batch=batch, type_choices=TYPE_CHOICES)
+
+
+@bp.route("/batches/parts/<int:part_id>/assign", methods=["POST"])
+@requires("qc.review")
+def assign(part_id: int):
+    document_id = assign_part(archive(), current_principal(), part_id,
+                              request.form.get("mrn", ""), request.form.get("doc_type", ""))
+    flash(f"The part was filed as document {document_id}.")
+    back = local_path(request.form.get("back"))
+    return redirect(back or url_for("records.document", document_id=document_id), code=303)

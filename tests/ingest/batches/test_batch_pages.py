@@ -67,3 +67,29 @@ def test_a_batch_uploaded_from_the_web_form_shows_its_parts(ext, clerk, patient)
     page = clerk.get(answer.headers["Location"]).get_data(as_text=True)
     assert "Filed documents (1)" in page and patient in page and "progress_note" in page
     assert "Unidentified parts (0)" in page
+
+
+def test_an_unidentified_part_is_listed_in_qc_and_filed_when_a_clerk_assigns_it(
+        ext, clerk, patient):
+    stack = pdf_of([(scanned(cover("MRN-9999", "progress_note"), 1), 200),
+                    (scanned(report("NOTE OF SOMEONE"), 2), 200)])
+    form = clerk.get("/batches/upload").get_data(as_text=True)
+    answer = clerk.post("/batches", **multipart(stack, "stack.pdf",
+                                                 csrf_token=csrf_token_of(form)))
+    assert Worker(ext, worker_id="w1")._split_next_batch()
+    queue = clerk.get("/qc").get_data(as_text=True)
+    assert "Unidentified batch parts (1)" in queue and "MRN-9999" in queue
+    page = clerk.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Filed documents (0)" in page
+    action = page[page.index('action="/batches/parts/'):].split('"')[1]
+    filed = clerk.post(action, data={"mrn": patient, "doc_type": "progress_note",
+                                     "csrf_token": csrf_token_of(page)})
+    assert filed.status_code == 303
+    assert "Unidentified batch parts (0)" in clerk.get("/qc").get_data(as_text=True)
+    again = clerk.post(action, data={"mrn": patient, "doc_type": "progress_note",
+                                     "csrf_token": csrf_token_of(page)})
+    assert again.status_code == 409
+    with ext.db.transaction() as session:
+        event = session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "batch.assign")).one()
+        assert event.patient_mrn == patient and event.document_id is not None

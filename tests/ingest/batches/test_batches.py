@@ -6,11 +6,13 @@ stack again files nothing twice."""
 
 from __future__ import annotations
 
+import io
 from datetime import date
 from pathlib import Path
 
 import pikepdf
 import pytest
+from PIL import Image
 from sqlalchemy import delete, func, select
 
 from archive.models import AuditEvent, Document, DocumentVersion, Patient
@@ -19,7 +21,14 @@ from ingest.batches import splitting
 from ingest.batches.models import Batch, BatchPart
 from ingest.worker import Worker
 from tests.conftest import SYSTEM
-from tests.ingest.batches.stacks import mixed_stack, multipart
+from tests.ingest.batches.stacks import (
+    cover,
+    mixed_stack,
+    multipart,
+    report,
+    scanned,
+    separator,
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +68,7 @@ def original_of(ext, document_id: int, tmp_path: Path) -> Path:
         version = session.scalars(
             select(DocumentVersion).where(DocumentVersion.document_id == document_id)).one()
         key, version_id = version.object_key, version.store_version_id
-    path = tmp_path / f"document-{document_id}.pdf"
+    path = tmp_path / f"document-{document_id}"
     path.write_bytes(b"".join(ext.store.open(key, version_id)))
     return path
 
@@ -151,3 +160,24 @@ def test_a_file_that_is_not_a_stack_is_refused_with_a_reason(ext, client, people
     assert missing.status_code == 400 and "'file'" in missing.get_json()["error"]["message"]
     with ext.db.transaction() as session:
         assert session.scalar(select(func.count(Batch.id))) == 0
+
+
+def test_a_bitonal_tiff_stack_is_split_into_tiff_documents(ext, client, people, patients,
+                                                            tmp_path):
+    frames = [scanned(cover("MRN-2002", "consultation", dpi=300), 21, skew=3, bitonal=True),
+              scanned(report("CONSULTATION", 300), 22, bitonal=True),
+              scanned(separator(300), 23, upside_down=True, bitonal=True),
+              scanned(report("SECOND CONSULTATION", 300), 24, bitonal=True),
+              scanned(report("ITS SECOND PAGE", 300), 25, bitonal=True)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "TIFF", save_all=True, append_images=frames[1:], dpi=(300, 300),
+                   compression="group4")
+    batch_id = upload(client, people, buffer.getvalue(), name="stack.tif").get_json()["id"]
+    split_only(ext)
+    batch = client.get(f"/api/v1/batches/{batch_id}", headers=people.headers("clerk")).get_json()
+    assert [(d["mrn"], d["type"], d["pages"]) for d in batch["documents"]] == [
+        ("MRN-2002", "consultation", [2]), ("MRN-2002", "consultation", [4, 5])]
+    path = original_of(ext, batch["documents"][1]["id"], tmp_path)
+    with Image.open(path) as image:
+        assert image.format == "TIFF" and image.n_frames == 2
+        assert image.info["compression"] == "group4"

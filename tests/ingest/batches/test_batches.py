@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pikepdf
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 from sqlalchemy import delete, func, select
 
+from archive.cli import cli
 from archive.models import AuditEvent, Document, DocumentVersion, Patient
 from archive.records.patients import register_patient
 from ingest.batches import splitting
@@ -181,3 +183,19 @@ def test_a_bitonal_tiff_stack_is_split_into_tiff_documents(ext, client, people, 
     with Image.open(path) as image:
         assert image.format == "TIFF" and image.n_frames == 2
         assert image.info["compression"] == "group4"
+
+
+def test_chartvault_import_batch_queues_each_stack_once(database_url, patients, stack,
+                                                       tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARTVAULT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CHARTVAULT_DATABASE_URL", database_url)
+    (tmp_path / "stack.pdf").write_bytes(stack.pdf)
+    (tmp_path / "note.txt").write_bytes(b"not a scan")
+    result = CliRunner().invoke(cli, ["import", "--batch", str(tmp_path / "stack.pdf"),
+                                      str(tmp_path / "stack.pdf"), str(tmp_path / "note.txt")])
+    assert result.exit_code == 1, result.output  # the text file was refused
+    assert "queued as batch 1" in result.output and "already uploaded as batch 1" in result.output
+    assert "note.txt" in result.output and "rejected" in result.output
+    mixed = CliRunner().invoke(cli, ["import", "--batch", "--mrn", "MRN-1001",
+                                     str(tmp_path / "stack.pdf")])
+    assert mixed.exit_code == 2 and "leave out --mrn" in mixed.output

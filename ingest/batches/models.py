@@ -16,7 +16,7 @@ from archive.models import Base, UTCDateTime, utcnow
 # queued: waiting for a worker; splitting: leased; split: every part filed or listed;
 # failed: the stack could not be read (the error says why).
 BATCH_STATES = ("queued", "splitting", "split", "failed")
-PART_STATES = ("filed", "unidentified", "refused")
+PART_STATES = ("filed", "unidentified", "refused", "destroyed")  # destroyed: by disposition
 
 
 class Batch(Base):

@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
 
     # correction_views adds its routes to views.bp (the document page's forms name them
     # ingest.*): imported for that alone.
-    from ingest import api, cli, correction_views, views  # noqa: F401
+    from ingest import api, batches, cli, correction_views, views  # noqa: F401
     from ingest.models import Derivative
 
     ext: Archive = app.extensions["chartvault"]
@@ -44,6 +44,7 @@ def init_app(app: Flask) -> None:
     if ext.settings.hot_folder:
         ext.background_tasks.append(lambda stop: _watch_hot_folder(ext, stop))
     cli.init_app(app)
+    batches.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # Bearer tokens, no cookies (as the core API)

@@ -50,8 +50,11 @@ def worker_command(once: bool):
 
 @click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--mrn", required=True, help="The patient every file belongs to.")
-@click.option("--type", "doc_type", required=True, help="Document type, e.g. discharge_summary.")
+@click.option("--mrn", default=None, help="The patient every file belongs to.")
+@click.option("--type", "doc_type", default=None, help="Document type, e.g. discharge_summary.")
+@click.option("--batch", "as_batch", is_flag=True,
+              help="Each file is a scanned stack with cover sheets, split by its sheets "
+              "(no --mrn or --type: the sheets name them).")
 @click.option("--date-of-service", default=None, help="YYYY-MM-DD")
 @click.option("--department", default=None)
 @with_appcontext
@@ -62,10 +65,20 @@ def import_command(
     doc_type: str,
     date_of_service: str | None,
     department: str | None,
+    as_batch: bool,
 ):
-    """File scans from disk (files, or folders of them) for one patient."""
+    """File scans from disk (files, or folders of them) for one patient, or with --batch
+    scanned stacks whose cover sheets name the patient of each document."""
     ext = current_app.extensions["chartvault"]
     principal = cli_principal()
+    if as_batch:
+        if mrn or doc_type:
+            raise click.UsageError("--batch reads the patient and type from the cover sheets; "
+                                   "leave out --mrn and --type.")
+        _import_batches(ext, principal, files_under(list(paths)))
+        return
+    if not mrn or not doc_type:
+        raise click.UsageError("Give --mrn and --type (or --batch for stacks with cover sheets).")
     service_date = parse_date(date_of_service, "--date-of-service")
     files = files_under(list(paths))
     outcomes = []
@@ -97,6 +110,27 @@ def import_command(
         elif outcome.status == "rejected":
             click.echo(f"  rejected   {outcome.path}: {outcome.reason}")
     if counts["rejected"]:
+        raise SystemExit(1)
+
+
+def _import_batches(ext, principal, files: list[Path]) -> None:
+    """Queue each stack for splitting; the worker files its parts."""
+    from archive.errors import ArchiveError
+    from archive.interfaces import Upload
+    from ingest.batches.service import receive_batch
+
+    refused = 0
+    for path in files:
+        try:
+            with path.open("rb") as stream:
+                received = receive_batch(ext, principal, Upload(stream, path.name))
+        except (ArchiveError, OSError) as err:
+            refused += 1
+            click.echo(f"  rejected   {path}: {getattr(err, 'message', None) or err}")
+            continue
+        what = "already uploaded as" if received.duplicate else "queued as"
+        click.echo(f"  {path}: {what} batch {received.batch_id}")
+    if refused:
         raise SystemExit(1)
 
 

@@ -1,4 +1,6 @@
-"""The scanner hot folder: ``<HOT_FOLDER>/<MRN>/<type>/<file>``.
+"""The scanner hot folder: ``<HOT_FOLDER>/<MRN>/<type>/<file>``, and at its root whole
+scanned stacks with cover sheets, each queued as a batch (ingest.batches) that the worker
+splits by its sheets.
 
 A scanner writes into the folder over several seconds, so a file is taken only once its
 size and modification time have stayed the same for ``settle_seconds``. Each file taken is
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from archive.auth.permissions import SYSTEM_ROLE, Principal
 from archive.extensions import Archive
-from ingest.intake import Outcome, file_from_disk
+from ingest.intake import Outcome, batch_from_disk, file_from_disk
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +99,16 @@ class HotFolder:
 
     def _take(self, path: Path) -> Outcome:
         relative = path.relative_to(self.root)
-        if len(relative.parts) != 3:
+        if len(relative.parts) == 1:
+            outcome = batch_from_disk(self.ext, PRINCIPAL, path)
+        elif len(relative.parts) != 3:
             outcome = Outcome(
                 path,
                 "rejected",
                 reason=(
                     "Put scans in a folder named <MRN>/<document type>/ inside the hot folder, "
-                    f"e.g. MRN-1001/discharge_summary/{path.name}."
+                    f"e.g. MRN-1001/discharge_summary/{path.name}, or a whole stack with "
+                    "cover sheets at the top of the hot folder."
                 ),
             )
         else:

@@ -1,5 +1,6 @@
 """Filing a file from disk (CLI import, scanner hot folder): the same service as the web
-upload and the API, with the outcome summarised for a person or a reason file."""
+upload and the API, with the outcome summarised for a person or a reason file. A scanned
+stack with cover sheets is queued as a batch instead (ingest.batches)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Outcome:
     status: str  # accepted | duplicate | rejected
     document_id: int | None = None
     reason: str = ""
+    batch_id: int | None = None  # for a scanned stack taken as a batch
 
 
 def file_from_disk(
@@ -50,6 +52,21 @@ def file_from_disk(
         return Outcome(path, "rejected", reason=f"The file could not be read ({err.strerror}).")
     status = "duplicate" if filing.duplicate else "accepted"
     return Outcome(path, status, filing.version.document_id)
+
+
+def batch_from_disk(ext: Archive, principal: Principal, path: Path) -> Outcome:
+    """Queue one scanned stack with cover sheets for splitting (ingest.batches)."""
+    from ingest.batches.service import receive_batch
+
+    try:
+        with path.open("rb") as stream:
+            received = receive_batch(ext, principal, Upload(stream, path.name))
+    except ArchiveError as err:
+        return Outcome(path, "rejected", reason=err.message)
+    except OSError as err:
+        return Outcome(path, "rejected", reason=f"The file could not be read ({err.strerror}).")
+    return Outcome(path, "duplicate" if received.duplicate else "accepted",
+                   batch_id=received.batch_id)
 
 
 def files_under(paths: list[Path]) -> list[Path]:

@@ -38,6 +38,7 @@ from archive.records import views as records_views
 from archive.records.patients import find_patient
 from archive.web import local_path, render_archive_error
 from ingest.api import derivative_response
+from ingest.batches.assign import open_parts
 from ingest.qc import KIND_LABELS
 from ingest.services import (
     QC_PAGE_SIZE,
@@ -240,6 +241,8 @@ def qc_queue():
 def _qc_page(page: int, status: int = 200):
     with archive().db.transaction() as session:
         total, flags = open_flags(session, current_principal(), page)
+        parts = [(part.id, part.batch_id, part.position, part.page_numbers, part.problem)
+                 for part, _ in open_parts(session, current_principal())]
     pages = Paging(page, QC_PAGE_SIZE).pages(total)
     if page > pages and status == 200:
         # Reviewing the last flags of the last page empties it: show the page before.
@@ -248,6 +251,7 @@ def _qc_page(page: int, status: int = 200):
         render_template(
             "ingest/qc.html",
             flags=flags,
+            unidentified_parts=parts,
             total=total,
             page=page,
             pages=pages,

@@ -74,7 +74,10 @@ class Worker:
         self.actor = Actor(f"worker:{self.worker_id}", "worker")
 
     def run_once(self) -> bool:
-        """Run the next job, if any; True when one was taken."""
+        """Run the next job, if any; True when one was taken. A scanned stack waiting to be
+        split goes first: splitting is quick and queues the OCR of all its parts."""
+        if self._split_next_batch():
+            return True
         lease = queue.lease_next(self.ext.db, self.worker_id, self.lease_seconds)
         if lease is None:
             return False
@@ -88,6 +91,11 @@ class Worker:
         except Exception as err:  # noqa: BLE001 - every failure is recorded on the job
             self._failed(lease, err)
         return True
+
+    def _split_next_batch(self) -> bool:
+        from ingest.batches.job import split_next
+
+        return split_next(self.ext, self.worker_id, self.lease_seconds, self.actor)
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; a failing database is waited out, not fatal."""

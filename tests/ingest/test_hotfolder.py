@@ -70,12 +70,12 @@ def test_unknown_mrn_and_wrong_folder_depth_are_rejected(ext, hot):
     folder, clock, root = hot
     (root / "MRN-404" / "note").mkdir(parents=True)
     (root / "MRN-404" / "note" / "a.pdf").write_bytes(pdf_bytes())
-    (root / "loose.pdf").write_bytes(pdf_bytes())
+    (root / "MRN-404" / "loose.pdf").write_bytes(pdf_bytes())
     folder.scan_once()
     outcomes = {o.path.name: o for o in scan_after(folder, clock, 6)}
     assert "Register the patient first" in outcomes["a.pdf"].reason
     assert "<MRN>/<document type>/" in outcomes["loose.pdf"].reason
-    assert (root / "rejected" / "loose.pdf.reason.txt").exists()
+    assert (root / "rejected" / "MRN-404" / "loose.pdf.reason.txt").exists()
 
 
 def test_the_same_scan_dropped_twice_is_filed_once(ext, hot, patient):
@@ -96,3 +96,19 @@ def test_temporary_names_are_left_alone(ext, hot, patient):
     (root / patient / "progress_note" / ".scan.pdf").write_bytes(pdf_bytes())
     folder.scan_once()
     assert scan_after(folder, clock, 60) == []
+
+
+def test_a_stack_at_the_root_is_queued_as_a_batch_once(ext, hot):
+    folder, clock, root = hot
+    data = pdf_bytes(["SCANNED STACK"])
+    for _ in range(2):
+        (root / "stack.pdf").write_bytes(data)
+        folder.scan_once()
+        [outcome] = scan_after(folder, clock, 6)
+    assert outcome.status == "duplicate" and outcome.batch_id is not None
+    assert documents(ext) == 0  # the worker files its parts once it has split it
+    assert len(list((root / "done").iterdir())) == 2
+    (root / "notes.txt").write_bytes(b"not a scan")
+    folder.scan_once()
+    [refused] = scan_after(folder, clock, 6)
+    assert refused.status == "rejected" and "PDF" in refused.reason

@@ -113,8 +113,14 @@ class Hl7Listener:
 
 
 def run_listener(ext, host: str, port: int, zone: tzinfo, stop: threading.Event) -> None:
-    """A background task (Archive.background_tasks): listen until ``stop`` is set."""
-    listener = Hl7Listener(ext, host, port, zone).start()
+    """A background task (Archive.background_tasks): listen until ``stop`` is set. Where
+    several workers run, the first to bind the port listens and the others say so."""
+    try:
+        listener = Hl7Listener(ext, host, port, zone).start()
+    except OSError as err:
+        log.error("HL7 listener not started on %s:%s (%s); another process may hold the "
+                  "port", host, port, err)
+        return
     log.info("HL7 listener on %s:%s", host, listener.port)
     stop.wait()
     listener.stop()

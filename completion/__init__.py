@@ -4,6 +4,7 @@ deficiencies that say which charts are incomplete and how late they are."""
 
 from __future__ import annotations
 
+from functools import partial
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
@@ -35,7 +36,7 @@ def init_app(app: Flask) -> None:
     _match_documents(ext, zone)
     ext.patient_links.append(PatientLink("completion.encounters_page", "Encounters", VIEW))
     if ext.settings.hl7_port is not None:
-        ext.background_tasks.append(lambda stop: _listen(ext, zone, stop))
+        ext.background_tasks.append(partial(_listen, ext, zone))
     cli.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)

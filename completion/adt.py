@@ -22,7 +22,8 @@ from completion.models import ENCOUNTER_CLASSES
 
 # The trigger events this increment acts on; anything else is answered AR.
 SUPPORTED_EVENTS = {"A01": "admit", "A03": "discharge", "A04": "register", "A08": "update",
-                    "A11": "cancel admit", "A13": "cancel discharge"}
+                    "A11": "cancel admit", "A13": "cancel discharge", "A40": "merge patient"}
+MERGE = "A40"
 # PV1-2 patient class (HL7 table 0004) to the archive's class. Observation and day surgery
 # are not in table 0004: hospitals send them as a patient type in PV1-18, read first.
 PATIENT_CLASSES = {"I": "inpatient", "B": "inpatient", "O": "outpatient", "R": "outpatient",
@@ -83,8 +84,9 @@ class Visit:
 class AdtMessage:
     header: Header
     patient: Person
-    visit: Visit
+    visit: Visit | None  # None for a merge (A40), which names no visit
     event_time: datetime | None
+    prior_mrn: str = ""  # MRG-1 of a merge
 
 
 def parse_message(text: str) -> hl7.Message:
@@ -122,17 +124,19 @@ def read_adt(message: hl7.Message, header: Header, zone: tzinfo) -> AdtMessage:
         raise UnsupportedEvent(
             f"Event {kind}^{header.event} is not handled; the archive acts on ADT "
             f"{', '.join(sorted(SUPPORTED_EVENTS))}.")
-    for segment in ("PID", "PV1"):
+    merge = header.event == MERGE
+    for segment in ("PID", "MRG" if merge else "PV1"):
         if not _has_segment(message, segment):
             raise MalformedMessage(f"An ADT^{header.event} needs a {segment} segment.")
     return AdtMessage(header=header, patient=_person(message, zone),
-                      visit=_visit(message, zone),
+                      visit=None if merge else _visit(message, zone),
                       event_time=_time(_field(message, "EVN", 6) or _field(message, "EVN", 2),
-                                       "EVN-6", zone))
+                                       "EVN-6", zone),
+                      prior_mrn=_mrn(message, "MRG", 1) if merge else "")
 
 
 def _person(message: hl7.Message, zone: tzinfo) -> Person:
-    mrn = _mrn(message)
+    mrn = _mrn(message, "PID", 3)
     family = _field(message, "PID", 5, component=1)
     given = " ".join(part for part in (_field(message, "PID", 5, component=2),
                                        _field(message, "PID", 5, component=3)) if part)
@@ -142,13 +146,14 @@ def _person(message: hl7.Message, zone: tzinfo) -> Person:
                   birth_date=birth.date() if birth else None)
 
 
-def _mrn(message: hl7.Message) -> str:
-    """PID-3's medical record number: the identifier typed MR (or MRN), else the first."""
+def _mrn(message: hl7.Message, segment: str, field: int) -> str:
+    """The medical record number of an identifier list (PID-3, MRG-1): the identifier typed
+    MR (or MRN), else the first."""
     identifiers = []
     for repeat in range(1, 20):
         try:
-            identifiers.append((_field(message, "PID", 3, repeat, 1),
-                                _field(message, "PID", 3, repeat, 5).upper()))
+            identifiers.append((_field(message, segment, field, repeat, 1),
+                                _field(message, segment, field, repeat, 5).upper()))
         except IndexError:
             break
     typed = [value for value, kind in identifiers if value and kind in MRN_TYPE_CODES]
@@ -156,7 +161,8 @@ def _mrn(message: hl7.Message) -> str:
     mrn = (typed or untyped or [""])[0]
     if not re.fullmatch(r"[A-Za-z0-9-]{1,32}", mrn):
         raise MalformedMessage(
-            f"PID-3 holds no usable MRN ({mrn!r}); an MRN is 1-32 letters, digits or dashes.")
+            f"{segment}-{field} holds no usable MRN ({mrn!r}); an MRN is 1-32 letters, "
+            "digits or dashes.")
     return mrn
 
 

@@ -22,6 +22,7 @@ from archive.errors import ArchiveError
 from archive.models import utcnow
 from completion import adt
 from completion.encounters import Change, apply
+from completion.merge import merge_patients
 from completion.models import Hl7Message
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,17 @@ def receive(ext, text: str, peer: str, zone: tzinfo) -> Outcome:
 
 def _applied(ext, text, peer, header, content: adt.AdtMessage, zone) -> Outcome:
     principal = Principal(f"hl7:{header.sender}"[:120], SYSTEM_ROLE, source="hl7")
-    change = Change(header.event, content.patient, content.visit, content.event_time)
     try:
         with ext.db.transaction() as session:
+            # The change first: a legal hold's veto of a merge is audited in a transaction
+            # of its own, which must not wait on a row this one already wrote.
+            if content.visit is None:
+                merge_patients(ext, session, principal, content.patient, content.prior_mrn)
+            else:
+                apply(session, principal, Change(header.event, content.patient, content.visit,
+                                                 content.event_time), "hl7", zone)
             session.add(_row(text, peer, header, ACCEPT, ""))
             session.flush()  # the control id's uniqueness decides a race of two resends
-            apply(session, principal, change, "hl7", zone)
         return Outcome(ACCEPT, "", header)
     except ArchiveError as err:
         return _logged(ext, text, peer, header, ERROR, err.message)

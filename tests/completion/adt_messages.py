@@ -107,3 +107,12 @@ def with_control_id(segments: list[str], control_id: str) -> list[str]:
     fields = segments[0].split("|")
     fields[9] = control_id
     return ["|".join(fields), *segments[1:]]
+
+
+# The hospital found E0999 and E1001 to be one patient: E0999 is merged into E1001.
+EPIC_A40 = [
+    r"MSH|^~\&|EPIC|UMC|CHARTVAULT|HIM|20261107090000||ADT^A40^ADT_A39|EPIC-0040|P|2.5.1",
+    r"EVN|A40|20261107090000",
+    r"PID|1||E1001^^^EPI^MR~123-45-6789^^^SSA^SS||O\T\BRIEN^MARY^ANN||19800214|F",
+    r"MRG|E0999^^^EPI^MR",
+]

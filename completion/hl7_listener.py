@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import tzinfo
 
-from completion.hl7_receiver import ERROR, REJECT, Outcome, build_ack, receive
+from completion.hl7_receiver import ERROR, REJECT, Outcome, build_ack, header_of, receive
 
 log = logging.getLogger(__name__)
 START, END = b"\x0b", b"\x1c\x0d"
@@ -88,7 +88,7 @@ class MllpServer(socketserver.ThreadingTCPServer):
         except Exception:  # never AA for what was not stored, never a silent drop
             log.exception("HL7 message from %s could not be handled", peer)
             return Outcome(ERROR, "The archive could not store the message; send it again.",
-                           None)
+                           header_of(text))
 
 
 class Hl7Listener:

@@ -57,6 +57,14 @@ def receive(ext, text: str, peer: str, zone: tzinfo) -> Outcome:
     return _applied(ext, text, peer, header, content, zone)
 
 
+def header_of(text: str) -> adt.Header | None:
+    """The header of a message, if it can be read (for an ACK when all else failed)."""
+    try:
+        return adt.read_header(adt.parse_message(text))
+    except adt.MalformedMessage:
+        return None
+
+
 def _applied(ext, text, peer, header, content: adt.AdtMessage, zone) -> Outcome:
     principal = Principal(f"hl7:{header.sender}"[:120], SYSTEM_ROLE, source="hl7")
     try:

@@ -8,13 +8,14 @@ import socket
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
 from archive.app import create_app
-from archive.config import SettingError
-from completion.hl7_listener import send
+from archive.config import SettingError, Settings
+from completion.hl7_listener import Hl7Listener, send
 from completion.models import Encounter
 from tests.completion import adt_messages as adt
 from tests.completion.adt_messages import message
@@ -68,3 +69,19 @@ def test_no_listener_without_a_port(settings):
 def test_an_unknown_time_zone_stops_the_app_naming_the_variable(settings):
     with pytest.raises(SettingError, match="CHARTVAULT_HL7_TIMEZONE='Mars/Olympus'"):
         create_app(replace(settings, hl7_timezone="Mars/Olympus"), testing=True)
+
+
+def test_fault_database_unreachable_is_answered_ae_never_aa(tmp_path):
+    """Fault injection: the database file's directory does not exist, so every connection
+    fails. The sender must hear AE (resend later), never AA for what was not stored."""
+    gone = tmp_path / "no-such-dir" / "chartvault.db"
+    app = create_app(Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{gone}"),
+                     testing=True)
+    ext = app.extensions["chartvault"]
+    listener = Hl7Listener(ext, "127.0.0.1", 0, ZoneInfo("UTC")).start()
+    try:
+        ack = send("127.0.0.1", listener.port, message(adt.EPIC_A01))
+    finally:
+        listener.stop()
+        ext.db.dispose()
+    assert "MSA|AE|EPIC-0001|" in ack and "send it again" in ack

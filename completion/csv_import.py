@@ -53,6 +53,14 @@ class ImportRefused(BadRequest):
 
 
 def import_encounters(ext, principal: Principal, path: Path, zone: tzinfo) -> ImportReport:
+    try:
+        return _import(ext, principal, path, zone)
+    except UnicodeDecodeError as err:
+        raise BadRequest(f"The file is not UTF-8 text (byte {err.start}); save it as CSV "
+                         "UTF-8 and import it again. Nothing was imported.") from None
+
+
+def _import(ext, principal: Principal, path: Path, zone: tzinfo) -> ImportReport:
     report = ImportReport()
     with ext.db.transaction() as session, path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)

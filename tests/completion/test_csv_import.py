@@ -80,3 +80,11 @@ def test_a_file_with_bad_lines_imports_nothing_and_names_each_line(app, ext, pat
 def test_a_file_without_the_columns_is_refused_by_name(app, ext, patient, tmp_path):
     result = _import(app, tmp_path, "number,mrn\nV-1,MRN-1001\n")
     assert result.exit_code != 0 and "lacks the column(s) class, admit" in result.output
+
+
+def test_a_file_that_is_not_utf8_is_refused_saying_so(app, ext, patient, tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(GOOD.replace("HOUSE", "HÔUSE").encode("latin-1"))
+    result = app.test_cli_runner().invoke(encounters_import, [str(path)])
+    assert result.exit_code != 0 and "not UTF-8" in result.output
+    assert _encounters(ext) == {}

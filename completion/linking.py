@@ -27,22 +27,29 @@ def _contains(encounter: Encounter, service: date, zone: tzinfo) -> bool:
         end is None or service <= _day(end, zone))
 
 
-def best_encounter(session: Session, patient_id: int, service: date,
-                   zone: tzinfo) -> Encounter | None:
-    candidates = session.scalars(
+def _candidates(session: Session, patient_id: int) -> list[Encounter]:
+    """The patient's encounters a document may belong to, latest admission first."""
+    return list(session.scalars(
         select(Encounter).where(Encounter.patient_id == patient_id,
                                 Encounter.status != "cancelled")
-        .order_by(Encounter.admit_at.desc(), Encounter.id.desc()))
+        .order_by(Encounter.admit_at.desc(), Encounter.id.desc())))
+
+
+def _best(candidates: list[Encounter], service: date | None, zone: tzinfo) -> Encounter | None:
+    if service is None:
+        return None
     return next((e for e in candidates if _contains(e, service, zone)), None)
 
 
-def link_document(session: Session, document: Document, zone: tzinfo) -> None:
+def link_document(session: Session, document: Document, zone: tzinfo,
+                  candidates: list[Encounter] | None = None) -> None:
     """Match (or match again) one document by its date of service."""
     link = session.get(EncounterDocument, document.id)
     if link is not None and link.matched_by != BY_DATE:
         return  # chosen by a person: never overridden by a guess
-    encounter = (best_encounter(session, document.patient_id, document.date_of_service, zone)
-                 if document.date_of_service else None)
+    if candidates is None:
+        candidates = _candidates(session, document.patient_id)
+    encounter = _best(candidates, document.date_of_service, zone)
     if encounter is None:
         if link is not None:
             session.delete(link)
@@ -55,11 +62,14 @@ def link_document(session: Session, document: Document, zone: tzinfo) -> None:
 
 
 def link_documents_to(session: Session, encounter: Encounter, zone: tzinfo) -> None:
-    """An encounter arrived or changed: match its patient's dated documents again."""
-    documents = session.scalars(select(Document).where(
-        Document.patient_id == encounter.patient_id, Document.date_of_service.is_not(None)))
+    """An encounter arrived or changed: match its patient's dated documents again (the
+    patient's encounters read once for all of them)."""
+    session.flush()
+    candidates = _candidates(session, encounter.patient_id)
+    documents = list(session.scalars(select(Document).where(
+        Document.patient_id == encounter.patient_id, Document.date_of_service.is_not(None))))
     for document in documents:
-        link_document(session, document, zone)
+        link_document(session, document, zone, candidates)
     session.flush()
 
 

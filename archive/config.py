@@ -140,6 +140,16 @@ class Settings:
     ocr_workers: int = setting("OCR processes (default: number of cores)",
                                default_factory=_cores, minimum=1)
     hot_folder: Path | None = setting("scanner hot folder watched by the worker", None)
+    # Encounters from the hospital's ADT system (completion.hl7_listener): the listener runs
+    # beside the worker (and `chartvault serve`) only when a port is set.
+    hl7_port: int | None = setting(
+        "TCP port on which HL7 v2 ADT messages are received over MLLP (unset: no listener)",
+        None, minimum=1)
+    hl7_host: str = setting("address the HL7 listener binds (default 127.0.0.1; 0.0.0.0 for "
+                            "every interface)", "127.0.0.1")
+    hl7_timezone: str = setting(
+        "time zone of HL7 and CSV times written without an offset, e.g. America/Chicago "
+        "(default UTC)", "UTC")
     job_lease_seconds: int = setting(
         "seconds a worker's claim on a job lasts unless renewed; the worker renews it every "
         "third of that while the job runs, so a job whose worker died is taken again at most "

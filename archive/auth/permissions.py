@@ -44,6 +44,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # reads requests to oversee the legal clocks but does not release records itself.
     "release.view": frozenset({"staff", "compliance"}),
     "release.manage": frozenset({"staff"}),
+    # A patient's encounters (admissions, visits, attending): staff and compliance read
+    # charts; admins watch the hospital's ADT feed arrive. No clinical text in them.
+    "encounter.view": frozenset({"staff", "compliance", "admin"}),
 }
 
 # The operator at the server's shell (the CLI) already holds the data directory and the

@@ -21,7 +21,8 @@ SAMPLE_VALUES = {"STORAGE": "s3", "REPLICA_STORAGE": "s3", "SEARCH": "whoosh",
                  "CLOCK_RIGHT_OF_ACCESS_DAYS": "15", "CLOCK_RIGHT_OF_ACCESS_EXTENSION_DAYS": "0",
                  "CLOCK_ACCOUNTING_DAYS": "30", "CLOCK_ACCOUNTING_EXTENSION_DAYS": "0",
                  "CLOCK_AMENDMENT_DAYS": "30", "CLOCK_AMENDMENT_EXTENSION_DAYS": "0",
-                 "CLOCK_DISCLOSURE_DAYS": "10", "CLOCK_DISCLOSURE_EXTENSION_DAYS": "0"}
+                 "CLOCK_DISCLOSURE_DAYS": "10", "CLOCK_DISCLOSURE_EXTENSION_DAYS": "0",
+                 "HL7_PORT": "2575"}
 
 
 def test_each_setting_changes_what_the_app_reads(monkeypatch, tmp_path):

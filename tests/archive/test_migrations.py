@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 import backup.models  # noqa: F401 - and the backup tables
+import completion.models  # noqa: F401 - encounters, providers, HL7 messages
 import ingest.batches.models  # noqa: F401 - the batch intake tables
 import ingest.models  # noqa: F401 - registers the ingestion tables on the shared metadata
 import release.amendment_models  # noqa: F401 - the amendments' links

@@ -44,6 +44,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # reads requests to oversee the legal clocks but does not release records itself.
     "release.view": frozenset({"staff", "compliance"}),
     "release.manage": frozenset({"staff"}),
+    # The department's numbers (counts, backlogs, turnaround; no patient is named): for
+    # those who answer for the department, compliance, and for admins, who size and run the
+    # system. Clerks and staff are measured by these figures and do not read each other's.
+    "stats.view": frozenset({"compliance", "admin"}),
 }
 
 # The operator at the server's shell (the CLI) already holds the data directory and the

@@ -26,24 +26,31 @@ from ingest.models import Derivative, Job, QcFlag
 from release.models import Disclosure, ReleaseRequest
 from release.workflow import OPEN
 from stats.periods import Period
-from stats.sql import days_between, nearest_rank, ranked, seconds_between
+from stats.sql import (
+    date_month,
+    days_between,
+    local_day,
+    local_month,
+    nearest_rank,
+    ranked,
+    seconds_between,
+)
 
 PENDING_JOBS = ("queued", "running")
 
 
 def filing(session: Session, period: Period) -> list[dict]:
     """Documents and pages filed on each day of the period, days without any as zeros."""
-    days, version = period.day_table(), DocumentVersion
-    rows = session.execute(
-        select(days.c.label,
-               func.coalesce(func.sum(case((version.number == 1, 1), else_=0)), 0),
+    version = DocumentVersion
+    day = local_day(session, version.created_at, period).label("day")
+    found = {_text(label): (documents, pages) for label, documents, pages in session.execute(
+        select(day, func.sum(case((version.number == 1, 1), else_=0)),
                func.coalesce(func.sum(version.page_count), 0))
-        .select_from(days)
-        .outerjoin(version, and_(version.created_at >= days.c.starts,
-                                 version.created_at < days.c.ends))
-        .group_by(days.c.label).order_by(days.c.label))
-    return [{"date": label, "documents": int(documents), "pages": int(pages)}
-            for label, documents, pages in rows]
+        .where(version.created_at >= period.starts, version.created_at < period.ends)
+        .group_by(day))}
+    return [{"date": label, "documents": int(found.get(label, (0, 0))[0]),
+             "pages": int(found.get(label, (0, 0))[1])}
+            for label in (day.isoformat() for day in period.days())]
 
 
 def ocr_backlog(session: Session, now: datetime) -> dict:
@@ -67,12 +74,11 @@ def ocr_time_to_ready(session: Session, period: Period) -> dict:
 
 def ocr_days(session: Session, period: Period) -> list[dict]:
     """Per day of the period: OCR runs that finished, and their median and 95th percentile."""
-    days = period.day_table()
-    runs = (_ready_runs(session, period).add_columns(days.c.label.label("day"))
-            .join(days, and_(Job.finished_at >= days.c.starts, Job.finished_at < days.c.ends))
+    runs = (_ready_runs(session, period)
+            .add_columns(local_day(session, Job.finished_at, period).label("day"))
             .subquery("runs"))
     order = ranked(runs, runs.c.seconds, runs.c.day)
-    found = {day: (count, median, p95) for day, count, median, p95 in session.execute(
+    found = {_text(day): (count, median, p95) for day, count, median, p95 in session.execute(
         select(order.c.grp, func.max(order.c.n), nearest_rank(order, 50),
                nearest_rank(order, 95)).group_by(order.c.grp))}
     answer = []
@@ -112,23 +118,21 @@ def _request_releases(period: Period):
 
 def request_months(session: Session, period: Period) -> list[dict]:
     """Per month of the period: requests received, fulfilled, and the median turnaround."""
-    months, releases = period.month_table(), _request_releases(period)
-    in_month = and_(releases.c.received >= months.c.first_day,
-                    releases.c.received < months.c.next_first_day)
-    counts = session.execute(
-        select(months.c.label, func.count(releases.c.id), func.count(releases.c.released))
-        .select_from(months).outerjoin(releases, in_month)
-        .group_by(months.c.label).order_by(months.c.label)).all()
-    turnaround = (select(months.c.label.label("month"), days_between(
-        session, releases.c.received, releases.c.released).label("days"))
-        .select_from(months).join(releases, in_month)
-        .where(releases.c.released.is_not(None)).subquery("turnaround"))
+    releases = _request_releases(period)
+    month = date_month(session, releases.c.received).label("month")
+    counts = {_text(label): (received, fulfilled) for label, received, fulfilled in
+              session.execute(select(month, func.count(releases.c.id),
+                                     func.count(releases.c.released)).group_by(month))}
+    turnaround = (select(month, days_between(session, releases.c.received,
+                                             releases.c.released).label("days"))
+                  .where(releases.c.released.is_not(None)).subquery("turnaround"))
     order = ranked(turnaround, turnaround.c.days, turnaround.c.month)
-    medians = dict(session.execute(
-        select(order.c.grp, nearest_rank(order, 50)).group_by(order.c.grp)).all())
-    return [{"month": month, "received": int(received), "fulfilled": int(fulfilled),
-             "median_turnaround_days": _number(medians.get(month))}
-            for month, received, fulfilled in counts]
+    medians = {_text(label): median for label, median in session.execute(
+        select(order.c.grp, nearest_rank(order, 50)).group_by(order.c.grp))}
+    return [{"month": label, "received": int(counts.get(label, (0, 0))[0]),
+             "fulfilled": int(counts.get(label, (0, 0))[1]),
+             "median_turnaround_days": _number(medians.get(label))}
+            for label in _month_labels(period)]
 
 
 def request_summary(session: Session, period: Period, today: date) -> dict:
@@ -158,16 +162,25 @@ def storage_now(session: Session) -> int:
 
 def storage_months(session: Session, period: Period) -> list[dict]:
     """Bytes of originals and derivatives stored in each month of the period."""
-    months = period.month_table()
-    stored = union_all(select(DocumentVersion.created_at, DocumentVersion.size),
-                       select(Derivative.created_at, Derivative.size)).subquery("stored")
-    rows = session.execute(
-        select(months.c.label, func.coalesce(func.sum(stored.c.size), 0))
-        .select_from(months)
-        .outerjoin(stored, and_(stored.c.created_at >= months.c.starts,
-                                stored.c.created_at < months.c.ends))
-        .group_by(months.c.label).order_by(months.c.label))
-    return [{"month": month, "bytes_added": int(added)} for month, added in rows]
+    def stored(model):
+        month = local_month(session, model.created_at, period).label("month")
+        return (select(month, model.size)
+                .where(model.created_at >= period.starts, model.created_at < period.ends))
+
+    rows = union_all(stored(DocumentVersion), stored(Derivative)).subquery("stored")
+    found = {_text(label): added for label, added in session.execute(
+        select(rows.c.month, func.sum(rows.c.size)).group_by(rows.c.month))}
+    return [{"month": label, "bytes_added": int(found.get(label, 0))}
+            for label in _month_labels(period)]
+
+
+def _month_labels(period: Period) -> list[str]:
+    return [month.isoformat()[:7] for month in period.months()]
+
+
+def _text(label) -> str:
+    """A day or month label as the database gave it, as text (PostgreSQL may give a date)."""
+    return label if isinstance(label, str) else label.isoformat()
 
 
 def _number(value) -> float | None:

@@ -1,9 +1,10 @@
 """The date range a figure covers, in the hospital's time zone (CHARTVAULT_TIMEZONE).
 
-The databases store UTC and SQLite knows no time zones, so the day and month boundaries are
-worked out here, in Python, as the UTC instants of each local midnight (daylight saving time
-makes some local days 23 or 25 hours long); the queries join their rows against that small
-table of boundaries, and every count stays one set-based aggregate in the database.
+The databases store UTC. PostgreSQL turns a moment into local time itself; SQLite knows no
+time zones, so for it the zone's UTC offsets over the period (and the instants daylight
+saving time changes them) are worked out here, in Python, and stats.sql turns them into one
+CASE expression: every count stays one set-based aggregate in the database, grouped by the
+local day or month of each row.
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, String, column, values
-
 from archive.errors import BadRequest
-from archive.models import UTCDateTime
 from archive.params import parse_date
 
 # Two years of days: enough for a year-on-year report, small enough that the table of day
@@ -55,30 +53,34 @@ class Period:
             month = next_month(month)
         return months
 
-    def day_table(self, name: str = "day_bounds"):
-        """WITH name (label, starts, ends) AS (VALUES ...): each local day with its UTC
-        instants (a CTE, since SQLite does not name the columns of VALUES in FROM)."""
-        rows = [(day.isoformat(), self.local_midnight(day),
-                 self.local_midnight(day + timedelta(days=1))) for day in self.days()]
-        return _bounds(name, rows)
-
-    def month_table(self, name: str = "month_bounds"):
-        """VALUES (label, starts, ends, first_day, next_first_day): each month the period
-        touches, clipped to the period, as UTC instants and as dates."""
-        rows = []
-        for month in self.months():
-            first = max(month, self.first)
-            after = min(next_month(month), self.last + timedelta(days=1))
-            rows.append((month.isoformat()[:7], self.local_midnight(first),
-                         self.local_midnight(after), first, after))
-        return values(column("label", String), column("starts", UTCDateTime()),
-                      column("ends", UTCDateTime()), column("first_day", Date()),
-                      column("next_first_day", Date()), name=name).data(rows).cte(name)
+    def offsets(self) -> tuple[int, list[tuple[datetime, int]]]:
+        """The zone's UTC offset in seconds at the period's start, and each change of it
+        within the period as (the UTC instant it takes effect, the new offset)."""
+        changes, offset = [], _offset(self.zone, self.starts)
+        for day in self.days():
+            after = _offset(self.zone, self.local_midnight(day + timedelta(days=1)))
+            if after != offset:
+                changes.append((_change_between(self.zone, self.local_midnight(day),
+                                                self.local_midnight(day + timedelta(days=1))),
+                                after))
+                offset = after
+        return _offset(self.zone, self.starts), changes
 
 
-def _bounds(name: str, rows: list[tuple]):
-    return values(column("label", String), column("starts", UTCDateTime()),
-                  column("ends", UTCDateTime()), name=name).data(rows).cte(name)
+def _offset(zone: ZoneInfo, moment: datetime) -> int:
+    return int(moment.astimezone(zone).utcoffset().total_seconds())
+
+
+def _change_between(zone: ZoneInfo, before: datetime, after: datetime) -> datetime:
+    """The first instant, to the second, whose offset is that of ``after`` (bisection)."""
+    target = _offset(zone, after)
+    while (after - before).total_seconds() > 1:
+        middle = before + (after - before) / 2
+        if _offset(zone, middle) == target:
+            after = middle
+        else:
+            before = middle
+    return after
 
 
 def next_month(month: date) -> date:

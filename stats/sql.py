@@ -10,13 +10,54 @@ run the same query, where PERCENTILE_CONT exists on PostgreSQL only.
 
 from __future__ import annotations
 
-from sqlalchemy import Float, case, cast, func, select
+from sqlalchemy import Date, Float, String, case, cast, func, literal, select
 from sqlalchemy.orm import Session
+
+from archive.models import UTCDateTime
+from stats.periods import Period
+
+
+def _sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def local_day(session: Session, moment, period: Period):
+    """The hospital's date (as text, YYYY-MM-DD) of the UTC timestamp column ``moment``."""
+    if _sqlite(session):
+        return func.date(moment, _sqlite_offset(moment, period))
+    return cast(cast(func.timezone(period.zone.key, moment), Date), String)
+
+
+def local_month(session: Session, moment, period: Period):
+    """The hospital's month (YYYY-MM) of the UTC timestamp column ``moment``."""
+    if _sqlite(session):
+        return func.strftime("%Y-%m", moment, _sqlite_offset(moment, period))
+    return func.to_char(func.timezone(period.zone.key, moment), "YYYY-MM")
+
+
+def date_month(session: Session, day):
+    """The month (YYYY-MM) of the date column ``day``."""
+    if _sqlite(session):
+        return func.strftime("%Y-%m", day)
+    return func.to_char(day, "YYYY-MM")
+
+
+def _sqlite_offset(moment, period: Period):
+    """SQLite's date modifier ('-21600 seconds') that takes ``moment`` to local time: the
+    offset in force at that instant, one CASE branch per change within the period."""
+    first, changes = period.offsets()
+    if not changes:
+        return literal(f"{first:+d} seconds")
+    branches, offset = [], first
+    for instant, after in changes:
+        branches.append((moment < literal(instant, UTCDateTime()), f"{offset:+d} seconds"))
+        offset = after
+    return case(*branches, else_=f"{offset:+d} seconds")
 
 
 def seconds_between(session: Session, start, end):
     """Whole seconds from ``start`` to ``end`` (two timestamp columns)."""
-    if session.get_bind().dialect.name == "sqlite":
+    if _sqlite(session):
         # SQLite keeps the UTC times as text; julianday reads them as fractional days.
         return func.round((func.julianday(end) - func.julianday(start)) * 86400.0)
     return func.round(cast(func.extract("epoch", end - start), Float))
@@ -24,7 +65,7 @@ def seconds_between(session: Session, start, end):
 
 def days_between(session: Session, start, end):
     """Whole days from the date ``start`` to the date ``end``."""
-    if session.get_bind().dialect.name == "sqlite":
+    if _sqlite(session):
         return cast(func.julianday(end) - func.julianday(start), Float)
     return cast(end - start, Float)
 

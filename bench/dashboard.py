@@ -120,7 +120,7 @@ def timed(db: Database, call) -> float:
 def measure(name: str, db: Database, runs: int) -> bool:
     """Print each figure's cold and warm p95 seconds; True when PostgreSQL meets the target."""
     count = timed(db, lambda s: s.execute(select(func.count()).select_from(DocumentVersion)))
-    print(f"\n{name}: SELECT count(*) FROM document_versions  {count * 1000:8.1f} ms")
+    print(f"\n{name}: count(*) of document_versions  {count * 1000:8.1f} ms")
     met = True
     for figure_name, figure in FIGURES.items():
         cold = timed(db, lambda s, f=figure: f.compute(s, YEAR))

@@ -72,15 +72,15 @@ def _offset(zone: ZoneInfo, moment: datetime) -> int:
 
 
 def _change_between(zone: ZoneInfo, before: datetime, after: datetime) -> datetime:
-    """The first instant, to the second, whose offset is that of ``after`` (bisection)."""
-    target = _offset(zone, after)
-    while (after - before).total_seconds() > 1:
-        middle = before + (after - before) / 2
-        if _offset(zone, middle) == target:
-            after = middle
+    """The first whole second whose offset is that of ``after`` (bisection on seconds)."""
+    target, low, high = _offset(zone, after), int(before.timestamp()), int(after.timestamp())
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _offset(zone, datetime.fromtimestamp(middle, UTC)) == target:
+            high = middle
         else:
-            before = middle
-    return after
+            low = middle
+    return datetime.fromtimestamp(high, UTC)
 
 
 def next_month(month: date) -> date:

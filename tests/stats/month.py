@@ -61,14 +61,15 @@ def fill_month(session, patient_id: int, clerk_id: int, *, seed: int = 20) -> Ex
     moments += [datetime(2026, 2, 28, 23, 45, tzinfo=ZONE),
                 datetime(2026, 4, 1, 0, 10, tzinfo=ZONE)]
     for number, moment in enumerate(moments):
-        _file_document(session, rng, expected, number, moment, patient_id, clerk_id)
+        _fileadd_document_row(session, rng, expected, number, moment, patient_id, clerk_id)
     _pending_jobs(session, patient_id, clerk_id)
     _qc_flags(session, rng, expected, patient_id, clerk_id)
     _requests(session, expected, patient_id)
     return expected
 
 
-def _document(session, uid: str, patient_id: int, clerk_id: int, moment: datetime) -> Document:
+def add_document_row(session, uid: str, patient_id: int, clerk_id: int | None,
+                     moment: datetime) -> Document:
     document = Document(uid=uid, patient_id=patient_id, doc_type="discharge_summary",
                         status="ready", created_at=moment, created_by_id=clerk_id)
     session.add(document)
@@ -76,7 +77,7 @@ def _document(session, uid: str, patient_id: int, clerk_id: int, moment: datetim
     return document
 
 
-def _version(session, document: Document, number: int, moment: datetime, pages: int | None,
+def add_version_row(session, document: Document, number: int, moment: datetime, pages: int | None,
              size: int) -> DocumentVersion:
     version = DocumentVersion(
         document_id=document.id, number=number, object_key=f"{document.uid}/{number}",
@@ -88,12 +89,12 @@ def _version(session, document: Document, number: int, moment: datetime, pages: 
     return version
 
 
-def _file_document(session, rng, expected: Expected, number: int, moment: datetime,
+def _fileadd_document_row(session, rng, expected: Expected, number: int, moment: datetime,
                    patient_id: int, clerk_id: int) -> None:
     in_month = FIRST.isoformat() <= local_day(moment) <= LAST.isoformat()
-    document = _document(session, f"month{number:04d}", patient_id, clerk_id, moment)
+    document = add_document_row(session, f"month{number:04d}", patient_id, clerk_id, moment)
     pages, size = rng.randint(1, 12), rng.randint(10_000, 900_000)
-    version = _version(session, document, 1, moment, pages, size)
+    version = add_version_row(session, document, 1, moment, pages, size)
     seconds = rng.randint(20, 4000)
     finished = moment + timedelta(seconds=seconds)
     session.add(Job(kind="ocr", document_id=document.id, version_id=version.id, status="done",
@@ -111,7 +112,7 @@ def _file_document(session, rng, expected: Expected, number: int, moment: dateti
         expected.bytes_added += derivative
     if number % 7 == 3:  # a rescan two days later: its pages count, it is no new document
         later = moment + timedelta(days=2)
-        _version(session, document, 2, later, pages + 1, 1000)
+        add_version_row(session, document, 2, later, pages + 1, 1000)
         if FIRST.isoformat() <= local_day(later) <= LAST.isoformat():
             expected.pages[local_day(later)] += pages + 1
             expected.bytes_added += 1000
@@ -121,14 +122,14 @@ def _pending_jobs(session, patient_id: int, clerk_id: int) -> None:
     """Two scans still waiting for OCR (the backlog), filed before the month began."""
     for number, status in enumerate(("queued", "running")):
         moment = datetime(2026, 2, 1, 12, number, tzinfo=UTC)
-        document = _document(session, f"pending{number}", patient_id, clerk_id, moment)
-        version = _version(session, document, 1, moment, None, 500)
+        document = add_document_row(session, f"pending{number}", patient_id, clerk_id, moment)
+        version = add_version_row(session, document, 1, moment, None, 500)
         session.add(Job(kind="ocr", document_id=document.id, version_id=version.id,
                         status=status, created_at=moment))
 
 
 def _qc_flags(session, rng, expected: Expected, patient_id: int, clerk_id: int) -> None:
-    document = _document(session, "qcdoc", patient_id, clerk_id,
+    document = add_document_row(session, "qcdoc", patient_id, clerk_id,
                          datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     kinds = ("mrn_missing", "unreadable_page", "=formula_kind")
     for _ in range(25):

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from stats.periods import Period
 from tests.conftest import login
-from tests.stats.month import FIRST, LAST, LATE_EVENING, ZONE, nearest_rank
+from tests.stats.month import (
+    FIRST,
+    LAST,
+    LATE_EVENING,
+    ZONE,
+    add_document_row,
+    add_version_row,
+    nearest_rank,
+    patient_id_of,
+)
 
 MARCH = {"from": FIRST.isoformat(), "to": LAST.isoformat()}
 
@@ -141,3 +151,26 @@ def test_a_csv_cell_a_spreadsheet_would_run_is_defused(client, people, month):
     assert "'=formula_kind" in kinds and "=formula_kind" not in kinds
     expected = month.qc["=formula_kind"]
     assert next(row[1:] for row in rows if row[0] == "'=formula_kind") == [str(n) for n in expected]
+
+
+def test_days_follow_the_zone_when_daylight_saving_time_ends(client, ext, people, patient):
+    # Chicago falls back at 07:00 UTC on 2026-11-01: 05:30 UTC on the 2nd is 23:30 on the 1st.
+    moments = [datetime(2026, 11, 1, 4, 59, tzinfo=UTC), datetime(2026, 11, 1, 6, 30, tzinfo=UTC),
+               datetime(2026, 11, 1, 7, 30, tzinfo=UTC), datetime(2026, 11, 2, 5, 30, tzinfo=UTC),
+               datetime(2026, 11, 2, 6, 0, tzinfo=UTC)]
+    with ext.db.transaction() as session:
+        patient_id = patient_id_of(session, patient)
+        for number, moment in enumerate(moments):
+            document = add_document_row(session, f"dst{number}", patient_id, None, moment)
+            add_version_row(session, document, 1, moment, 2, 100)
+    days = get(client, people, "filing", **{"from": "2026-10-31", "to": "2026-11-02"}).json
+    assert [(day["date"], day["documents"]) for day in days["days"]] == [
+        ("2026-10-31", 1), ("2026-11-01", 3), ("2026-11-02", 1)]
+    assert [moment.astimezone(ZONE).date().isoformat() for moment in moments] == [
+        "2026-10-31", "2026-11-01", "2026-11-01", "2026-11-01", "2026-11-02"]
+
+
+def test_a_period_knows_the_instant_its_zone_changes_offset():
+    first, changes = Period(date(2026, 3, 1), date(2026, 3, 31), ZONE).offsets()
+    assert (first, changes) == (-6 * 3600, [(datetime(2026, 3, 8, 8, 0, tzinfo=UTC), -5 * 3600)])
+    assert Period(date(2026, 6, 1), date(2026, 6, 30), ZONE).offsets() == (-5 * 3600, [])

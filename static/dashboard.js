@@ -1,7 +1,9 @@
 /* ChartVault: the dashboard's plots (templates/stats/dashboard.html), drawn with the vendored
  * Chart.js from the data table under each plot, so that a plot shows exactly the figures of
  * its table and CSV. Without this script the page still shows every table.
- * Per-day OCR times are lines (gaps where no scan was read); every other figure is bars.
+ * Every column of a table is plotted. Per-day OCR times are lines (gaps where no scan was
+ * read) with the number of scans read as bars on a second axis; request turnaround in days is
+ * a line on a second axis beside the request counts; every other figure is bars.
  */
 (function () {
   "use strict";
@@ -9,7 +11,10 @@
   if (typeof Chart === "undefined") {
     return;
   }
-  var LINES = { ocr: ["median_seconds", "p95_seconds"] };
+  var STYLES = {
+    ocr: { type: "line", secondary: "ready" },
+    requests: { type: "bar", secondary: "median_turnaround_days" }
+  };
   var COLOURS = ["#1f5f8b", "#c0622d", "#3f8f4f", "#7a4f9a"];
 
   function columnsOf(table) {
@@ -31,18 +36,33 @@
     });
   }
 
+  function styleOf(name) {
+    return STYLES[name] || { type: "bar", secondary: null };
+  }
+
   function datasetsOf(name, table) {
     var columns = columnsOf(table);
-    var shown = LINES[name] || columns.slice(1);
-    return shown.map(function (column, n) {
+    var style = styleOf(name);
+    return columns.slice(1).map(function (column, n) {
+      var secondary = column === style.secondary;
       return {
         label: column.replace(/_/g, " "),
-        data: seriesOf(table, columns.indexOf(column)),
+        data: seriesOf(table, n + 1),
+        type: secondary ? (style.type === "line" ? "bar" : "line") : style.type,
+        yAxisID: secondary ? "y1" : "y",
         backgroundColor: COLOURS[n % COLOURS.length],
         borderColor: COLOURS[n % COLOURS.length],
         spanGaps: false
       };
     });
+  }
+
+  function scalesOf(name) {
+    var scales = { y: { beginAtZero: true } };
+    if (styleOf(name).secondary) {
+      scales.y1 = { beginAtZero: true, position: "right", grid: { drawOnChartArea: false } };
+    }
+    return scales;
   }
 
   function draw(section) {
@@ -53,11 +73,11 @@
       return;
     }
     new Chart(canvas, {
-      type: LINES[name] ? "line" : "bar",
+      type: styleOf(name).type,
       data: { labels: labelsOf(table), datasets: datasetsOf(name, table) },
       // No animation: the plot is complete when the page is, for screenshots and printing.
       options: { animation: false, responsive: true, maintainAspectRatio: false,
-                 scales: { y: { beginAtZero: true } } }
+                 scales: scalesOf(name) }
     });
   }
 

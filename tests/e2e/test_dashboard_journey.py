@@ -62,6 +62,8 @@ def filing_rows(page: Page) -> list[list[str]]:
 def test_the_officer_changes_the_period_sees_the_plot_redrawn_and_downloads_the_csv(
     page: Page, month_filed, csp_violations: list[str]
 ):
+    script_errors: list[str] = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
     log_in(page)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
     page.get_by_label("From", exact=True).fill("2026-03-01")
@@ -92,4 +94,21 @@ def test_the_officer_changes_the_period_sees_the_plot_redrawn_and_downloads_the_
     assert download.value.suggested_filename == "filing-2026-03-09-2026-03-11.csv"
     text = download.value.path().read_text(encoding="utf-8")
     assert list(csv.reader(io.StringIO(text))) == [["date", "documents", "pages"], *days]
-    assert csp_violations == []
+    assert csp_violations == [] and script_errors == []
+
+
+def test_the_plots_follow_their_tables(page: Page, month_filed):
+    """The OCR plot shows each table column as a series: two lines of seconds and the scans
+    read as bars on a second axis (Chart.js's own record of what it drew)."""
+    log_in(page)
+    page.goto("/dashboard?from=2026-03-01&to=2026-03-31")
+    drawn = page.locator("#figure-ocr canvas").evaluate(
+        "canvas => Chart.getChart(canvas).data.datasets.map("
+        "set => [set.label, set.type, set.yAxisID, set.data.filter(v => v !== null).length])")
+    cells = page.locator('[data-chart-table="ocr"] tbody td').evaluate_all(
+        "cells => cells.map(cell => cell.dataset.value)")
+    read = cells[0::3]  # the "ready" column of each day
+    assert drawn[0] == ["ready", "bar", "y1", len(read)]
+    assert [row[:3] for row in drawn[1:]] == [["median seconds", "line", "y"],
+                                              ["p95 seconds", "line", "y"]]
+    assert drawn[1][3] == sum(1 for value in read if value != "0")

@@ -16,6 +16,14 @@ from stats.service import CACHE_SECONDS, FIGURES, figure_csv, figure_of
 bp = Blueprint("stats", __name__)
 
 
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: "45 s", "12 min", "5.5 h", "309 days"."""
+    for size, unit in ((86400, "days"), (3600, "h"), (60, "min")):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}".replace(".0 ", " ")
+    return f"{seconds:g} s"
+
+
 def _period() -> Period:
     return period_of(request.args.get("from"), request.args.get("to"), archive().settings.zone)
 

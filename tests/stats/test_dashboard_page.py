@@ -10,6 +10,7 @@ from flask import render_template_string
 from sqlalchemy import select
 
 from archive.models import AuditEvent
+from stats.views import duration
 from tests.conftest import login
 from tests.stats.month import FIRST, LAST
 
@@ -81,3 +82,8 @@ def test_times_are_shown_in_the_hospitals_zone(app):
         shown = render_template_string(
             '{% from "_macros.html" import when %}{{ when(moment) }}', moment=moment)
     assert shown == '<time datetime="2026-03-10T23:30:00-05:00">2026-03-10 23:30</time>'
+
+
+def test_durations_read_as_a_person_reads_them():
+    assert [duration(s) for s in (45, 119, 120, 5400, 7200, 9000, 26_756_816)] == [
+        "45 s", "119 s", "2 min", "90 min", "2 h", "2.5 h", "309.7 days"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "CHARTVAULT_"
 SECRET_KEY_FILENAME = "secret_key"  # noqa: S105 - a file name
@@ -157,6 +158,16 @@ class Settings:
     job_runs_keep_days: int = setting(
         "days the schedule's run history (job_runs) is kept; the newest runs of each job are "
         "kept whatever their age (default 90)", 90, minimum=1)
+    # Day and month boundaries of the statistics, and the times pages show, are the
+    # hospital's: a document filed at 23:30 belongs to that evening, not to UTC's tomorrow.
+    timezone: str = setting(
+        "the hospital's time zone, an IANA name such as America/Chicago (default UTC): pages "
+        "show times in it and the statistics count days and months in it", "UTC")
+
+    def __post_init__(self) -> None:
+        # Checked here, whether the value came from the environment or from code, so a
+        # misspelt zone stops the app at start instead of silently counting days in UTC.
+        self.zone = hospital_zone(self.timezone)
 
     @property
     def objects_dir(self) -> Path:
@@ -186,6 +197,16 @@ class Settings:
             settings.secret_key_file or data_dir / SECRET_KEY_FILENAME)
         settings.audit_key = settings.audit_key or _read_key(settings.audit_key_path)
         return settings
+
+
+def hospital_zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``; SettingError naming CHARTVAULT_TIMEZONE when there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(
+            f"{PREFIX}TIMEZONE={name!r}: give an IANA time zone name such as "
+            "America/New_York, Europe/Berlin or UTC.") from None
 
 
 def _read_key(path: Path) -> str | None:

@@ -193,7 +193,8 @@ class DocumentVersion(Base):
     page_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_by_name: Mapped[str] = mapped_column(String(120))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed: the statistics count versions filed per day (migration 0023).
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     # What OCR read off the pages (MRNs, names, dates, ICD-10 codes, suggested type).
     extracted: Mapped[dict | None] = mapped_column(JSON, nullable=True)

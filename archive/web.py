@@ -189,6 +189,13 @@ def init_app(app: Flask) -> None:
             response.headers["Cache-Control"] = "no-store"
         return response
 
+    zone = app.extensions["chartvault"].settings.zone
+
+    @app.template_filter("local_time")
+    def local_time(moment):
+        """A stored (UTC) moment in the hospital's time zone (CHARTVAULT_TIMEZONE)."""
+        return moment.astimezone(zone) if moment is not None else None
+
     @app.context_processor
     def idle_timeout_seconds():
         return {"idle_timeout_seconds": int(app.permanent_session_lifetime.total_seconds())}

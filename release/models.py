@@ -37,7 +37,7 @@ class ReleaseRequest(Base):
     # What is asked: {"complete_chart": bool, "types": [...], "from", "to", "document_ids"}.
     asked: Mapped[dict] = mapped_column(JSON)
     purpose: Mapped[str] = mapped_column(Text, default="")
-    received: Mapped[date] = mapped_column(Date)
+    received: Mapped[date] = mapped_column(Date, index=True)  # the statistics count by it
     assignee: Mapped[str | None] = mapped_column(String(120), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     # The status a hold interrupted, to which it returns.

@@ -47,6 +47,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # A patient's encounters (admissions, visits, attending): staff and compliance read
     # charts; admins watch the hospital's ADT feed arrive. No clinical text in them.
     "encounter.view": frozenset({"staff", "compliance", "admin"}),
+    # The department's numbers (counts, backlogs, turnaround; no patient is named): for
+    # those who answer for the department, compliance, and for admins, who size and run the
+    # system. Clerks and staff are measured by these figures and do not read each other's.
+    "stats.view": frozenset({"compliance", "admin"}),
 }
 
 # The operator at the server's shell (the CLI) already holds the data directory and the

@@ -22,7 +22,7 @@ SAMPLE_VALUES = {"STORAGE": "s3", "REPLICA_STORAGE": "s3", "SEARCH": "whoosh",
                  "CLOCK_ACCOUNTING_DAYS": "30", "CLOCK_ACCOUNTING_EXTENSION_DAYS": "0",
                  "CLOCK_AMENDMENT_DAYS": "30", "CLOCK_AMENDMENT_EXTENSION_DAYS": "0",
                  "CLOCK_DISCLOSURE_DAYS": "10", "CLOCK_DISCLOSURE_EXTENSION_DAYS": "0",
-                 "HL7_PORT": "2575"}
+                 "HL7_PORT": "2575", "TIMEZONE": "America/Chicago"}
 
 
 def test_each_setting_changes_what_the_app_reads(monkeypatch, tmp_path):
@@ -50,6 +50,8 @@ def test_each_setting_changes_what_the_app_reads(monkeypatch, tmp_path):
     ("SECURE_COOKIES", "maybe", "CHARTVAULT_SECURE_COOKIES='maybe': give 1 (on) or 0 (off)."),
     ("STORAGE", "S3", "CHARTVAULT_STORAGE='S3': give one of filesystem, s3."),
     ("SEARCH", "elastic", "CHARTVAULT_SEARCH='elastic': give one of tantivy, whoosh."),
+    ("TIMEZONE", "Chicago", "CHARTVAULT_TIMEZONE='Chicago': give an IANA time zone name such "
+                            "as America/New_York, Europe/Berlin or UTC."),
 ])
 def test_a_value_the_archive_cannot_use_names_the_variable_and_what_it_accepts(
     monkeypatch, tmp_path, name, value, message

@@ -19,7 +19,7 @@ SAMPLE_ARGUMENTS = {"mrn": "MRN-1001", "document_id": "1", "number": "1", "filen
                     "flag_id": "1", "grant_id": "1", "page": "1", "hold_id": "1",
                     "doc_type": "discharge_summary", "batch_id": "1", "item_id": "1",
                     "username": "staff1", "token_id": "1", "request_id": "1",
-                    "link_id": "1", "token": "x", "part_id": "1"}
+                    "link_id": "1", "token": "x", "part_id": "1", "name": "filing"}
 
 
 def routes(app):

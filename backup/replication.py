@@ -18,7 +18,6 @@ replica.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
@@ -35,10 +34,10 @@ from archive.interfaces import ObjectStore, Relocation
 from archive.models import DocumentVersion, utcnow
 from backup.hold_sync import flag_new_copy
 from backup.models import ObjectCopy
+from backup.restore_copies import copy_checked
 
 COPY_BATCH = 100  # objects claimed per transaction
 RUN_BUDGET = timedelta(minutes=4)  # a run stops copying after this, before the next one starts
-SPOOL_IN_MEMORY = 8 * 1024 * 1024  # larger objects are spooled to a temporary file
 WAITING = ("pending", "failed")
 
 
@@ -164,35 +163,20 @@ def _copy_in_replica(replica: ObjectStore, key: str, sha256: str) -> str | None:
     return None
 
 
-def copy_verified(
-    source: ObjectStore, source_version: str, target: ObjectStore, key: str, sha256: str, *,
-    read_back: bool = True,
-) -> str:
+def copy_verified(source: ObjectStore, source_version: str, target: ObjectStore, key: str,
+                  sha256: str) -> str:
     """Write one version of ``key`` from ``source`` into ``target`` as a new version, then
-    read the new version back against ``sha256``; its version id. Replication, the scrub's
-    repairs and restore all copy through here. A copy that does not verify is deleted.
-    ``read_back=False``: only the checksum the target computed as it wrote is compared; for
-    a caller that reads every copy back later anyway (a restore ends with a full verify)."""
-    media_type = source.stat(key, source_version).media_type
-    # Spooled first: the whole object is read (and its checksum checked) before the target
-    # sees a byte, and S3 gets a seekable file, so it records the SHA-256 with the copy.
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-        for chunk in source.open(key, source_version, expected_sha256=sha256):
-            spool.write(chunk)
-        length = spool.tell()
-        spool.seek(0)
-        stored = target.put(key, spool, media_type=media_type, length=length)
+    read the new version back against ``sha256``; its version id. Replication and the
+    scrub's repairs copy through here (the restore uses restore_copies.copy_checked alone,
+    since it reads every copy back at its end). A copy that does not verify is deleted."""
+    version_id = copy_checked(source, source_version, target, key, sha256)
     try:
-        if stored.sha256 != sha256:
-            raise IntegrityError(f"The copy of {key} was written as SHA-256 {stored.sha256}, "
-                                 f"not {sha256}.")
-        if read_back:
-            _verify(target, key, stored.version_id, sha256)
+        _verify(target, key, version_id, sha256)
     except IntegrityError:
         with suppress(StorageError):
-            target.delete_version(key, stored.version_id)
+            target.delete_version(key, version_id)
         raise
-    return stored.version_id
+    return version_id
 
 
 def _verify(replica: ObjectStore, key: str, replica_version: str, sha256: str) -> None:

@@ -80,10 +80,11 @@ def restore_object(source: ObjectStore, target: ObjectStore, ref: StoredRef,
 def copy_checked(source: ObjectStore, source_version: str, target: ObjectStore, key: str,
                  sha256: str) -> str:
     """Write one version of ``key`` from ``source`` into ``target`` as a new version; its
-    version id. The replica's bytes are checked against ``sha256`` as they are read, and
-    the checksum the target computed as it wrote them too. Not read back here: the restore
-    ends with the full verify, which reads every copy (replication.copy_verified is the
-    same copy with the read-back, for callers that do not)."""
+    version id. The source's bytes are checked against ``sha256`` as they are read, and
+    the checksum the target computed as it wrote them too; a copy that does not match is
+    deleted. Not read back here: the restore ends with the full verify, which reads every
+    copy, and replication.copy_verified adds the read-back for the callers that do not.
+    Kept in this light module for the restore's worker processes."""
     media_type = source.stat(key, source_version).media_type
     # Spooled first: the whole object is read (and its checksum checked) before the target
     # sees a byte, and S3 gets a seekable file, so it records the SHA-256 with the copy.

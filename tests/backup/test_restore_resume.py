@@ -47,10 +47,7 @@ def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
 ):
     digests = version_digests(ext, people.principal("staff"))
     objects = len(list(stored_refs(ext)))
-    replication.replicate(ext)
-    take_snapshot(ext)
-    lose_the_primary(ext, settings)
-    env = environment(settings, target_url)
+    env = lose_all_but_the_replica(ext, settings, target_url)
     # The failure is injected in this process, so the copies must run here: in threads.
     monkeypatch.setattr(store_workers, "PROCESSES", 1)
     monkeypatch.setattr(restore_copies, "restore_object",
@@ -67,12 +64,7 @@ def test_a_restore_cut_short_is_run_again_to_its_end_injected_store_failure(
     # What the first run copied is taken up, not written again.
     assert "(restore resumed)" in resumed.output
     assert f"({len(left_behind)} already in place)" in resumed.output
-    restored = open_restored(settings, target_url)
-    try:
-        again = restored.extensions["chartvault"]
-        assert version_digests(again, People(again, {}).principal("staff")) == digests
-    finally:
-        restored.extensions["chartvault"].db.dispose()
+    assert_restored_with(settings, target_url, digests)
 
 
 def die_in_the_worker(*_args):
@@ -86,10 +78,7 @@ def test_a_killed_copy_worker_stops_the_restore_with_a_clear_message_and_it_resu
     ext, people, library, settings, target_url, monkeypatch
 ):
     digests = version_digests(ext, people.principal("staff"))
-    replication.replicate(ext)
-    take_snapshot(ext)
-    lose_the_primary(ext, settings)
-    env = environment(settings, target_url)
+    env = lose_all_but_the_replica(ext, settings, target_url)
     with monkeypatch.context() as patched:
         patched.setattr(restore_objects, "place_keys", die_in_the_worker)
         cut_short = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
@@ -101,6 +90,19 @@ def test_a_killed_copy_worker_stops_the_restore_with_a_clear_message_and_it_resu
     resumed = chartvault(env, "restore", "--from", str(settings.replica_dir), "--yes")
     assert resumed.exit_code == 0, resumed.output
     assert "(restore resumed)" in resumed.output
+    assert_restored_with(settings, target_url, digests)
+
+
+def lose_all_but_the_replica(ext, settings, target_url) -> dict[str, str | None]:
+    """Replicate and snapshot, then lose the primary: the restore's environment."""
+    replication.replicate(ext)
+    take_snapshot(ext)
+    lose_the_primary(ext, settings)
+    return environment(settings, target_url)
+
+
+def assert_restored_with(settings, target_url, digests) -> None:
+    """The restored archive holds every version with the bytes it had before the loss."""
     restored = open_restored(settings, target_url)
     try:
         again = restored.extensions["chartvault"]

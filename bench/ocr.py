@@ -2,7 +2,6 @@
 
     python -m bench.ocr CORPUS.csv [--pages 24] [--blank-fraction 0.25] [--workers W]
     python -m bench.ocr CORPUS.csv --memory [--memory-pages 300]
-    python -m bench.ocr CORPUS.csv --skewed [--pages 24]   (bench/ocr_skew.py)
 
 CORPUS.csv is an mtsamples-style CSV with a ``transcription`` column (and, if present,
 ``medical_specialty`` and ``sample_name``). Its reports are typeset on letter pages, put
@@ -931,20 +930,12 @@ def main(argv: list[str] | None = None) -> int:
         "--ocrmypdf-flags", default="", help=f"instead of {' '.join(OCRMYPDF_FLAGS)!r}"
     )
     parser.add_argument("--no-ocrmypdf", action="store_true")
-    parser.add_argument(
-        "--skewed", action="store_true", help="the skewed chart instead (bench/ocr_skew.py)"
-    )
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default /tmp)")
     args = parser.parse_args(argv)
     if not args.corpus.is_file():
         parser.error(f"{args.corpus} is not a file")
     with tempfile.TemporaryDirectory(prefix="chartvault-bench-", dir=args.dir) as tmp:
-        if args.skewed:
-            from bench import ocr_skew  # imports this module: loaded only when asked for
-
-            ok = ocr_skew.run(args, Path(tmp))
-        else:
-            ok = memory(args, Path(tmp)) if args.memory else throughput(args, Path(tmp))
+        ok = memory(args, Path(tmp)) if args.memory else throughput(args, Path(tmp))
     return 0 if ok else 1
 
 

@@ -1,4 +1,7 @@
-"""The skewed chart of `bench.ocr --skewed`: straightening pages fed askew, measured.
+"""The skewed chart: straightening pages fed askew, measured. Built on bench.ocr's chart,
+runs and reports (which knows nothing of this module).
+
+    python -m bench.ocr_skew CORPUS.csv [--pages 24] [--repeat 3] [--workers W] [--no-ocrmypdf]
 
 The same printed pages (every page printed, no blank backs) are scanned twice: once with
 skews of 1-7 degrees either way (seeded), once straight. In one run it prints:
@@ -22,6 +25,8 @@ import os
 import random
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -145,3 +150,25 @@ def _report_recall(args, chart, on_skewed, on_straight, workdir: Path, cores: in
           f"{peer.pages_per_minute(len(chart.pages)):.1f} pages/min; ChartVault's recall "
           f"{ratio:.3f} x (target >= {SKEWED_RECALL_TARGET}) {ocr.verdict(recall_ok)}")
     return measure_ok and recall_ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", type=Path, help="mtsamples-style CSV (transcription column)")
+    parser.add_argument("--pages", type=int, default=24)
+    parser.add_argument("--workers", type=int, default=0, help="OCR workers (default: cores)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed runs of each chart; the median counts")
+    parser.add_argument("--no-ocrmypdf", action="store_true")
+    parser.add_argument("--dir", type=Path, default=None, help="work directory (default /tmp)")
+    args = parser.parse_args(argv)
+    if not args.corpus.is_file():
+        parser.error(f"{args.corpus} is not a file")
+    with tempfile.TemporaryDirectory(prefix="chartvault-bench-", dir=args.dir) as tmp:
+        ok = run(args, Path(tmp))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

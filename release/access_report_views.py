@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, render_template
 from archive.api_spec import operation
 from archive.auth.guards import current_principal, requires
 from archive.extensions import archive
+from archive.records.downloads import attachment
 from release.access_report import REVIEW, access_json, access_report, access_report_csv
 from release.authorization_schemas import AccessReportOut
 
@@ -53,7 +54,5 @@ def _csv(mrn: str) -> Response:
     with archive().db.transaction() as session:
         text = access_report_csv(access_report(session, current_principal(), mrn, form="csv"))
     # The MRN named a registered patient ([A-Za-z0-9-], archive.api_spec.MRN): no quoting.
-    return Response(text.encode("utf-8"), mimetype="text/csv; charset=utf-8",
-                    headers={"Content-Disposition":
-                             f'attachment; filename="access-report-{mrn}.csv"',
-                             "Cache-Control": "no-store"})
+    return attachment(text.encode("utf-8"), "text/csv; charset=utf-8",
+                      f"access-report-{mrn}.csv")

@@ -5,10 +5,11 @@ the API. Thin: parse, call release.disclosures, render."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, render_template, request
 
 from archive.auth.guards import current_principal, requires
 from archive.extensions import archive
+from archive.records.downloads import attachment
 from release.accounting_pdf import render_accounting
 from release.disclosures import accounting_csv, patient_accounting
 from release.requests import VIEW
@@ -32,7 +33,7 @@ def accounting_csv_download(mrn: str):
     with archive().db.transaction() as session:
         text = accounting_csv(patient_accounting(session, current_principal(), mrn,
                                                  include_exempt=_include_exempt(), form="csv"))
-    return _download(text.encode("utf-8"), "text/csv; charset=utf-8", f"disclosures-{mrn}.csv")
+    return attachment(text.encode("utf-8"), "text/csv; charset=utf-8", f"disclosures-{mrn}.csv")
 
 
 @bp.route("/patients/<mrn>/accounting.pdf")
@@ -42,16 +43,10 @@ def accounting_pdf_download(mrn: str):
         data = render_accounting(patient_accounting(session, current_principal(), mrn,
                                                     include_exempt=_include_exempt(),
                                                     form="pdf"))
-    return _download(data, "application/pdf", f"disclosures-{mrn}.pdf")
+    return attachment(data, "application/pdf", f"disclosures-{mrn}.pdf")
 
 
 def _include_exempt() -> bool:
     # A checkbox sends "1"; a link may say "true". Anything else is the patient's copy.
     return request.args.get("include_exempt", "") in ("1", "true")
 
-
-def _download(data: bytes, media_type: str, filename: str) -> Response:
-    # find_patient has matched the MRN to a registered patient, so it needs no quoting.
-    return Response(data, mimetype=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                             "Cache-Control": "no-store"})

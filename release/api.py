@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
 
 from archive.api_spec import body_of, operation, query_of
 from archive.auth.guards import current_principal, requires
 from archive.errors import BadRequest
 from archive.extensions import archive
 from archive.params import Paging, parse_date
-from archive.records.downloads import verified_download
+from archive.records.downloads import attachment, verified_download
 from release.accounting_pdf import render_accounting
 from release.disclosures import (
     Recipient,
@@ -145,8 +145,8 @@ def disclosures(mrn: str):
 def disclosures_csv(mrn: str):
     with archive().db.transaction() as session:
         text = accounting_csv(_accounting(session, mrn, "csv"))
-    return _download(text.encode("utf-8"), "text/csv; charset=utf-8",
-                     f"disclosures-{mrn}.csv")
+    return attachment(text.encode("utf-8"), "text/csv; charset=utf-8",
+                      f"disclosures-{mrn}.csv")
 
 
 @bp.route("/patients/<mrn>/disclosures.pdf")
@@ -157,7 +157,7 @@ def disclosures_csv(mrn: str):
 def disclosures_pdf(mrn: str):
     with archive().db.transaction() as session:
         data = render_accounting(_accounting(session, mrn, "pdf"))
-    return _download(data, "application/pdf", f"disclosures-{mrn}.pdf")
+    return attachment(data, "application/pdf", f"disclosures-{mrn}.pdf")
 
 
 def _accounting(session, mrn: str, form: str):
@@ -167,12 +167,6 @@ def _accounting(session, mrn: str, form: str):
                               date_to=parse_date(query.to, "to"),
                               include_exempt=query.include_exempt, form=form)
 
-
-def _download(data: bytes, media_type: str, filename: str) -> Response:
-    # The MRN named a registered patient ([A-Za-z0-9-], archive.api_spec.MRN): no quoting.
-    return Response(data, mimetype=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                             "Cache-Control": "no-store"})
 
 
 def _clocks():

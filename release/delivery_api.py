@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, url_for
 from archive.api_spec import body_of, operation
 from archive.auth.guards import current_principal, requires
 from archive.extensions import archive
+from archive.records.downloads import attachment
 from release.api import request_json
 from release.assignment import assign_request
 from release.delivery_schemas import Assignment, LinkList, LinkOut, NewLink, NewLinkOut
@@ -76,9 +77,8 @@ def letter_pdf(request_id: int):
 
 def denial_letter_response(request_id: int) -> Response:
     """The denial letter as a download, for the API and the request page alike."""
-    return Response(_denial_letter_pdf(request_id), mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="request-{request_id}-denial.pdf"',
-        "Cache-Control": "no-store"})
+    return attachment(_denial_letter_pdf(request_id), "application/pdf",
+                      f"request-{request_id}-denial.pdf")
 
 
 def _denial_letter_pdf(request_id: int) -> bytes:

@@ -9,6 +9,7 @@ from archive.api_spec import body_of, operation
 from archive.auth.guards import current_principal, requires
 from archive.extensions import archive
 from archive.params import parse_date
+from archive.records.downloads import attachment
 from release.fee_models import ReleaseInvoice
 from release.fee_schemas import InvoiceOut, NewInvoice, NewPayment, Waiver
 from release.invoice_pdf import render_invoice
@@ -83,9 +84,7 @@ def invoice_download(request_id: int) -> Response:
         invoice = view_invoice(session, current_principal(), request_id, form="pdf")
         data = render_invoice(invoice, [p.mrn for p in invoice.request.patients])
         filename = f"invoice-{invoice.number}.pdf"
-    return Response(data, mimetype="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                             "Cache-Control": "no-store"})
+    return attachment(data, "application/pdf", filename)
 
 
 def fee_rules() -> FeeRules:

@@ -1,5 +1,6 @@
 """Streaming stored bytes to a client, verified as they go, with their checksum in a
-``Digest`` header (RFC 3230) so the client can check its copy too."""
+``Digest`` header (RFC 3230) so the client can check its copy too; and a file made for the
+request (a CSV, a letter) handed over as an attachment."""
 
 from __future__ import annotations
 
@@ -52,3 +53,11 @@ def original_response(principal: Principal, document_id: int, number: int) -> Re
         media_type=version.media_type,
         filename=f"document-{document_id}-v{number}.{extension}",
     )
+
+
+def attachment(data: bytes, media_type: str, filename: str) -> Response:
+    """``data`` as a download named ``filename`` (callers pass names of [A-Za-z0-9._-]: no
+    quoting), never cached: what is made for one request may name a patient."""
+    return Response(data, mimetype=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "no-store"})
